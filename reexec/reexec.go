@@ -1,0 +1,41 @@
+// Package reexec starts the running binary again as a child process under a
+// hidden command. Go cannot fork without exec, so this is how mplock gets real
+// worker processes: the same executable, entered through `mplock worker ...`.
+//
+// The pattern is the one of moby/sys reexec: the child is started from
+// /proc/self/exe (still valid when the file on disk was replaced or removed),
+// with argv[0] kept as the parent's, so that a test binary that dispatches on
+// argv[0] (rogpeppe/go-internal/testscript) runs the same command.
+package reexec
+
+import (
+	"os"
+	"os/exec"
+)
+
+// Options adjust how a child is started. The zero value is what workers want.
+type Options struct {
+	// Survive, when set, leaves out the parent-death signal: the child keeps
+	// running when the parent dies. Only the janitor, whose job starts at the
+	// parent's death, uses it.
+	Survive bool
+}
+
+// Command returns a command that runs this executable with args (the hidden
+// command and its flags, not argv[0]).
+//
+// Unless opts.Survive is set, the child receives SIGKILL when the parent
+// dies, however the parent dies (Pdeathsig). Linux delivers that signal when
+// the parent *thread* that forked the child exits; the Go runtime does not end
+// its threads except when a goroutine locked to one returns, which mplock
+// never does around a child's start.
+//
+// The child is put in its own process group, so that a terminal's Ctrl-C
+// (SIGINT to the foreground group) reaches only the parent, which then stops
+// its children in order and can still report what they did.
+func Command(opts Options, args ...string) *exec.Cmd {
+	cmd := exec.Command(self(), args...)
+	cmd.Args[0] = os.Args[0]
+	cmd.SysProcAttr = sysProcAttr(opts)
+	return cmd
+}

@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"mplock/lock"
+	"mplock/shm"
+)
+
+// Latency histogram range: 1 ns to 100 s at 3 significant digits.
+const (
+	latencyMin    = 1
+	latencyMax    = 100 * int64(time.Second)
+	latencyDigits = 3
+)
+
+// NewLatencyHistogram returns an empty acquire-latency histogram with the
+// range and precision workers record with.
+func NewLatencyHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(latencyMin, latencyMax, latencyDigits)
+}
+
+// RunBank is a bank worker's whole life: open the region and the lock,
+// register in its slot, wait at the start barrier, run the operation loop,
+// and write a BankReport to report.
+//
+// Each operation takes the lock, reads the account word, optionally holds,
+// writes the word back with its deposit or withdrawal applied, counts the
+// operation in its slot, and releases the lock. The loop ends after spec.Ops
+// operations, or when the coordinator sets the stop flag, or when ctx ends.
+func RunBank(ctx context.Context, region *shm.Region, spec BankSpec, report io.Writer) error {
+	bank, err := shm.OpenBank(region)
+	if err != nil {
+		return err
+	}
+	if spec.Slot < 0 || spec.Slot >= bank.Workers() {
+		return fmt.Errorf("worker: slot %d outside the region's %d slots", spec.Slot, bank.Workers())
+	}
+	pid := os.Getpid()
+	rep := &BankReport{Slot: spec.Slot, Pid: pid, Role: RoleOf(spec.Slot)}
+	word := bank.Sem
+	if spec.Kind == lock.Spin {
+		word = bank.Spin
+	}
+	lk, err := lock.Open(spec.Kind, lock.Config{
+		Path:  spec.LockFile,
+		SemID: spec.SemID,
+		Word:  &word.Word,
+		Pid:   pid,
+		OnRecover: func(dead int) {
+			rep.Recovered = append(rep.Recovered, dead)
+			bank.Control.Recoveries.Add(1)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+
+	// One goroutine does all the work: keep it on one thread, and keep the
+	// garbage collector out of the timed loop (it allocates nothing).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+
+	slot := bank.Slot(spec.Slot)
+	slot.Pid.Store(int32(pid))
+	slot.State.Store(uint32(shm.SlotReady))
+	ctl := bank.Control
+	ctl.Ready.Add(1)
+	if _, err := shm.Wake(&ctl.Ready, 1); err != nil {
+		return err
+	}
+	for ctl.Start.Load() == 0 {
+		if ctl.Stop.Load() != 0 || ctx.Err() != nil {
+			return writeReport(report, rep)
+		}
+		if err := shm.Wait(&ctl.Start, 0, 100*time.Millisecond); err != nil && err != shm.ErrTimeout {
+			return err
+		}
+	}
+	slot.State.Store(uint32(shm.SlotRunning))
+
+	var hist *hdrhistogram.Histogram
+	if !spec.NoLatency && !spec.Kind.LockFree() {
+		hist = NewLatencyHistogram()
+	}
+	rep.Start = nanotime()
+	err = bankLoop(ctx, bank, spec, lk, hist, rep)
+	rep.End = nanotime()
+	if err != nil {
+		return err
+	}
+	if hist != nil {
+		if rep.Latency, err = hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
+			return fmt.Errorf("worker: encode latency: %w", err)
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		rep.UserNs, rep.SysNs = ru.Utime.Nano(), ru.Stime.Nano()
+	}
+	slot.State.Store(uint32(shm.SlotDone))
+	return writeReport(report, rep)
+}
+
+func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker, hist *hdrhistogram.Histogram, rep *BankReport) error {
+	slot, ctl, acct := bank.Slot(spec.Slot), bank.Control, bank.Account
+	role := RoleOf(spec.Slot)
+	delta, counter := shm.Deposit, &slot.Deposits
+	if role == Withdrawer {
+		delta, counter = shm.Withdraw, &slot.Withdrawals
+	}
+	me := uint32(spec.Slot + 1)
+	excludes := !spec.Kind.LockFree()
+	var ops, run int64
+	for spec.Ops == 0 || ops < spec.Ops {
+		if ctl.Stop.Load() != 0 {
+			break
+		}
+		if spec.Think > 0 {
+			pause(spec.Think)
+		}
+		if spec.Kind == lock.Atomic {
+			acct.Word.Add(delta)
+			ops++
+			counter.Store(uint64(ops))
+			continue
+		}
+		var t0 int64
+		if hist != nil {
+			t0 = nanotime()
+		}
+		if err := lk.Lock(ctx); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return err
+		}
+		if hist != nil {
+			// RecordValue fails only above latencyMax (100 s); such a wait
+			// is reported by the coordinator's stall check instead.
+			_ = hist.RecordValue(nanotime() - t0)
+		}
+		if excludes {
+			// Who held the lock before? Read inside the critical section, so
+			// exact for every kind that excludes.
+			if acct.Holder.Load() != me {
+				acct.Holder.Store(me)
+				rep.Handoffs++
+				run = 0
+			}
+			run++
+			rep.MaxRun = max(rep.MaxRun, run)
+		}
+		w := acct.Word.Load()
+		if spec.Hold > 0 {
+			pause(spec.Hold)
+		}
+		acct.Word.Store(w + delta)
+		if ops+1 == spec.KillAt {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		ops++
+		counter.Store(uint64(ops))
+		if err := lk.Unlock(); err != nil {
+			return err
+		}
+	}
+	rep.Ops = ops
+	if role == Withdrawer {
+		rep.Withdrawals = ops
+	} else {
+		rep.Deposits = ops
+	}
+	if spec.Ops > 0 && ops == spec.Ops && ctl.Finished.Add(1) == 1 {
+		rep.FirstDoneOps = make([]int64, bank.Workers())
+		for i := range rep.FirstDoneOps {
+			s := bank.Slot(i)
+			rep.FirstDoneOps[i] = int64(s.Deposits.Load() + s.Withdrawals.Load())
+		}
+	}
+	return nil
+}
+
+func writeReport(w io.Writer, rep *BankReport) error {
+	if err := json.NewEncoder(w).Encode(rep); err != nil {
+		return fmt.Errorf("worker: send report: %w", err)
+	}
+	return nil
+}
