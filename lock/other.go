@@ -16,6 +16,7 @@ func RemoveSysV(int) error { return errors.ErrUnsupported }
 func SysVExists(int) bool { return false }
 
 func openFcntl(Config) (Locker, error) { return nil, errors.ErrUnsupported }
+func openFlock(Config) (Locker, error) { return nil, errors.ErrUnsupported }
 func openSysV(Config) (Locker, error)  { return nil, errors.ErrUnsupported }
 func alive(int) bool                   { return true }
 func yield()                           {}
