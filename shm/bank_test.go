@@ -87,7 +87,7 @@ func TestBankLayoutRoundTrip(t *testing.T) {
 
 func TestOpenBankRefusesUnknownLayouts(t *testing.T) {
 	tests := []struct {
-		name  string
+		name    string
 		corrupt func(h *Header)
 	}{
 		{"magic", func(h *Header) { h.Magic = 0xdeadbeef }},
