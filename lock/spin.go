@@ -73,11 +73,15 @@ func (l *spinLock) Lock(ctx context.Context) error {
 	}
 }
 
+// Unlock checks that this process holds the lock, then releases it with a
+// release store: only the holder writes a held word (a waiter replaces it
+// only after finding the holder dead), so the check cannot go stale.
 func (l *spinLock) Unlock() error {
-	if l.w.CompareAndSwap(l.me, 0) {
-		return nil
+	if l.w.Load() != l.me {
+		return ErrNotHeld
 	}
-	return ErrNotHeld
+	storeRelease(l.w, 0)
+	return nil
 }
 
 func (l *spinLock) Close() error { return nil }

@@ -136,7 +136,7 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		if spec.Kind == lock.Atomic {
 			acct.Word.Add(delta)
 			ops++
-			counter.Store(uint64(ops))
+			shm.StoreRelaxed64(counter, uint64(ops))
 			continue
 		}
 		if err := acquire(ctx, lk, &tm); err != nil {
@@ -149,7 +149,7 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			// Who held the lock before? Read inside the critical section, so
 			// exact for every kind that excludes.
 			if acct.Holder.Load() != me {
-				acct.Holder.Store(me)
+				shm.StoreRelaxed32(&acct.Holder, me)
 				rep.Handoffs++
 				run = 0
 			}
@@ -160,12 +160,14 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		if spec.Hold > 0 {
 			pause(spec.Hold)
 		}
-		acct.Word.Store(w + delta)
+		// A plain store: inside the lock the release orders it; without one
+		// (kind none) it is exactly the unprotected write being shown.
+		shm.StoreRelaxed64(&acct.Word, w+delta)
 		if ops+1 == spec.KillAt {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 		ops++
-		counter.Store(uint64(ops))
+		shm.StoreRelaxed64(counter, uint64(ops))
 		if err := lk.Unlock(); err != nil {
 			return err
 		}
