@@ -24,9 +24,15 @@ type Info struct {
 	// Frequency the cpufreq scaling governor; "" when the machine has none.
 	Governor  string `json:"cpuidle_governor"`
 	Frequency string `json:"cpufreq_governor,omitempty"`
-	Go        string `json:"go"`
-	Version   string `json:"mplock_version"`
-	Hostname  string `json:"hostname"`
+	// IdleDriver is the cpuidle driver ("none" in many VMs: an idle CPU
+	// halts and a wake-up goes through the hypervisor), and Hypervisor
+	// names the hypervisor when the CPU reports running under one ("" on
+	// bare metal, "unknown" when it does not say which).
+	IdleDriver string `json:"cpuidle_driver,omitempty"`
+	Hypervisor string `json:"hypervisor,omitempty"`
+	Go         string `json:"go"`
+	Version    string `json:"mplock_version"`
+	Hostname   string `json:"hostname"`
 }
 
 // Collect reads the machine context. version is mplock's own version.
@@ -40,6 +46,8 @@ func Collect(version string) Info {
 		CPUModel:   cpuModel(),
 		Governor:   readLine("/sys/devices/system/cpu/cpuidle/current_governor"),
 		Frequency:  readLine("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+		IdleDriver: readLine("/sys/devices/system/cpu/cpuidle/current_driver"),
+		Hypervisor: hypervisor(),
 	}
 	in.Hostname, _ = os.Hostname()
 	var u unix.Utsname
