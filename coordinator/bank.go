@@ -80,7 +80,7 @@ func RunBank(ctx context.Context, plan BankPlan) (res *BankResult, err error) {
 		}
 	}
 
-	r := &bankRun{plan: plan, bank: bank, exited: make(chan *child, plan.Workers)}
+	r := &bankRun{plan: plan, bank: bank, spec: spec, exited: make(chan *child, plan.Workers)}
 	defer r.reapAll()
 	if err := r.start(region, spec); err != nil {
 		return nil, err
@@ -95,6 +95,7 @@ func RunBank(ctx context.Context, plan BankPlan) (res *BankResult, err error) {
 // bankRun is the state of one run between start and result.
 type bankRun struct {
 	plan     BankPlan
+	spec     worker.BankSpec
 	bank     *shm.Bank
 	children []*child
 	reports  []chan *worker.BankReport
@@ -116,8 +117,8 @@ func (r *bankRun) start(region *shm.Region, spec worker.BankSpec) error {
 		if err != nil {
 			return fmt.Errorf("coordinator: report pipe: %w", err)
 		}
-		cmd := reexec.Command(reexec.Options{}, append([]string{"worker", "bank"}, bankArgs(s)...)...)
-		cmd.ExtraFiles = []*os.File{region.File(), pw} // fd 3 and fd 4 in the worker
+		cmd := reexec.Command(reexec.Options{}, append([]string{"worker", "bank"}, s.Args()...)...)
+		cmd.ExtraFiles = []*os.File{region.File(), pw} // worker.BankRegionFD, worker.BankReportFD
 		c, err := startChild("worker "+strconv.Itoa(i), cmd, r.exited)
 		pw.Close()
 		if err != nil {
@@ -137,31 +138,6 @@ func (r *bankRun) start(region *shm.Region, spec worker.BankSpec) error {
 		}()
 	}
 	return nil
-}
-
-// BankArgs are the hidden worker command's flags for spec; the worker
-// command parses them back with the same names.
-func bankArgs(s worker.BankSpec) []string {
-	args := []string{
-		"--slot", strconv.Itoa(s.Slot),
-		"--kind", s.Kind.String(),
-		"--ops", strconv.FormatInt(s.Ops, 10),
-		"--think", s.Think.String(),
-		"--hold", s.Hold.String(),
-	}
-	if s.LockFile != "" {
-		args = append(args, "--lock-file", s.LockFile)
-	}
-	if s.Kind == lock.SysV {
-		args = append(args, "--sem-id", strconv.Itoa(s.SemID))
-	}
-	if s.NoLatency {
-		args = append(args, "--no-latency")
-	}
-	if s.KillAt > 0 {
-		args = append(args, "--kill-at", strconv.FormatInt(s.KillAt, 10))
-	}
-	return args
 }
 
 // barrier waits until every worker registered, then opens the start barrier.
@@ -279,6 +255,7 @@ func (r *bankRun) result() *BankResult {
 		Think: p.Think, Hold: p.Hold, Amount: p.Amount, Initial: p.Initial,
 		Interrupted: r.interrupted, Stalled: r.stalled,
 		Recoveries: int(r.bank.Control.Recoveries.Load()),
+		SemID:      r.spec.SemID, LockFile: r.spec.LockFile,
 	}
 	var deadDep, deadWd, cpu int64
 	var opsAt []int64

@@ -53,6 +53,11 @@ type BankResult struct {
 	// CPUPerOp is the workers' CPU time (user and system) per operation.
 	CPUPerOp time.Duration
 
+	// SemID is the System V semaphore set of a sysv run, removed when the
+	// run ended; LockFile the lock file of a flock or fcntl run.
+	SemID    int
+	LockFile string
+
 	Procs       []ProcResult
 	Recoveries  int  // locks taken over from dead holders (sem, spin)
 	Interrupted bool // stopped early by Ctrl-C or SIGTERM

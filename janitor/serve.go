@@ -9,7 +9,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"mplock/lock"
 )
+
+// Main is the sidecar process: it serves the manifest on stdin.
+func Main() error { return Serve(os.Stdin, os.Stderr, Remove) }
 
 // Serve is the sidecar's main loop. It reads the manifest from r until "done"
 // (return without removing anything) or end-of-file (the parent died: remove
@@ -87,10 +92,17 @@ func validate(r Resource) error {
 	return nil
 }
 
-// RemoveFileOrDir removes File and Dir resources; callers add SysVSem.
-func RemoveFileOrDir(r Resource) error {
+// Remove removes one resource; a resource that is already gone is not an
+// error.
+func Remove(r Resource) error {
 	var err error
 	switch r.Kind {
+	case SysVSem:
+		id, err := strconv.Atoi(r.ID)
+		if err != nil {
+			return fmt.Errorf("janitor: bad semaphore id %q", r.ID)
+		}
+		return lock.RemoveSysV(id)
 	case File:
 		err = os.Remove(r.ID)
 	case Dir:
