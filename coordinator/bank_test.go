@@ -1,0 +1,412 @@
+package coordinator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mplock/lock"
+	"mplock/shm"
+)
+
+func runBank(t *testing.T, ctx context.Context, p BankPlan) *BankResult {
+	t.Helper()
+	res, err := RunBank(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind == lock.SysV && (res.SemID <= 0 || lock.SysVExists(res.SemID)) {
+		t.Errorf("System V semaphore %d not removed after the run", res.SemID)
+	}
+	return res
+}
+
+// checkBooks checks what must hold for every run, locked or not: the
+// counts add up, every worker is a distinct real process, and the final
+// balance is what the surviving chain of writes adds up to.
+func checkBooks(t *testing.T, r *BankResult) {
+	t.Helper()
+	var ops int64
+	pids := map[int]bool{}
+	for _, p := range r.Procs {
+		ops += p.Ops
+		if p.Pid <= 0 || pids[p.Pid] || p.Pid == os.Getpid() {
+			t.Errorf("worker %d has pid %d: want a distinct child process", p.Slot, p.Pid)
+		}
+		pids[p.Pid] = true
+	}
+	if ops != r.Ops || r.Ops != r.Deposits+r.Withdrawals {
+		t.Errorf("ops %d, procs sum %d, deposits+withdrawals %d", r.Ops, ops, r.Deposits+r.Withdrawals)
+	}
+	if r.Expected != r.Initial+r.Amount*(r.Deposits-r.Withdrawals) {
+		t.Errorf("expected balance %d does not follow from %d deposits and %d withdrawals", r.Expected, r.Deposits, r.Withdrawals)
+	}
+	if r.LostUpdates < 0 || r.LostUpdates > r.Ops {
+		t.Errorf("lost updates %d of %d", r.LostUpdates, r.Ops)
+	}
+}
+
+// TestUnlockedRunLosesUpdates is the race itself: a hold between the read
+// and the write (a sleep, so the other worker runs even on one CPU) makes
+// overlapping read-modify-writes certain.
+func TestUnlockedRunLosesUpdates(t *testing.T) {
+	leakCheck(t)
+	r := runBank(t, context.Background(), BankPlan{Kind: lock.None, Workers: 2, Ops: 200, Hold: 100 * time.Microsecond, Amount: 5, Initial: 600})
+	checkBooks(t, r)
+	if r.LostUpdates == 0 || r.Consistent {
+		t.Fatalf("unlocked run with a hold lost %d updates (consistent=%v); want some lost", r.LostUpdates, r.Consistent)
+	}
+	if r.Ops != 400 {
+		t.Fatalf("committed %d operations, want 400", r.Ops)
+	}
+	// The version chain explains the final balance: lost writes are missing
+	// from it, and the balance differs from the books by their net amount.
+	if r.Final == r.Expected && r.LostUpdates%2 == 1 {
+		t.Errorf("odd number (%d) of lost updates but the balance matches the books", r.LostUpdates)
+	}
+}
+
+// TestLockedRunsNeverLoseUpdates runs every kind that excludes under the
+// same widened window that makes the unlocked run lose updates.
+func TestLockedRunsNeverLoseUpdates(t *testing.T) {
+	leakCheck(t)
+	for _, kind := range []lock.Kind{lock.Flock, lock.Fcntl, lock.Sem, lock.SysV, lock.Spin, lock.Atomic} {
+		t.Run(kind.String(), func(t *testing.T) {
+			r := runBank(t, context.Background(), BankPlan{Kind: kind, Workers: 3, Ops: 3000, Hold: 2 * time.Microsecond, Amount: 5, Initial: 600})
+			checkBooks(t, r)
+			if !r.Consistent || r.LostUpdates != 0 || r.Final != r.Expected {
+				t.Fatalf("%s: lost %d, final %d, expected %d, consistent %v", kind, r.LostUpdates, r.Final, r.Expected, r.Consistent)
+			}
+			// Two depositors and a withdrawer of 3000 each: 600 + 5*3000.
+			if r.Ops != 9000 || r.Final != 600+5*3000 {
+				t.Fatalf("%s: %d ops, final %d; want 9000 and %d", kind, r.Ops, r.Final, 600+5*3000)
+			}
+			if r.Failed() {
+				t.Fatalf("%s: a worker failed: %+v", kind, r.Procs)
+			}
+			if kind == lock.Atomic {
+				return
+			}
+			// Every acquisition is in the latency histogram, sampled or not.
+			if r.Latency == nil || r.Latency.TotalCount() != r.Ops {
+				t.Fatalf("%s: latency histogram counts %v acquisitions, want %d", kind, r.Latency, r.Ops)
+			}
+			if r.Handoffs < 1 || r.MaxRun < 1 || r.MaxRun > 3000 {
+				t.Fatalf("%s: handoffs %d, max run %d", kind, r.Handoffs, r.MaxRun)
+			}
+			if r.FairnessAt != "first worker done" || r.Fairness <= 0 || r.Fairness > 1 {
+				t.Fatalf("%s: fairness %v at %q", kind, r.Fairness, r.FairnessAt)
+			}
+		})
+	}
+}
+
+// TestWorkerKilledHoldingLock kills a worker with SIGKILL at the worst
+// moment: holding the lock, after writing the balance, before counting it.
+// The run must finish, name the dead worker, and account for its last write.
+func TestWorkerKilledHoldingLock(t *testing.T) {
+	leakCheck(t)
+	for _, kind := range []lock.Kind{lock.Flock, lock.Fcntl, lock.Sem, lock.SysV, lock.Spin} {
+		t.Run(kind.String(), func(t *testing.T) {
+			// 20,000 operations holding 10µs each keep the survivor busy for
+			// 0.2s, long after its peer dies at operation 100: it is still
+			// waiting for the lock when the holder dies, so it must recover.
+			const ops = 20_000
+			r := runBank(t, context.Background(), BankPlan{
+				Kind: kind, Workers: 2, Ops: ops, Hold: 10 * time.Microsecond, Amount: 5, Initial: 600,
+				KillAt: &KillAt{Slot: 1, Op: 100},
+			})
+			checkBooks(t, r)
+			dead, alive := r.Procs[1], r.Procs[0]
+			if !dead.Died || dead.Exit != "killed by SIGKILL" || dead.Ops != 99 {
+				t.Fatalf("killed worker: died %v, exit %q, ops %d; want SIGKILL after 99", dead.Died, dead.Exit, dead.Ops)
+			}
+			if alive.Died || alive.Ops != ops {
+				t.Fatalf("surviving worker: died %v, ops %d; want all %d", alive.Died, alive.Ops, ops)
+			}
+			if !r.Consistent || r.InDoubt != 1 || r.LostUpdates != 0 {
+				t.Fatalf("consistent %v, in doubt %d, lost %d; want the dead worker's last write in doubt", r.Consistent, r.InDoubt, r.LostUpdates)
+			}
+			wantRecoveries := 0
+			if kind == lock.Sem || kind == lock.Spin {
+				wantRecoveries = 1 // the survivor took the lock over from the dead holder
+			}
+			if r.Recoveries != wantRecoveries {
+				t.Fatalf("recoveries %d, want %d", r.Recoveries, wantRecoveries)
+			}
+			if wantRecoveries == 1 && (len(alive.Recovered) != 1 || alive.Recovered[0] != dead.Pid) {
+				t.Fatalf("survivor recovered from %v, want [%d]", alive.Recovered, dead.Pid)
+			}
+		})
+	}
+}
+
+// TestWorkerKilledFromOutside kills a worker with a real SIGKILL from
+// another process while a timed run is going: nothing hangs, the rest goes on.
+func TestWorkerKilledFromOutside(t *testing.T) {
+	leakCheck(t)
+	killed := false
+	r := runBank(t, context.Background(), BankPlan{
+		Kind: lock.Sem, Workers: 3, Duration: 800 * time.Millisecond, Amount: 5,
+		Progress: func(p BankProgress) {
+			if !killed && p.Ops > 0 {
+				killed = true
+				kids := workerPids(t)
+				if len(kids) != 3 {
+					t.Errorf("found workers %v, want 3", kids)
+					return
+				}
+				syscall.Kill(kids[0], syscall.SIGKILL)
+			}
+		},
+	})
+	checkBooks(t, r)
+	var died int
+	for _, p := range r.Procs {
+		if p.Died {
+			died++
+		}
+	}
+	if !killed || died != 1 {
+		t.Fatalf("killed %v, %d workers died; want exactly 1", killed, died)
+	}
+	if !r.Consistent {
+		t.Fatalf("inconsistent after a worker died: lost %d, in doubt %d", r.LostUpdates, r.InDoubt)
+	}
+}
+
+// workerPids lists this process's bank worker children, by slot order of pid.
+func workerPids(t *testing.T) []int {
+	var pids []int
+	for _, pid := range children(os.Getpid()) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if strings.Contains(string(cmdline), "worker\x00bank") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestInterruptedRunReportsWhatFinished(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := runBank(t, ctx, BankPlan{
+		Kind: lock.Flock, Workers: 2, Ops: 100_000_000, Amount: 5,
+		Progress: func(p BankProgress) {
+			if p.Ops > 0 {
+				cancel()
+			}
+		},
+	})
+	checkBooks(t, r)
+	if !r.Interrupted || r.Ops == 0 || r.Ops >= r.Planned || !r.Consistent || r.Failed() {
+		t.Fatalf("interrupted %v, ops %d of %d, consistent %v, failed %v", r.Interrupted, r.Ops, r.Planned, r.Consistent, r.Failed())
+	}
+}
+
+// TestStalledRunIsStopped stops (SIGSTOP) a worker so that it never
+// finishes, and possibly holds the lock forever: the coordinator must notice
+// the lack of progress, stop the run, kill what does not stop, and say so.
+func TestStalledRunIsStopped(t *testing.T) {
+	leakCheck(t)
+	stopped := false
+	r := runBank(t, context.Background(), BankPlan{
+		Kind: lock.Sem, Workers: 2, Ops: 1_000_000, Hold: 10 * time.Millisecond, Amount: 5,
+		StallTimeout: 300 * time.Millisecond,
+		Progress: func(p BankProgress) {
+			if !stopped && p.Ops > 0 {
+				stopped = true
+				for _, pid := range workerPids(t) {
+					syscall.Kill(pid, syscall.SIGSTOP)
+				}
+			}
+		},
+	})
+	if !r.Stalled || !r.Failed() {
+		t.Fatalf("stalled %v, failed %v; want the run stopped as stalled", r.Stalled, r.Failed())
+	}
+}
+
+// TestCoordinatorKilled kills a coordinator with SIGKILL mid-run. Its
+// workers must die with it, and its janitor must remove what the run made:
+//
+//	sem:   nothing but memory and the named region, so only the
+//	       parent-death signal can end the workers;
+//	sysv:  the System V semaphore;
+//	flock: the private run directory and its lock file.
+func TestCoordinatorKilled(t *testing.T) {
+	for _, kind := range []lock.Kind{lock.Sem, lock.SysV, lock.Flock} {
+		t.Run(kind.String(), func(t *testing.T) {
+			leakCheck(t)
+			testCoordinatorKilled(t, kind)
+		})
+	}
+}
+
+func testCoordinatorKilled(t *testing.T, kind lock.Kind) {
+	name := testShmPrefix()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MPLOCK_TEST_COORDINATOR=1", "MPLOCK_TEST_SHM="+name, "MPLOCK_TEST_KIND="+kind.String())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "running\n" {
+		t.Fatalf("coordinator said %q", line)
+	}
+	var workers []int
+	for _, pid := range children(cmd.Process.Pid) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if strings.Contains(string(cmdline), "worker\x00bank") {
+			workers = append(workers, pid)
+		}
+	}
+	if len(workers) != 2 {
+		t.Fatalf("found %d workers, want 2", len(workers))
+	}
+	if _, err := os.Stat(shm.NamedPath(name)); err != nil {
+		t.Fatalf("named region not there while running: %v", err)
+	}
+	// The workers' command lines name the run's semaphore or lock file.
+	args := workerArgs(workers[0])
+	semID, _ := strconv.Atoi(args["-sem-id"])
+	lockFile := args["-lock-file"]
+	switch kind {
+	case lock.SysV:
+		if !lock.SysVExists(semID) {
+			t.Fatalf("no live semaphore in the worker's command line (%v)", args)
+		}
+	case lock.Flock:
+		if _, err := os.Stat(lockFile); err != nil {
+			t.Fatalf("lock file of the run: %v", err)
+		}
+	}
+
+	cmd.Process.Kill()
+	cmd.Wait()
+	eventually(t, "the workers to die", func() bool {
+		for _, pid := range workers {
+			if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, "the janitor to remove the named region", func() bool {
+		_, err := os.Stat(shm.NamedPath(name))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	switch kind {
+	case lock.SysV:
+		eventually(t, "the janitor to remove the semaphore", func() bool { return !lock.SysVExists(semID) })
+	case lock.Flock:
+		eventually(t, "the janitor to remove the run directory", func() bool {
+			_, err := os.Stat(lockFile)
+			ents, _ := os.ReadDir(os.Getenv("TMPDIR"))
+			return errors.Is(err, os.ErrNotExist) && len(ents) == 0
+		})
+	}
+}
+
+// workerArgs returns a worker's "-flag value" arguments by flag.
+func workerArgs(pid int) map[string]string {
+	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	args := strings.Split(string(cmdline), "\x00")
+	m := map[string]string{}
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") && i+1 < len(args) {
+			m[a] = args[i+1]
+		}
+	}
+	return m
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+}
+
+func TestPlanValidation(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o500)
+	defer os.Chmod(dir, 0o700)
+	bad := []BankPlan{
+		{Kind: lock.Sem, Workers: -1, Amount: 1},
+		{Kind: lock.Sem, Workers: 100000, Amount: 1},
+		{Kind: lock.Sem, Ops: -5, Amount: 1},
+		{Kind: lock.Sem, Ops: 10, Duration: time.Second, Amount: 1},
+		{Kind: lock.Sem, Hold: -time.Second, Amount: 1},
+		{Kind: lock.Sem, Amount: 0},
+		{Kind: lock.Sem, Amount: 1, Ops: 1 << 40},
+		{Kind: lock.Sem, Amount: 1, ShmName: "../etc"},
+		{Kind: lock.Flock, Amount: 1, LockFile: dir + "/sub/x.lock"},
+		{Kind: lock.Kind(99), Amount: 1},
+	}
+	if os.Getuid() != 0 { // root writes anywhere
+		bad = append(bad, BankPlan{Kind: lock.Flock, Amount: 1, LockFile: dir + "/x.lock"})
+	}
+	for _, p := range bad {
+		if err := p.Validate(); !errors.Is(err, ErrPlan) {
+			t.Errorf("Validate(%+v) = %v, want ErrPlan", p, err)
+		}
+	}
+	ok := BankPlan{Kind: lock.Sem, Amount: 1}
+	if err := ok.Validate(); err != nil || ok.Ops != DefaultBankOps || ok.Workers != DefaultBankWorkers {
+		t.Fatalf("defaults: %v, ops %d, workers %d", err, ok.Ops, ok.Workers)
+	}
+}
+
+func TestAccountCheck(t *testing.T) {
+	tests := []struct {
+		name                  string
+		committed, netC       int64
+		version               uint32
+		netF, deadDep, deadWd int64
+		lost, inDoubt         int64
+		consistent            bool
+	}{
+		{"clean", 10, 0, 10, 0, 0, 0, 0, 0, true},
+		{"lost three", 10, 0, 7, 1, 0, 0, 3, 0, false},
+		{"dead depositor's write landed", 10, 2, 11, 3, 1, 0, 0, 1, true},
+		{"dead withdrawer's write landed", 10, 2, 11, 1, 0, 1, 0, 1, true},
+		{"extra write with nobody dead", 10, 2, 11, 3, 0, 0, 0, 0, false},
+		{"extra write of the wrong sign", 10, 2, 11, 1, 1, 0, 0, 0, false},
+		{"two dead, both landed", 10, 0, 12, 0, 1, 1, 0, 2, true},
+	}
+	for _, tt := range tests {
+		lost, inDoubt, ok := accountCheck(tt.committed, tt.netC, tt.version, tt.netF, tt.deadDep, tt.deadWd)
+		if lost != tt.lost || inDoubt != tt.inDoubt || ok != tt.consistent {
+			t.Errorf("%s: got lost %d, in doubt %d, consistent %v", tt.name, lost, inDoubt, ok)
+		}
+	}
+}
+
+func TestJain(t *testing.T) {
+	if j := jain([]int64{5, 5, 5}); j != 1 {
+		t.Errorf("equal shares: %v, want 1", j)
+	}
+	if j := jain([]int64{10, 0}); j != 0.5 {
+		t.Errorf("one of two did all: %v, want 0.5", j)
+	}
+}

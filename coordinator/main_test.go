@@ -1,0 +1,150 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mplock/janitor"
+	"mplock/lock"
+	"mplock/worker"
+)
+
+// TestMain lets this test binary be the processes a run starts: the
+// coordinator re-executes /proc/self/exe with "worker bank ..." and "worker
+// janitor", and the coordinator-kill test starts it as a whole coordinator.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "worker" {
+		var err error
+		switch os.Args[2] {
+		case "bank":
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+			err = worker.BankMain(ctx, os.Args[3:])
+			stop()
+		case "janitor":
+			err = janitor.Main()
+		default:
+			err = fmt.Errorf("unknown worker role %q", os.Args[2])
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mplock:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if os.Getenv("MPLOCK_TEST_COORDINATOR") != "" {
+		os.Exit(coordinatorHelper())
+	}
+	os.Exit(m.Run())
+}
+
+// coordinatorHelper runs a long bank of kind $MPLOCK_TEST_KIND with a named
+// region and prints "running" once workers commit operations, so that a
+// test can SIGKILL it.
+func coordinatorHelper() int {
+	kind, err := lock.ParseKind(os.Getenv("MPLOCK_TEST_KIND"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	started := false
+	_, err = RunBank(context.Background(), BankPlan{
+		Kind: kind, Workers: 2, Duration: time.Hour, Amount: 1,
+		ShmName: os.Getenv("MPLOCK_TEST_SHM"),
+		Progress: func(p BankProgress) {
+			if !started && p.Ops > 0 {
+				started = true
+				fmt.Println("running")
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// leakCheck fails the test if its runs left anything behind: child
+// processes, files in its private TMPDIR (run directories), /dev/shm files
+// named for this test. (Other processes on the machine create semaphores
+// and shared memory concurrently, so those checks are precise: runBank
+// checks the semaphore each sysv run reports.)
+func leakCheck(t *testing.T) {
+	t.Helper()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Cleanup(func() {
+		if kids := children(os.Getpid()); len(kids) > 0 {
+			t.Errorf("child processes left behind: %v", kids)
+		}
+		for _, f := range shmFiles(t) {
+			if strings.HasPrefix(f, testShmPrefix()) {
+				t.Errorf("/dev/shm/%s left behind", f)
+			}
+		}
+		if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+			t.Errorf("%d entries left in TMPDIR, first %s", len(ents), ents[0].Name())
+		}
+	})
+}
+
+// testShmPrefix names this test process's named regions.
+func testShmPrefix() string { return "mplock-test-" + strconv.Itoa(os.Getpid()) }
+
+func shmFiles(t *testing.T) []string {
+	ents, err := os.ReadDir("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// children returns the pids of live (not zombie) processes whose parent is pid.
+func children(pid int) []int {
+	var kids []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			k, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			kids = append(kids, k)
+		}
+	}
+	return kids
+}
+
+// eventually polls cond until it holds or the deadline passes: for effects
+// of another process (a janitor's cleanup) that nothing signals to us.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
