@@ -1,0 +1,24 @@
+// Package lockd is mplock's named-lock service: a lock table, the line
+// protocol that exposes it over TCP, the server, and a Go client.
+//
+// The pieces, one file each:
+//
+//   - table.go: the lock table as a pure state machine. It does no I/O,
+//     starts no goroutine and reads no clock: every call is given the time.
+//     Per name it keeps the holders and a FIFO queue of waiters; shared (READ)
+//     holders coexist, an exclusive (WRITE) holder is alone, and a request
+//     never overtakes an earlier waiter, so writers do not starve. Every grant
+//     gets a fencing token from one counter, so tokens rise with every grant
+//     of a name and never repeat while the server lives.
+//   - protocol.go: requests and replies as text lines, usable with nc. The
+//     full grammar, error codes and limits are in docs/protocol.md.
+//   - server.go, session.go: the TCP server. A connection is a session; its
+//     locks die with it. Optional leases (TTL) must be renewed.
+//   - client.go: the Go client: Dial, Client.Lock, Client.TryLock,
+//     Client.Unlock, Client.Status; a Lease carries the fencing token and a
+//     Done channel closed when the lock is lost.
+//   - metrics.go: Prometheus metrics for the server.
+//
+// Concurrency: a Table is not safe for concurrent use (the server guards it
+// with one mutex); Server and Client are.
+package lockd

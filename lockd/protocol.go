@@ -1,0 +1,288 @@
+package lockd
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Protocol limits (docs/protocol.md). Servers may lower MaxLine and raise
+// nothing.
+const (
+	// DefaultMaxLine is the longest request line, in bytes, without its
+	// newline. Longer lines get ERR toolong and the connection is closed,
+	// because what follows cannot be told apart from the rest of the line.
+	DefaultMaxLine = 1024
+	// MaxClientLen is the longest client name given in HELLO.
+	MaxClientLen = 64
+	// MaxSecretLen is the longest AUTH secret.
+	MaxSecretLen = 256
+	// MaxDuration bounds ttl= and wait=.
+	MaxDuration = 24 * time.Hour
+)
+
+// Verb is a request's first word.
+type Verb uint8
+
+const (
+	VerbHello  Verb = iota + 1 // HELLO <client> [pid=N]: say who this session is
+	VerbAuth                   // AUTH <secret>: present the server's shared secret
+	VerbLock                   // LOCK <name> [READ|WRITE] [ttl=D] [wait=D]
+	VerbUnlock                 // UNLOCK <name> [token=N]
+	VerbRenew                  // RENEW <name> [token=N] [ttl=D]
+	VerbCancel                 // CANCEL <name>: withdraw a queued LOCK
+	VerbStatus                 // STATUS [name]: holders and waiters
+	VerbPing                   // PING: keep an idle session alive
+	VerbQuit                   // QUIT: close the session (its locks are released)
+	VerbHelp                   // HELP: list the verbs
+)
+
+var verbNames = [...]string{VerbHello: "HELLO", VerbAuth: "AUTH", VerbLock: "LOCK", VerbUnlock: "UNLOCK",
+	VerbRenew: "RENEW", VerbCancel: "CANCEL", VerbStatus: "STATUS", VerbPing: "PING", VerbQuit: "QUIT", VerbHelp: "HELP"}
+
+func (v Verb) String() string {
+	if int(v) < len(verbNames) && verbNames[v] != "" {
+		return verbNames[v]
+	}
+	return fmt.Sprintf("Verb(%d)", uint8(v))
+}
+
+func parseVerb(s string) (Verb, bool) {
+	for v, name := range verbNames {
+		if name != "" && strings.EqualFold(s, name) {
+			return Verb(v), true
+		}
+	}
+	return 0, false
+}
+
+// Request is one parsed request line. Fields a verb does not use are zero.
+type Request struct {
+	Verb Verb
+	// Name is the resource (LOCK, UNLOCK, RENEW, CANCEL, STATUS; "" for all
+	// in STATUS) or the client's own name (HELLO).
+	Name    string
+	Mode    Mode          // LOCK; zero when not given (the server takes WRITE)
+	TTL     time.Duration // LOCK, RENEW, when HasTTL
+	HasTTL  bool
+	Wait    time.Duration // LOCK, when HasWait: 0 is a try-lock
+	HasWait bool
+	Token   Token  // UNLOCK, RENEW: 0 when not given (any)
+	PID     int    // HELLO
+	Secret  string // AUTH
+}
+
+// syntaxErr is a parse error that carries the protocol code to reply with.
+type syntaxErr struct {
+	code Code
+	msg  string
+}
+
+func (e *syntaxErr) Error() string { return "lockd: " + string(e.code) + ": " + e.msg }
+
+func (e *syntaxErr) Is(target error) bool {
+	for _, ce := range codeErrors {
+		if ce.code == e.code {
+			return target == ce.err
+		}
+	}
+	return false
+}
+
+func errSyntax(format string, args ...any) error {
+	return &syntaxErr{code: CodeSyntax, msg: fmt.Sprintf(format, args...)}
+}
+
+// ParseRequest parses one request line, with or without its "\n" or "\r\n".
+// Verbs, modes and keys are case-insensitive; names are not. Errors match
+// ErrSyntax, ErrUnknown or ErrBadName with errors.Is, and their text is
+// safe to send back (it quotes what it repeats).
+func ParseRequest(line []byte) (Request, error) {
+	s := string(line)
+	s = strings.TrimSuffix(s, "\n")
+	s = strings.TrimSuffix(s, "\r")
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c >= 0x7f {
+			return Request{}, errSyntax("byte %q at %d: requests are printable ASCII", c, i)
+		}
+	}
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return Request{}, errSyntax("empty request (try HELP)")
+	}
+	v, ok := parseVerb(f[0])
+	if !ok {
+		return Request{}, &syntaxErr{code: CodeUnknown, msg: fmt.Sprintf("unknown request %q (try HELP)", clip(f[0]))}
+	}
+	r := Request{Verb: v}
+	args := f[1:]
+	switch v {
+	case VerbPing, VerbQuit, VerbHelp:
+		if len(args) > 0 {
+			return Request{}, errSyntax("%s takes no arguments", v)
+		}
+		return r, nil
+	case VerbAuth:
+		if len(args) != 1 {
+			return Request{}, errSyntax("usage: AUTH <secret>")
+		}
+		if len(args[0]) > MaxSecretLen {
+			return Request{}, errSyntax("secret longer than %d bytes", MaxSecretLen)
+		}
+		r.Secret = args[0]
+		return r, nil
+	case VerbStatus:
+		if len(args) > 1 {
+			return Request{}, errSyntax("usage: STATUS [name]")
+		}
+		if len(args) == 1 {
+			if err := ValidName(args[0]); err != nil {
+				return Request{}, &syntaxErr{code: CodeBadName, msg: clipErr(err)}
+			}
+			r.Name = args[0]
+		}
+		return r, nil
+	}
+	if len(args) == 0 || strings.Contains(args[0], "=") {
+		return Request{}, errSyntax("%s needs a name first: %s", v, usage(v))
+	}
+	r.Name, args = args[0], args[1:]
+	if v == VerbHello {
+		if err := validClient(r.Name); err != nil {
+			return Request{}, &syntaxErr{code: CodeBadName, msg: err.Error()}
+		}
+	} else if err := ValidName(r.Name); err != nil {
+		return Request{}, &syntaxErr{code: CodeBadName, msg: clipErr(err)}
+	}
+	seen := map[string]bool{}
+	for _, a := range args {
+		key, val, isKV := strings.Cut(a, "=")
+		if !isKV {
+			if v != VerbLock || r.Mode != 0 {
+				return Request{}, errSyntax("unexpected %q: %s", clip(a), usage(v))
+			}
+			m, err := ParseMode(a)
+			if err != nil {
+				return Request{}, errSyntax("mode %q: want READ or WRITE", clip(a))
+			}
+			r.Mode = m
+			continue
+		}
+		key = strings.ToLower(key)
+		if seen[key] {
+			return Request{}, errSyntax("%s= given twice", clip(key))
+		}
+		seen[key] = true
+		var err error
+		switch {
+		case key == "ttl" && (v == VerbLock || v == VerbRenew):
+			r.TTL, err = parseDuration(key, val)
+			r.HasTTL = true
+		case key == "wait" && v == VerbLock:
+			r.Wait, err = parseDuration(key, val)
+			r.HasWait = true
+		case key == "token" && (v == VerbUnlock || v == VerbRenew):
+			var n uint64
+			n, err = strconv.ParseUint(val, 10, 64)
+			if err != nil || n == 0 {
+				err = errSyntax("token=%q: want a positive integer", clip(val))
+			}
+			r.Token = Token(n)
+		case key == "pid" && v == VerbHello:
+			var n int64
+			n, err = strconv.ParseInt(val, 10, 32)
+			if err != nil || n < 0 {
+				err = errSyntax("pid=%q: want a process id", clip(val))
+			}
+			r.PID = int(n)
+		default:
+			return Request{}, errSyntax("%s does not take %s=: %s", v, clip(key), usage(v))
+		}
+		if err != nil {
+			return Request{}, err
+		}
+	}
+	return r, nil
+}
+
+func parseDuration(key, val string) (time.Duration, error) {
+	d, err := time.ParseDuration(val)
+	if err != nil || d < 0 || d > MaxDuration {
+		return 0, errSyntax("%s=%q: want a duration from 0 to %v, like 500ms or 30s", key, clip(val), MaxDuration)
+	}
+	return d, nil
+}
+
+func validClient(s string) error {
+	if len(s) > MaxClientLen {
+		return fmt.Errorf("client name longer than %d bytes", MaxClientLen)
+	}
+	if err := ValidName(s); err != nil {
+		return fmt.Errorf("client name: %s", clipErr(err))
+	}
+	return nil
+}
+
+func usage(v Verb) string {
+	switch v {
+	case VerbHello:
+		return "HELLO <client> [pid=N]"
+	case VerbLock:
+		return "LOCK <name> [READ|WRITE] [ttl=D] [wait=D]"
+	case VerbUnlock:
+		return "UNLOCK <name> [token=N]"
+	case VerbRenew:
+		return "RENEW <name> [token=N] [ttl=D]"
+	case VerbCancel:
+		return "CANCEL <name>"
+	}
+	return v.String()
+}
+
+// clip shortens what an error message repeats from the request.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func clipErr(err error) string { return strings.TrimPrefix(err.Error(), "lockd: ") }
+
+// String formats r as a request line without the newline. For any r that
+// ParseRequest returned, ParseRequest(r.String()) returns r again.
+func (r Request) String() string { return string(r.AppendTo(nil)) }
+
+// AppendTo appends r's request line, without the newline, to b.
+func (r Request) AppendTo(b []byte) []byte {
+	b = append(b, r.Verb.String()...)
+	switch r.Verb {
+	case VerbAuth:
+		return append(append(b, ' '), r.Secret...)
+	case VerbStatus:
+		if r.Name != "" {
+			b = append(append(b, ' '), r.Name...)
+		}
+		return b
+	case VerbPing, VerbQuit, VerbHelp:
+		return b
+	}
+	b = append(append(b, ' '), r.Name...)
+	if r.Mode != 0 {
+		b = append(append(b, ' '), r.Mode.String()...)
+	}
+	if r.Token != 0 {
+		b = strconv.AppendUint(append(b, " token="...), uint64(r.Token), 10)
+	}
+	if r.HasTTL {
+		b = append(append(b, " ttl="...), r.TTL.String()...)
+	}
+	if r.HasWait {
+		b = append(append(b, " wait="...), r.Wait.String()...)
+	}
+	if r.Verb == VerbHello && r.PID != 0 {
+		b = strconv.AppendInt(append(b, " pid="...), int64(r.PID), 10)
+	}
+	return b
+}

@@ -1,0 +1,563 @@
+package lockd
+
+import (
+	"container/heap"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// SessionID names one client connection for as long as the server lives.
+type SessionID uint64
+
+// Token is a fencing token: every grant of every name takes the next value
+// of one counter, so a later holder of a name always has a larger token than
+// an earlier one, and no two grants share a token while the server lives. A
+// resource that remembers the largest token it has seen can refuse a stale
+// holder (one whose lease expired while it was paused) even if the stale
+// holder still believes it holds the lock.
+type Token uint64
+
+// LockRequest asks the table for a lock.
+type LockRequest struct {
+	Name string
+	Mode Mode
+	// TTL, when positive, is the lease: the holder must Renew within TTL of
+	// the grant (and of each renewal) or lose the lock. Zero: no lease; the
+	// lock lasts as long as the session.
+	TTL time.Duration
+	// Wait bounds how long the request may queue: negative waits for ever,
+	// zero is a try-lock (ErrLocked rather than queueing), positive times out.
+	Wait time.Duration
+}
+
+// Grant is a lock held.
+type Grant struct {
+	Name    string
+	Mode    Mode
+	Token   Token
+	TTL     time.Duration
+	Expires time.Time // zero without a lease
+}
+
+// LockResult is the outcome of Table.Lock: either Granted, or queued at
+// Position (1 is next in line).
+type LockResult struct {
+	Granted  bool
+	Grant    Grant
+	Position int
+}
+
+// EventKind says what happened to a session's lock or wait without it
+// asking at that moment; the server turns each into an asynchronous line.
+type EventKind uint8
+
+const (
+	// EventGranted: a queued request was granted (Token, TTL, Waited).
+	EventGranted EventKind = iota + 1
+	// EventLost: a held lock was taken away (Reason: expired, shutdown).
+	EventLost
+	// EventTimedOut: a queued request's Wait ran out; it is no longer queued.
+	EventTimedOut
+	// EventCancelled: a queued request was dropped by the server (shutdown).
+	EventCancelled
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventGranted:
+		return "GRANTED"
+	case EventLost:
+		return "LOST"
+	case EventTimedOut:
+		return "TIMEOUT"
+	case EventCancelled:
+		return "CANCELLED"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Reason says why a lock was lost or a wait cancelled.
+type Reason string
+
+const (
+	ReasonExpired  Reason = "expired"  // the lease was not renewed in time
+	ReasonShutdown Reason = "shutdown" // the server is stopping
+)
+
+// Event is addressed to one session.
+type Event struct {
+	Kind    EventKind
+	Session SessionID
+	Name    string
+	Mode    Mode
+	Token   Token
+	TTL     time.Duration
+	Waited  time.Duration // how long the request queued (Granted, TimedOut)
+	Reason  Reason        // Lost, Cancelled
+}
+
+// SessionInfo describes a session for status listings.
+type SessionInfo struct {
+	Client string // the name it gave in HELLO ("" before)
+	PID    int    // the pid it gave in HELLO (0 before)
+	Addr   string // its remote address
+	Since  time.Time
+}
+
+// TableLimits bound what one session may ask of the table.
+type TableLimits struct {
+	// MaxLocksPerSession bounds a session's held locks plus queued
+	// requests; zero means DefaultMaxLocksPerSession.
+	MaxLocksPerSession int
+}
+
+// DefaultMaxLocksPerSession is the default TableLimits.MaxLocksPerSession.
+const DefaultMaxLocksPerSession = 256
+
+type holder struct {
+	session SessionID
+	mode    Mode
+	token   Token
+	since   time.Time
+	ttl     time.Duration
+	expires time.Time
+}
+
+type waiter struct {
+	session  SessionID
+	mode     Mode
+	ttl      time.Duration
+	since    time.Time
+	deadline time.Time // zero: waits for ever
+	seq      uint64    // tells this wait from a later one of the same session
+}
+
+type lockState struct {
+	holders []*holder // all Shared, or one Exclusive
+	queue   []*waiter // FIFO
+}
+
+type sessionState struct {
+	info    SessionInfo
+	held    map[string]*holder
+	waiting map[string]*waiter
+}
+
+// TableStats are running totals, for metrics.
+type TableStats struct {
+	Sessions, Holders, Waiters int
+	Grants                     [3]uint64 // by Mode
+	Expired, TimedOut          uint64
+}
+
+// Table is the lock table. It is a pure state machine: no I/O, no
+// goroutines, no clock; the caller passes the time to every call that needs
+// it, so leases and wait timeouts are tested deterministically. A Table is
+// not safe for concurrent use. The zero value is not usable; use NewTable.
+type Table struct {
+	limits    TableLimits
+	locks     map[string]*lockState
+	sessions  map[SessionID]*sessionState
+	lastToken Token
+	seq       uint64
+	deadlines deadlineHeap
+	stats     TableStats
+}
+
+// NewTable returns an empty table.
+func NewTable(limits TableLimits) *Table {
+	if limits.MaxLocksPerSession <= 0 {
+		limits.MaxLocksPerSession = DefaultMaxLocksPerSession
+	}
+	return &Table{
+		limits:   limits,
+		locks:    make(map[string]*lockState),
+		sessions: make(map[SessionID]*sessionState),
+	}
+}
+
+// Open registers a session. Opening an open session only updates its info.
+func (t *Table) Open(id SessionID, info SessionInfo) {
+	if s, ok := t.sessions[id]; ok {
+		s.info = info
+		return
+	}
+	t.sessions[id] = &sessionState{info: info, held: map[string]*holder{}, waiting: map[string]*waiter{}}
+	t.stats.Sessions++
+}
+
+// Hello records the name and pid a session gave for itself.
+func (t *Table) Hello(id SessionID, client string, pid int) {
+	if s, ok := t.sessions[id]; ok {
+		s.info.Client, s.info.PID = client, pid
+	}
+}
+
+// Lock grants r to session id at once, queues it, or refuses it: ErrBadName,
+// ErrHeld (the session already holds or waits for the name: locks are not
+// re-entrant), ErrLimit, ErrLocked (r.Wait == 0 and the lock is not free for
+// r.Mode). A request is granted at once only when no one is queued and it
+// is compatible with the holders, so no request overtakes an earlier one.
+func (t *Table) Lock(now time.Time, id SessionID, r LockRequest) (LockResult, error) {
+	if err := ValidName(r.Name); err != nil {
+		return LockResult{}, err
+	}
+	s, ok := t.sessions[id]
+	if !ok {
+		return LockResult{}, fmt.Errorf("lockd: unknown session %d", id)
+	}
+	if r.Mode != Shared {
+		r.Mode = Exclusive
+	}
+	if _, ok := s.held[r.Name]; ok {
+		return LockResult{}, ErrHeld
+	}
+	if _, ok := s.waiting[r.Name]; ok {
+		return LockResult{}, ErrHeld
+	}
+	if len(s.held)+len(s.waiting) >= t.limits.MaxLocksPerSession {
+		return LockResult{}, fmt.Errorf("%w (%d)", ErrLimit, t.limits.MaxLocksPerSession)
+	}
+	l := t.locks[r.Name]
+	if l == nil {
+		l = &lockState{}
+		t.locks[r.Name] = l
+	}
+	if len(l.queue) == 0 && grantable(l, r.Mode) {
+		h := t.grant(now, id, s, r.Name, l, r.Mode, r.TTL)
+		return LockResult{Granted: true, Grant: h.grantOf(r.Name)}, nil
+	}
+	if r.Wait == 0 {
+		t.dropIfIdle(r.Name, l)
+		return LockResult{}, ErrLocked
+	}
+	t.seq++
+	w := &waiter{session: id, mode: r.Mode, ttl: r.TTL, since: now, seq: t.seq}
+	if r.Wait > 0 {
+		w.deadline = now.Add(r.Wait)
+		heap.Push(&t.deadlines, deadline{at: w.deadline, name: r.Name, session: id, seq: w.seq})
+	}
+	l.queue = append(l.queue, w)
+	s.waiting[r.Name] = w
+	t.stats.Waiters++
+	return LockResult{Position: len(l.queue)}, nil
+}
+
+// grantable reports whether a request in mode m may join l's holders now.
+func grantable(l *lockState, m Mode) bool {
+	return len(l.holders) == 0 || compatible(l.holders[0].mode, m)
+}
+
+func (t *Table) grant(now time.Time, id SessionID, s *sessionState, name string, l *lockState, m Mode, ttl time.Duration) *holder {
+	t.lastToken++
+	h := &holder{session: id, mode: m, token: t.lastToken, since: now, ttl: ttl}
+	if ttl > 0 {
+		h.expires = now.Add(ttl)
+		heap.Push(&t.deadlines, deadline{at: h.expires, name: name, session: id, token: h.token, lease: true})
+	}
+	l.holders = append(l.holders, h)
+	s.held[name] = h
+	t.stats.Holders++
+	t.stats.Grants[m]++
+	return h
+}
+
+func (h *holder) grantOf(name string) Grant {
+	return Grant{Name: name, Mode: h.mode, Token: h.token, TTL: h.ttl, Expires: h.expires}
+}
+
+// Unlock releases session id's lock on name. A non-zero token must be the
+// one of the grant, so that a release meant for an earlier grant cannot
+// release a later one. Anyone but the holder gets ErrNotHolder. The events
+// are the grants this release lets through.
+func (t *Table) Unlock(now time.Time, id SessionID, name string, token Token) ([]Event, error) {
+	s, h, err := t.holding(id, name, token)
+	if err != nil {
+		return nil, err
+	}
+	_ = s
+	return t.release(now, name, h, nil), nil
+}
+
+func (t *Table) holding(id SessionID, name string, token Token) (*sessionState, *holder, error) {
+	s, ok := t.sessions[id]
+	if !ok {
+		return nil, nil, ErrNotHolder
+	}
+	h, ok := s.held[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotHolder, name)
+	}
+	if token != 0 && h.token != token {
+		return nil, nil, fmt.Errorf("%w: %s with token %d (this session holds token %d)", ErrNotHolder, name, token, h.token)
+	}
+	return s, h, nil
+}
+
+// release removes h from name's holders and grants what can follow,
+// appending the events to evs.
+func (t *Table) release(now time.Time, name string, h *holder, evs []Event) []Event {
+	l := t.locks[name]
+	for i, x := range l.holders {
+		if x == h {
+			l.holders = append(l.holders[:i], l.holders[i+1:]...)
+			break
+		}
+	}
+	delete(t.sessions[h.session].held, name)
+	t.stats.Holders--
+	evs = t.promote(now, name, l, evs)
+	t.dropIfIdle(name, l)
+	return evs
+}
+
+// promote grants queued requests from the head of l's queue for as long as
+// the head is compatible with the holders: one writer, or a run of readers.
+func (t *Table) promote(now time.Time, name string, l *lockState, evs []Event) []Event {
+	for len(l.queue) > 0 && grantable(l, l.queue[0].mode) {
+		w := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		s := t.sessions[w.session]
+		delete(s.waiting, name)
+		t.stats.Waiters--
+		h := t.grant(now, w.session, s, name, l, w.mode, w.ttl)
+		evs = append(evs, Event{Kind: EventGranted, Session: w.session, Name: name, Mode: w.mode,
+			Token: h.token, TTL: h.ttl, Waited: now.Sub(w.since)})
+	}
+	return evs
+}
+
+func (t *Table) dropIfIdle(name string, l *lockState) {
+	if len(l.holders) == 0 && len(l.queue) == 0 {
+		delete(t.locks, name)
+	}
+}
+
+// Renew extends session id's lease on name to now+ttl (ttl zero: the
+// lease's own TTL). Renewing a lock without a lease with a positive ttl
+// gives it one. Anyone but the holder gets ErrNotHolder, as does a holder
+// whose lease has already expired.
+func (t *Table) Renew(now time.Time, id SessionID, name string, token Token, ttl time.Duration) (Grant, error) {
+	_, h, err := t.holding(id, name, token)
+	if err != nil {
+		return Grant{}, err
+	}
+	if ttl > 0 {
+		h.ttl = ttl
+	}
+	if h.ttl > 0 {
+		h.expires = now.Add(h.ttl)
+		heap.Push(&t.deadlines, deadline{at: h.expires, name: name, session: id, token: h.token, lease: true})
+	}
+	return h.grantOf(name), nil
+}
+
+// Cancel withdraws session id's queued request for name (ErrNotWaiting if
+// there is none, for example because it was granted meanwhile). The events
+// are the grants its departure lets through: readers queued behind a
+// cancelled writer may join the current readers.
+func (t *Table) Cancel(now time.Time, id SessionID, name string) ([]Event, error) {
+	s, ok := t.sessions[id]
+	if !ok {
+		return nil, ErrNotWaiting
+	}
+	w, ok := s.waiting[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotWaiting, name)
+	}
+	return t.unqueue(now, name, w, nil), nil
+}
+
+func (t *Table) unqueue(now time.Time, name string, w *waiter, evs []Event) []Event {
+	l := t.locks[name]
+	for i, x := range l.queue {
+		if x == w {
+			l.queue = append(l.queue[:i], l.queue[i+1:]...)
+			break
+		}
+	}
+	delete(t.sessions[w.session].waiting, name)
+	t.stats.Waiters--
+	evs = t.promote(now, name, l, evs)
+	t.dropIfIdle(name, l)
+	return evs
+}
+
+// Close ends a session: its locks are released and its waits cancelled. The
+// events are for other sessions (grants); the closed one is told nothing.
+func (t *Table) Close(now time.Time, id SessionID) []Event {
+	s, ok := t.sessions[id]
+	if !ok {
+		return nil
+	}
+	var evs []Event
+	// Withdraw the waits first, so that a release below cannot grant this
+	// session a lock it will never see.
+	for _, name := range sortedKeys(s.waiting) {
+		evs = t.unqueue(now, name, s.waiting[name], evs)
+	}
+	for _, name := range sortedKeys(s.held) {
+		evs = t.release(now, name, s.held[name], evs)
+	}
+	delete(t.sessions, id)
+	t.stats.Sessions--
+	return evs
+}
+
+// Drain empties the table for a shutdown: every holder is told its lock is
+// lost and every waiter that its wait is cancelled, with reason shutdown,
+// and nothing is granted. Sessions stay open (Close them as they go).
+func (t *Table) Drain(now time.Time) []Event {
+	var evs []Event
+	for _, name := range sortedKeys(t.locks) {
+		l := t.locks[name]
+		for _, h := range l.holders {
+			evs = append(evs, Event{Kind: EventLost, Session: h.session, Name: name, Mode: h.mode, Token: h.token, Reason: ReasonShutdown})
+			delete(t.sessions[h.session].held, name)
+		}
+		for _, w := range l.queue {
+			evs = append(evs, Event{Kind: EventCancelled, Session: w.session, Name: name, Mode: w.mode, Waited: now.Sub(w.since), Reason: ReasonShutdown})
+			delete(t.sessions[w.session].waiting, name)
+		}
+		delete(t.locks, name)
+	}
+	t.stats.Holders, t.stats.Waiters = 0, 0
+	t.deadlines = nil
+	return evs
+}
+
+// NextDeadline returns the earliest time at which Advance may have something
+// to do, and false when nothing is pending. The time may be early (a lease
+// renewed since): Advance then does nothing, and the caller asks again.
+func (t *Table) NextDeadline() (time.Time, bool) {
+	if len(t.deadlines) == 0 {
+		return time.Time{}, false
+	}
+	return t.deadlines[0].at, true
+}
+
+// Advance applies every lease expiry and wait timeout due at or before now:
+// an expired holder gets EventLost (reason expired) and loses the lock, a
+// timed-out waiter gets EventTimedOut and leaves the queue, and what they
+// let through is granted.
+func (t *Table) Advance(now time.Time) []Event {
+	var evs []Event
+	for len(t.deadlines) > 0 && !t.deadlines[0].at.After(now) {
+		d := heap.Pop(&t.deadlines).(deadline)
+		s, ok := t.sessions[d.session]
+		if !ok {
+			continue
+		}
+		if d.lease {
+			h, ok := s.held[d.name]
+			if !ok || h.token != d.token || !h.expires.Equal(d.at) {
+				continue // released, or renewed since
+			}
+			evs = append(evs, Event{Kind: EventLost, Session: d.session, Name: d.name, Mode: h.mode, Token: h.token, Reason: ReasonExpired})
+			t.stats.Expired++
+			evs = t.release(now, d.name, h, evs)
+			continue
+		}
+		w, ok := s.waiting[d.name]
+		if !ok || w.seq != d.seq {
+			continue // granted or cancelled since
+		}
+		evs = append(evs, Event{Kind: EventTimedOut, Session: d.session, Name: d.name, Mode: w.mode, Waited: now.Sub(w.since)})
+		t.stats.TimedOut++
+		evs = t.unqueue(now, d.name, w, evs)
+	}
+	return evs
+}
+
+// Stats returns the running totals.
+func (t *Table) Stats() TableStats { return t.stats }
+
+// Holding reports the grant session id holds on name, if any.
+func (t *Table) Holding(id SessionID, name string) (Grant, bool) {
+	s, ok := t.sessions[id]
+	if !ok {
+		return Grant{}, false
+	}
+	h, ok := s.held[name]
+	if !ok {
+		return Grant{}, false
+	}
+	return h.grantOf(name), true
+}
+
+// Status lists holders and waiters (in queue order) of name, or of every
+// name when name is "", in name order; with every session when name is "".
+func (t *Table) Status(now time.Time, name string) Status {
+	st := Status{Now: now}
+	names := []string{name}
+	if name == "" {
+		names = sortedKeys(t.locks)
+	}
+	for _, n := range names {
+		l, ok := t.locks[n]
+		if !ok {
+			continue
+		}
+		ls := LockStatus{Name: n}
+		for _, h := range l.holders {
+			info := t.sessions[h.session].info
+			ls.Holders = append(ls.Holders, HolderStatus{Session: h.session, Client: info.Client, PID: info.PID,
+				Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires})
+		}
+		for i, w := range l.queue {
+			info := t.sessions[w.session].info
+			ls.Waiters = append(ls.Waiters, WaiterStatus{Session: w.session, Client: info.Client, PID: info.PID,
+				Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
+		}
+		st.Locks = append(st.Locks, ls)
+	}
+	if name == "" {
+		ids := make([]SessionID, 0, len(t.sessions))
+		for id := range t.sessions {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			s := t.sessions[id]
+			st.Sessions = append(st.Sessions, SessionStatus{ID: id, Client: s.info.Client, PID: s.info.PID,
+				Addr: s.info.Addr, Since: s.info.Since, Held: len(s.held), Waiting: len(s.waiting)})
+		}
+	}
+	return st
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// deadline is a lease expiry (lease) or a wait timeout. Entries are not
+// removed when a lock is released or renewed; Advance skips those that no
+// longer match.
+type deadline struct {
+	at      time.Time
+	name    string
+	session SessionID
+	token   Token  // lease
+	seq     uint64 // wait
+	lease   bool
+}
+
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
