@@ -4,14 +4,15 @@
 //
 // The pattern is the one of moby/sys reexec: the child is started from
 // /proc/self/exe (still valid when the file on disk was replaced or removed),
-// with argv[0] kept as the parent's, so that a test binary that dispatches on
-// argv[0] (rogpeppe/go-internal/testscript) runs the same command.
+// with argv[0] set to Name, so that ps shows "mplock worker ...", and so that
+// a test binary that dispatches on argv[0] (rogpeppe/go-internal/testscript)
+// runs the mplock command in its children too.
 package reexec
 
-import (
-	"os"
-	"os/exec"
-)
+import "os/exec"
+
+// Name is every child's argv[0].
+const Name = "mplock"
 
 // Options adjust how a child is started. The zero value is what workers want.
 type Options struct {
@@ -35,7 +36,7 @@ type Options struct {
 // its children in order and can still report what they did.
 func Command(opts Options, args ...string) *exec.Cmd {
 	cmd := exec.Command(self(), args...)
-	cmd.Args[0] = os.Args[0]
+	cmd.Args[0] = Name
 	cmd.SysProcAttr = sysProcAttr(opts)
 	return cmd
 }
