@@ -50,7 +50,7 @@ func TestServeRemovesNothingAfterDone(t *testing.T) {
 
 func TestServeRefusesWhatIsNotMplocks(t *testing.T) {
 	removed, log := serve(t, strings.Join([]string{
-		"track dir /home",               // not an mplock run directory
+		"track dir /home",                // not an mplock run directory
 		"track dir /tmp/../etc/mplock-x", // not clean
 		"track file relative/path",
 		"track sem -1",
