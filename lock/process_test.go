@@ -108,7 +108,7 @@ type shared struct {
 	bank   *shm.Bank
 }
 
-func newShared(t *testing.T, kind Kind) *shared {
+func newShared(t testing.TB, kind Kind) *shared {
 	t.Helper()
 	s := &shared{kind: kind, path: t.TempDir() + "/test.lock"}
 	switch kind {
@@ -137,13 +137,19 @@ func newShared(t *testing.T, kind Kind) *shared {
 	return s
 }
 
-// open returns this process's Locker; recovered receives dead holders' pids.
-func (s *shared) open(t *testing.T, recovered chan<- int) Locker {
-	t.Helper()
+// config is this process's view of the shared lock.
+func (s *shared) config() Config {
 	cfg := Config{Path: s.path, SemID: s.semID, CheckEvery: 5 * time.Millisecond}
 	if s.bank != nil {
 		cfg.Word = &s.bank.Sem.Word
 	}
+	return cfg
+}
+
+// open returns this process's Locker; recovered receives dead holders' pids.
+func (s *shared) open(t *testing.T, recovered chan<- int) Locker {
+	t.Helper()
+	cfg := s.config()
 	if recovered != nil {
 		cfg.OnRecover = func(pid int) { recovered <- pid }
 	}
