@@ -1,15 +1,314 @@
 #!/usr/bin/env bash
-# compare.sh: the native C reference figures for mplock's lock kinds.
-# (First step: C peers only; mplock, Python and stress-ng columns follow.)
+# compare.sh: mplock's lock kinds side by side with what a user would
+# otherwise reach for, on this machine, in one run.
+#
+# The workload is the same for everyone: 2 processes, an empty critical
+# section around one shared counter, a fixed duration. The peers:
+#   c          scripts/peers/lockpeer.c built with the machine's cc: atomic,
+#              futex lock, process-shared pthread mutex, flock, OFD, SysV
+#              semop, spinlock (required)
+#   python     scripts/peers/seedlock.py: the seed's multiprocessing.Lock
+#              guarding a multiprocessing.Value (optional)
+#   stress-ng  --sem-sysv and --flock stressors (optional; bogo-ops, see below)
+# Each round runs every job once; even rounds run them in reverse order, so
+# a slow drift of the machine (thermal, a neighbour) weighs on both sides of
+# each ratio alike. Figures are medians over the rounds.
 set -euo pipefail
 
+usage() {
+	cat <<'EOF'
+Usage: scripts/compare.sh [options]
+
+Runs mplock's lock kinds and native peers on the same workload (2 processes,
+empty critical section, fixed duration), alternating, and prints one table:
+ops/s of each, the ratio mplock/peer per kind against the project's targets,
+and what recording acquire latency costs mplock.
+
+Options:
+  -d, --duration SEC  length of each run in seconds (default 1)
+  -r, --rounds N      rounds; each runs every job once, alternating order (default 3)
+  -q, --quick         a smoke test: 0.2 s runs, 1 round (CI)
+      --kinds LIST    mplock kinds (default flock,fcntl,sem,sysv,spin,atomic)
+      --peers LIST    c,python,stress-ng (default: c and whichever others are installed)
+      --csv           print CSV instead of the tables
+      --csv-out FILE  also write the CSV into FILE
+      --raw FILE      also write every sample as CSV to FILE
+  -h, --help          this help
+
+Environment:
+  MPLOCK     an mplock binary to use (default: built from this checkout with go)
+  GO         the go command (default go)
+  CC         the C compiler (default cc)
+  PYTHON     the Python interpreter (default python3)
+  STRESS_NG  the stress-ng command (default stress-ng)
+
+Exit status: 0 when every run was consistent, 1 when a run failed or lost an
+update, 2 for usage errors or a missing required tool (cc; go without MPLOCK).
+Targets that are not met are reported in the table, not in the exit status.
+EOF
+}
+
+die() { echo "compare.sh: $*" >&2; exit 2; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+
+duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out=
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
+	-r | --rounds) [[ $# -ge 2 ]] || die "$1 needs a value"; rounds=$2; shift 2 ;;
+	-q | --quick) duration=0.2 rounds=1; shift ;;
+	--kinds) [[ $# -ge 2 ]] || die "$1 needs a value"; kinds=$2; shift 2 ;;
+	--peers) [[ $# -ge 2 ]] || die "$1 needs a value"; peers=$2; shift 2 ;;
+	--csv) csv=1; shift ;;
+	--csv-out) [[ $# -ge 2 ]] || die "$1 needs a value"; csv_out=$2; shift 2 ;;
+	--raw) [[ $# -ge 2 ]] || die "$1 needs a value"; raw=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown option $1" ;;
+	esac
+done
+if ! [[ $duration =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk "BEGIN{exit !($duration > 0)}"; then
+	die "--duration $duration: want seconds, e.g. 1 or 0.5"
+fi
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds $rounds: want a positive count"
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-duration=${1:-1}
-cc=${CC:-cc}
-command -v "$cc" >/dev/null || { echo "compare.sh: no C compiler: install gcc or set CC" >&2; exit 2; }
+root=$(cd "$here/.." && pwd)
+CC=${CC:-cc} GO=${GO:-go} PYTHON=${PYTHON:-python3} STRESS_NG=${STRESS_NG:-stress-ng}
+
+# Which peers: c always; the optional ones when asked for, or when installed.
+want_python=0 want_stress=0
+if [[ -z $peers ]]; then
+	command -v "$PYTHON" >/dev/null 2>&1 && want_python=1
+	command -v "$STRESS_NG" >/dev/null 2>&1 && want_stress=1
+else
+	IFS=, read -ra list <<<"$peers"
+	for p in "${list[@]}"; do
+		case $p in
+		c) ;;
+		python) want_python=1; need "$PYTHON" "install python3 or set PYTHON" ;;
+		stress-ng) want_stress=1; need "$STRESS_NG" "install stress-ng or set STRESS_NG" ;;
+		*) die "--peers: unknown peer $p (c, python, stress-ng)" ;;
+		esac
+	done
+fi
+need "$CC" "the C reference needs a C compiler: install gcc, or set CC"
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/mplock-compare.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$cc" -O2 -o "$work/lockpeer" "$here/peers/lockpeer.c"
-for k in atomic futex pthread flock ofd sysv spin; do
-	"$work/lockpeer" -k "$k" -p 2 -d "$duration"
+
+if [[ -n ${MPLOCK:-} ]]; then
+	[[ -x $MPLOCK ]] || die "MPLOCK=$MPLOCK is not an executable"
+	mplock=$MPLOCK
+else
+	need "$GO" "building mplock needs Go: install it, or set MPLOCK to a built binary"
+	rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo devel)
+	(cd "$root" && "$GO" build -ldflags "-X main.buildVersion=$rev" -o "$work/mplock" ./cmd/mplock) ||
+		{ echo "compare.sh: go build failed" >&2; exit 1; }
+	mplock=$work/mplock
+fi
+"$CC" -O2 -o "$work/lockpeer" "$here/peers/lockpeer.c" || { echo "compare.sh: $CC failed on lockpeer.c" >&2; exit 1; }
+
+# Jobs: "tool:what". The peers of each mplock kind follow it, so that in
+# every round a kind and its peers run back to back.
+declare -a jobs
+IFS=, read -ra kindlist <<<"$kinds"
+for k in "${kindlist[@]}"; do
+	case $k in
+	atomic) cpeers=(atomic) ;;
+	sem) cpeers=(futex pthread) ;;
+	spin) cpeers=(spin) ;;
+	flock) cpeers=(flock) ;;
+	fcntl) cpeers=(ofd) ;;
+	sysv) cpeers=(sysv) ;;
+	*) die "--kinds: $k is not one compare.sh pairs with a peer (flock, fcntl, sem, sysv, spin, atomic)" ;;
+	esac
+	jobs+=("mplock:$k" "mplock-latency:$k")
+	for c in "${cpeers[@]}"; do jobs+=("c:$c"); done
+	if [[ $want_stress == 1 && $k == sysv ]]; then jobs+=("stress-ng:sem-sysv"); fi
+	if [[ $want_stress == 1 && $k == flock ]]; then jobs+=("stress-ng:flock"); fi
 done
+[[ $want_python == 1 ]] && jobs+=("python:mp.Lock")
+
+# stress-ng runs whole seconds.
+stress_secs=$(awk "BEGIN{s=int($duration); if (s < $duration) s++; print (s < 1 ? 1 : s)}")
+
+# run_job prints "ops_per_sec handoffs_per_1k background_cpus" for one job.
+run_job() {
+	local tool=${1%%:*} what=${1#*:} out
+	case $tool in
+	mplock | mplock-latency)
+		local flags=(--kind "$what" --workers 2 --duration "${duration}s" --repeat 1 --csv)
+		[[ $tool == mplock ]] && flags+=(--no-latency)
+		out=$("$mplock" bench "${flags[@]}") || return 1
+		awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
+			{h=$c["handoffs_per_1k_ops"]; if ($c["lock"]=="atomic") h="-"
+			 print $c["ops_per_second"], h, $c["background_cpus"]}' <<<"$out"
+		;;
+	c)
+		out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration") || return 1
+		if [[ $what == atomic ]]; then kv "$out" ops_per_sec; else kv "$out" ops_per_sec handoffs_per_1k; fi
+		;;
+	python)
+		out=$("$PYTHON" "$here/peers/seedlock.py" -p 2 -d "$duration") || return 1
+		kv "$out" ops_per_sec
+		;;
+	stress-ng)
+		local opts=(--"$what" 1 --timeout "$stress_secs" --metrics-brief)
+		[[ $what == sem-sysv ]] && opts+=(--sem-sysv-procs 2)
+		out=$(cd "$work" && "$STRESS_NG" "${opts[@]}" 2>&1) || return 1
+		# "... sem-sysv  3000197  2.00  0.45  1.51  1498657.83 ...":
+		# bogo ops over real time.
+		awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f - -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
+		;;
+	esac
+}
+
+# kv LINE KEY... prints the values of keys from a "k=v k=v" line, "-" for
+# a missing one, after checking the line says consistent=1.
+kv() {
+	local line=$1
+	shift
+	[[ $line == *consistent=1* ]] || { echo "compare.sh: inconsistent run: $line" >&2; return 1; }
+	awk -v keys="$*" '{for(i=1;i<=NF;i++){split($i,p,"="); v[p[1]]=p[2]}
+		n=split(keys,k," "); out=""; for(j=1;j<=n;j++) out=out (j>1?" ":"") (k[j] in v ? v[k[j]] : "-")
+		print out (n<2?" -":"") " -"}' <<<"$line"
+}
+
+# busy_cpus prints how many CPUs the machine kept busy over half a second,
+# before anything of ours runs: a busy machine gives figures of itself.
+busy_cpus() {
+	local a b
+	a=$(head -1 /proc/stat 2>/dev/null) || return 0
+	sleep 0.5
+	b=$(head -1 /proc/stat 2>/dev/null) || return 0
+	awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," ")
+		busy=(y[2]+y[3]+y[4]+y[7]+y[8])-(x[2]+x[3]+x[4]+x[7]+x[8]); printf "%.2f", busy/100/0.5}'
+}
+busy=$(busy_cpus)
+if [[ -n $busy ]] && awk "BEGIN{exit !($busy >= 0.25)}"; then
+	echo "compare.sh: warning: the machine is busy before the runs ($busy CPUs in use): figures will be disturbed" >&2
+fi
+
+samples=$work/samples.csv
+echo "job,round,ops_per_sec,handoffs_per_1k,background_cpus" >"$samples"
+failed=0
+total=$((rounds * ${#jobs[@]})) n=0
+for ((r = 1; r <= rounds; r++)); do
+	order=("${jobs[@]}")
+	if ((r % 2 == 0)); then
+		order=()
+		for ((i = ${#jobs[@]} - 1; i >= 0; i--)); do order+=("${jobs[i]}"); done
+	fi
+	for job in "${order[@]}"; do
+		n=$((n + 1))
+		[[ -t 2 ]] && printf '\r\033[Kcompare: run %d of %d: %s (round %d)' "$n" "$total" "$job" "$r" >&2
+		if res=$(run_job "$job") && [[ -n $res ]]; then
+			read -r ops hand bg <<<"$res"
+			echo "$job,$r,$ops,$hand,$bg" >>"$samples"
+		else
+			[[ -t 2 ]] && printf '\r\033[K' >&2
+			echo "compare.sh: $job failed in round $r" >&2
+			failed=1
+		fi
+	done
+done
+[[ -t 2 ]] && printf '\r\033[K' >&2
+[[ -n $raw ]] && cp "$samples" "$raw"
+
+machine() {
+	local model gov drv
+	model=$(awk -F': ' '/^model name|^Model|^cpu model/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
+	gov=$(cat /sys/devices/system/cpu/cpuidle/current_governor 2>/dev/null || echo "?")
+	drv=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo "?")
+	printf '%s, %s CPUs, %s %s, cpuidle %s (driver %s)' "${model:-$(uname -m)}" "$(nproc)" "$(uname -s)" "$(uname -r)" "$gov" "$drv"
+	grep -qw hypervisor /proc/cpuinfo 2>/dev/null && printf ', virtual machine'
+	printf '\n'
+}
+
+# Medians per job, then the comparison rows. Targets are the project's
+# (issue 5): mplock's kind against the C lock of the same kind, and every
+# kind but sysv at 3x the seed's Python lock.
+summary() {
+	awk -F, -v csv="$1" -v kinds="$kinds" -v dur="$duration" -v rounds="$rounds" -v version="$("$mplock" --version 2>/dev/null | sed 's/^mplock version //')" -v mach="$(machine)" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" '
+function median(job, col,   n, i, j, t, a) {
+	n = 0
+	for (i = 1; i <= cnt[job]; i++) if (val[job, i, col] != "-" && val[job, i, col] != "") a[++n] = val[job, i, col] + 0
+	if (n == 0) return "-"
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function rate(v) {
+	if (v == "-") return "-"
+	if (v >= 1e6) return sprintf("%.2fM", v / 1e6)
+	if (v >= 1e3) return sprintf("%.0fk", v / 1e3)
+	return sprintf("%.0f", v)
+}
+function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp) {
+	if (!(("mplock:" kind) in cnt) || !(peer in cnt)) return
+	m = median("mplock:" kind, 3); p = median(peer, 3)
+	ratio = (m != "-" && p != "-" && p > 0) ? m / p : "-"
+	met = (target == "-" || ratio == "-") ? "-" : (ratio >= target ? "yes" : "NO")
+	hm = median("mplock:" kind, 4); hp = median(peer, 4)
+	if (csv) {
+		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, m, p, (ratio == "-" ? "" : sprintf("%.3f", ratio)), (target == "-" ? "" : target), met, (hm == "-" ? "" : hm), (hp == "-" ? "" : hp), unit
+		return
+	}
+	printf "%-7s %10s  %-24s %10s  %8s  %7s  %-4s %9s %9s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, (hm == "-" ? "-" : sprintf("%.1f", hm)), (hp == "-" ? "-" : sprintf("%.1f", hp))
+}
+NR == 1 { next }
+{ job = $1; i = ++cnt[job]; val[job, i, 3] = $3; val[job, i, 4] = $4; val[job, i, 5] = $5 }
+END {
+	n = split(kinds, ks, ",")
+	cpeer["atomic"] = "c:atomic"; clabel["atomic"] = "C atomic add"; ctarget["atomic"] = 0.75
+	cpeer["sem"] = "c:futex"; clabel["sem"] = "C futex lock"; ctarget["sem"] = 1.0
+	cpeer["spin"] = "c:spin"; clabel["spin"] = "C spinlock"; ctarget["spin"] = 0.8
+	cpeer["flock"] = "c:flock"; clabel["flock"] = "C flock"; ctarget["flock"] = 0.8
+	cpeer["fcntl"] = "c:ofd"; clabel["fcntl"] = "C OFD lock"; ctarget["fcntl"] = 0.8
+	cpeer["sysv"] = "c:sysv"; clabel["sysv"] = "C SysV semop"; ctarget["sysv"] = 1.0
+	if (csv) print "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit"
+	else {
+		printf "compare.sh: 2 processes, empty critical section, %ss per run, median of %d rounds (alternating order)\n", dur, rounds
+		printf "Date: %s\nMachine: %s\nmplock: %s (latency recording off for the ratios; its cost is below)\n\n", date, mach, version
+		printf "%-7s %10s  %-24s %10s  %8s  %7s  %-4s %9s %9s\n", "KIND", "MPLOCK", "PEER", "PEER OPS/S", "RATIO", "TARGET", "MET", "H/1k MPL", "H/1k PEER"
+	}
+	for (i = 1; i <= n; i++) {
+		k = ks[i]
+		row(k, cpeer[k], clabel[k], ctarget[k], "ops")
+		if (k == "sem") row(k, "c:pthread", "C pthread mutex (pshared)", "-", "ops")
+		if (k == "sysv") row(k, "stress-ng:sem-sysv", "stress-ng --sem-sysv", "-", "bogo-ops")
+		if (k == "flock") row(k, "stress-ng:flock", "stress-ng --flock", "-", "bogo-ops")
+	}
+	for (i = 1; i <= n; i++) row(ks[i], "python:mp.Lock", "Python mp.Lock (seed)", (ks[i] == "sysv" ? "-" : 3), "ops")
+
+	# What recording the acquire latency costs: latency on over off.
+	if (!csv) printf "\n%-7s %12s %12s %8s  %7s  %s\n", "KIND", "LATENCY OFF", "LATENCY ON", "COST", "TARGET", "MET"
+	for (i = 1; i <= n; i++) {
+		k = ks[i]
+		if (k == "atomic" || !(("mplock:" k) in cnt) || !(("mplock-latency:" k) in cnt)) continue
+		off = median("mplock:" k, 3); on = median("mplock-latency:" k, 3)
+		if (off == "-" || on == "-" || off <= 0) continue
+		cost = 1 - on / off; met = cost < 0.10 ? "yes" : "NO"
+		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,ops\n", k, off, on, on / off, met
+		else printf "%-7s %12s %12s %7.1f%%  %7s  %s\n", k, rate(off), rate(on), 100 * cost, "<10%", met
+	}
+	bg = median("mplock:" ks[1], 5)
+	for (i = 1; i <= n; i++) { b = median("mplock:" ks[i], 5); if (b != "-" && (bg == "-" || b > bg)) bg = b }
+	if (csv) exit
+	print ""
+	print "RATIO is mplock over the peer, both medians; H/1k is lock handoffs per 1,000 operations (mplock, peer):"
+	print "near 0 means one process kept the lock while the other waited or was descheduled; high means"
+	print "they alternated. A ratio far from 1 with very different H/1k compares two regimes, not two locks."
+	if (("stress-ng:sem-sysv" in cnt) || ("stress-ng:flock" in cnt)) {
+		print "* stress-ng counts bogo-ops, not this workload'"'"'s operations. --sem-sysv: one semop down and up per"
+		print "  bogo-op by 2 processes (--sem-sysv-procs 2), close to our unit but with no shared counter and a"
+		print "  few semctl calls per 1,000. --flock: 4 processes lock one file with exclusive, shared and"
+		print "  non-blocking flock calls in turn and count each success; shared locks do not exclude each other,"
+		print "  so its rate is not a mutual-exclusion rate. Both are shown for orientation, without a target."
+	}
+	if (bg != "-") printf "Other processes kept up to %.2f CPUs busy during the mplock runs (median per kind)%s\n", bg, (bg >= 0.25 ? ": the machine was NOT quiet, rerun for clean figures." : ".")
+}' "$samples"
+}
+
+summary "$csv"
+if [[ -n $csv_out ]]; then summary 1 >"$csv_out"; fi
+exit "$failed"

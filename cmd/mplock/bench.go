@@ -69,6 +69,7 @@ interrupted.`,
 			&cli.BoolFlag{Name: "json", Usage: "same as --format json"},
 			&cli.StringFlag{Name: "svg", Usage: "also draw the charts into `FILE` as SVG"},
 			&cli.StringFlag{Name: "png", Usage: "also draw the charts into `FILE` as PNG"},
+			&cli.StringFlag{Name: "out", Usage: "also write every format into `DIR`: bench.txt, bench.csv, bench.json, bench.gobench.txt, bench.svg, bench.png"},
 		},
 		Subcommands: []*cli.Command{benchLockdCommand()},
 		Action:      benchAction,
@@ -92,6 +93,11 @@ func benchAction(c *cli.Context) error {
 			if err := checkOutputDir(path); err != nil {
 				return usageErrorf("bench: --%s: %v", flag, err)
 			}
+		}
+	}
+	if dir := c.String("out"); dir != "" {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return usageErrorf("bench: --out: %v", err)
 		}
 	}
 	if err := plan.Validate(); err != nil {
@@ -118,6 +124,11 @@ func benchAction(c *cli.Context) error {
 			if err := writeChart(path, b, ch.format); err != nil {
 				return err
 			}
+		}
+	}
+	if dir := c.String("out"); dir != "" {
+		if err := writeBenchDir(dir, b); err != nil {
+			return err
 		}
 	}
 	switch {
@@ -243,6 +254,33 @@ func writeBench(w io.Writer, b report.Bench, format string) error {
 		return report.BenchGo(w, b)
 	}
 	return report.BenchText(w, b)
+}
+
+// writeBenchDir writes the matrix in every format into dir, for scripts
+// that keep a run's results together (scripts/bench.sh).
+func writeBenchDir(dir string, b report.Bench) error {
+	for name, format := range map[string]string{
+		"bench.txt": "table", "bench.csv": "csv", "bench.json": "json", "bench.gobench.txt": "gobench",
+	} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		err = writeBench(f, b, format)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("bench: %s: %w", f.Name(), err)
+		}
+	}
+	if len(b.Result.Cells) == 0 {
+		return nil
+	}
+	if err := writeChart(filepath.Join(dir, "bench.svg"), b, report.SVG); err != nil {
+		return err
+	}
+	return writeChart(filepath.Join(dir, "bench.png"), b, report.PNG)
 }
 
 func writeChart(path string, b report.Bench, format report.ChartFormat) error {
