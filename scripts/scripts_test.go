@@ -1,0 +1,285 @@
+// Package scripts holds the shell entry points for benchmark runs
+// (bench.sh, compare.sh) and their native peers (peers/); this file tests
+// them: syntax, shellcheck, the peers' own consistency checks, and the
+// scripts' quick modes end to end, as CI runs them, without the optional
+// peers.
+package scripts
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// mplockBin is mplock built once for the tests that run the scripts.
+var mplockBin string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if mplockBin != "" {
+		os.RemoveAll(filepath.Dir(mplockBin))
+	}
+	os.Exit(code)
+}
+
+func buildMplock(t *testing.T) string {
+	t.Helper()
+	if mplockBin != "" {
+		return mplockBin
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not in PATH: cannot build mplock")
+	}
+	dir, err := os.MkdirTemp("", "mplock-scripts-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "mplock")
+	cmd := exec.Command(goCmd, "build", "-o", bin, "./cmd/mplock")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	mplockBin = bin
+	return bin
+}
+
+func shellScripts(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob("*.sh")
+	if err != nil || len(paths) < 2 {
+		t.Fatalf("scripts: %v %v", paths, err)
+	}
+	return paths
+}
+
+func TestBashSyntax(t *testing.T) {
+	for _, p := range shellScripts(t) {
+		if out, err := exec.Command("bash", "-n", p).CombinedOutput(); err != nil {
+			t.Errorf("bash -n %s: %v\n%s", p, err, out)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("set -euo pipefail")) {
+			t.Errorf("%s does not set -euo pipefail", p)
+		}
+	}
+}
+
+func TestShellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck not installed")
+	}
+	args := append([]string{"--severity=style"}, shellScripts(t)...)
+	if out, err := exec.Command(sc, args...).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// run runs a script from a directory of its own (the scripts must work
+// from anywhere) and returns its stdout, stderr and exit status.
+func run(t *testing.T, env []string, script string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	abs, err := filepath.Abs(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(abs, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s: %v", script, err)
+	}
+	return o.String(), e.String(), code
+}
+
+// kv parses a peer's "key=value ..." line.
+func kv(line string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// TestCPeer builds the C reference and runs every kind briefly: each must
+// report a consistent counter (the peer checks that no update was lost).
+func TestCPeer(t *testing.T) {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("no C compiler (%s)", cc)
+	}
+	bin := filepath.Join(t.TempDir(), "lockpeer")
+	if out, err := exec.Command(cc, "-O2", "-Wall", "-Werror", "-o", bin, "peers/lockpeer.c").CombinedOutput(); err != nil {
+		t.Fatalf("%s lockpeer.c: %v\n%s", cc, err, out)
+	}
+	for _, kind := range []string{"atomic", "futex", "pthread", "flock", "ofd", "sysv", "spin"} {
+		out, err := exec.Command(bin, "-k", kind, "-p", "2", "-d", "0.1").Output()
+		if err != nil {
+			t.Errorf("%s: %v", kind, err)
+			continue
+		}
+		f := kv(string(out))
+		if f["peer"] != "c" || f["kind"] != kind || f["procs"] != "2" || f["consistent"] != "1" || f["ops"] == "0" || f["ops_per_sec"] == "" {
+			t.Errorf("%s: %q", kind, out)
+		}
+	}
+	if err := exec.Command(bin, "-k", "nosuch").Run(); err == nil {
+		t.Error("an unknown kind was accepted")
+	}
+}
+
+// TestPythonPeer runs the seed's lock briefly: the balance must add up.
+func TestPythonPeer(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	out, err := exec.Command(py, "peers/seedlock.py", "-p", "2", "-d", "0.2").Output()
+	if err != nil {
+		t.Fatalf("seedlock.py: %v", err)
+	}
+	f := kv(string(out))
+	if f["peer"] != "python" || f["kind"] != "mp.Lock" || f["consistent"] != "1" || f["ops"] == "0" {
+		t.Errorf("seedlock.py: %q", out)
+	}
+}
+
+// TestCompareQuick is compare.sh --quick as CI runs it, where the optional
+// peers (Python, stress-ng) are not installed: the C rows and the latency
+// cost are there, the optional rows are not, and the CSV has its columns.
+func TestCompareQuick(t *testing.T) {
+	if _, err := exec.LookPath("cc"); err != nil && os.Getenv("CC") == "" {
+		t.Skip("no C compiler")
+	}
+	bin := buildMplock(t)
+	csvOut := filepath.Join(t.TempDir(), "compare.csv")
+	stdout, stderr, code := run(t, []string{"MPLOCK=" + bin, "PYTHON=/nonexistent/python3", "STRESS_NG=/nonexistent/stress-ng"},
+		"compare.sh", "--quick", "--csv-out", csvOut)
+	if code != 0 {
+		t.Fatalf("compare.sh --quick: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		`(?m)^KIND +MPLOCK +PEER +PEER OPS/S +RATIO +TARGET`,
+		`(?m)^sem +\S+ +C futex lock +\S+ +[0-9.]+x +>=1 `,
+		`(?m)^sem +\S+ +C pthread mutex`,
+		`(?m)^flock +\S+ +C flock `,
+		`(?m)^fcntl +\S+ +C OFD lock `,
+		`(?m)^sysv +\S+ +C SysV semop `,
+		`(?m)^spin +\S+ +C spinlock `,
+		`(?m)^atomic +\S+ +C atomic add `,
+		`(?m)^KIND +LATENCY OFF +LATENCY ON +COST`,
+		`(?m)^sem +\S+ +\S+ +-?[0-9.]+% `,
+		`Machine: .*CPUs`,
+	} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("output lacks %s:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "Python") || strings.Contains(stdout, "stress-ng") {
+		t.Errorf("optional peers appear although not installed:\n%s", stdout)
+	}
+
+	f, err := os.Open(csvOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rows[0], ","); got != "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit" {
+		t.Fatalf("CSV header %q", got)
+	}
+	peers, overheads := 0, 0
+	for _, r := range rows[1:] {
+		switch r[0] {
+		case "peer":
+			peers++
+		case "overhead":
+			overheads++
+		}
+	}
+	// 6 kinds with a C peer, plus the pthread row; 5 locking kinds' cost.
+	if peers != 7 || overheads != 5 {
+		t.Errorf("%d peer rows and %d overhead rows, want 7 and 5:\n%v", peers, overheads, rows)
+	}
+}
+
+func TestCompareUsage(t *testing.T) {
+	for _, args := range [][]string{{"--duration", "soon"}, {"--rounds", "0"}, {"--peers", "perl"}, {"--kinds", "none"}, {"--bogus"}} {
+		_, stderr, code := run(t, []string{"MPLOCK=/bin/true"}, "compare.sh", args...)
+		if code != 2 || !strings.HasPrefix(stderr, "compare.sh: ") && !strings.Contains(stderr, "\ncompare.sh: ") {
+			t.Errorf("compare.sh %v: exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+	stdout, _, code := run(t, nil, "compare.sh", "-h")
+	if code != 0 || !strings.Contains(stdout, "Usage: scripts/compare.sh") {
+		t.Errorf("compare.sh -h: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestBenchQuick runs bench.sh's smoke matrix into a results directory and
+// checks that every format and the machine description are there.
+func TestBenchQuick(t *testing.T) {
+	bin := buildMplock(t)
+	out := filepath.Join(t.TempDir(), "results")
+	stdout, stderr, code := run(t, []string{"MPLOCK=" + bin}, "bench.sh", "--quick", "--no-compare", "-o", out)
+	if code != 0 {
+		t.Fatalf("bench.sh --quick: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, name := range []string{"bench.txt", "bench.csv", "bench.json", "bench.gobench.txt", "bench.svg", "bench.png", "machine.txt", "command.txt"} {
+		st, err := os.Stat(filepath.Join(out, name))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", name, err)
+		}
+	}
+	machine, _ := os.ReadFile(filepath.Join(out, "machine.txt"))
+	for _, want := range []string{"kernel: ", "cpuidle governor: ", "mplock: "} {
+		if !bytes.Contains(machine, []byte(want)) {
+			t.Errorf("machine.txt lacks %q:\n%s", want, machine)
+		}
+	}
+	if !strings.Contains(stdout, "sem") {
+		t.Errorf("bench.sh prints no table:\n%s", stdout)
+	}
+}
+
+// TestBenchMissingTool: without Go and without MPLOCK, bench.sh says what
+// is missing and exits 2 before doing anything.
+func TestBenchMissingTool(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "results")
+	_, stderr, code := run(t, []string{"GO=/nonexistent/go", "MPLOCK="}, "bench.sh", "--no-compare", "-o", out)
+	if code != 2 || !strings.Contains(stderr, "/nonexistent/go not found") {
+		t.Errorf("exit %d, stderr %q; want 2 and the missing tool named", code, stderr)
+	}
+	stdout, _, code := run(t, nil, "bench.sh", "-h")
+	if code != 0 || !strings.Contains(stdout, "results/<date>-<host>/") {
+		t.Errorf("bench.sh -h: exit %d\n%s", code, stdout)
+	}
+}
