@@ -62,7 +62,7 @@ func RunBench(ctx context.Context, plan BenchPlan) (*BenchResult, error) {
 				warm := w < warmups
 				p := plan.bankPlan(c)
 				if plan.Progress != nil {
-					snap := BenchProgress{Run: done + 1, Runs: total, Cell: c, Warmup: warm}
+					snap := BenchProgress{Run: done + 1, Runs: total, CellNumber: i + 1, Cells: len(cells), Cell: c, Warmup: warm}
 					if !warm {
 						snap.Repeat = rep
 					}

@@ -148,11 +148,11 @@ func TestRunBenchOrder(t *testing.T) {
 	if c.HandoffsPer1k != 100 || c.CPUs != 1 {
 		t.Errorf("cell 0 handoffs/1k %v, CPUs %v; want 100 and 1", c.HandoffsPer1k, c.CPUs)
 	}
-	if len(progress) == 0 || progress[0].Run != 1 || progress[0].Runs != cells*3 || !progress[0].Warmup {
+	if len(progress) == 0 || progress[0].Run != 1 || progress[0].Runs != cells*3 || !progress[0].Warmup || progress[0].CellNumber != 1 || progress[0].Cells != cells {
 		t.Errorf("first progress %+v: want run 1 of %d, a warm-up", progress[0], cells*3)
 	}
 	last := progress[len(progress)-1]
-	if last.Run != cells*3 || last.Repeat != 2 || last.Warmup {
+	if last.Run != cells*3 || last.Repeat != 2 || last.Warmup || last.CellNumber != cells {
 		t.Errorf("last progress %+v: want run %d, repeat 2", last, cells*3)
 	}
 }

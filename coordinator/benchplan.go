@@ -74,11 +74,13 @@ func ShortDuration(d time.Duration) string {
 
 // BenchProgress is a snapshot of a matrix run, for a progress line.
 type BenchProgress struct {
-	Run, Runs int // the run going on (1-based) and the number in the matrix
-	Cell      BenchCell
-	Repeat    int  // 1-based measured repeat of the cell; 0 while warming up
-	Warmup    bool // this run is a warm-up, not measured
-	Elapsed   time.Duration
+	Run, Runs  int // the run going on (1-based) and the number in the matrix
+	CellNumber int // the cell's place in the matrix (1-based), of Cells
+	Cells      int
+	Cell       BenchCell
+	Repeat     int  // 1-based measured repeat of the cell; 0 while warming up
+	Warmup     bool // this run is a warm-up, not measured
+	Elapsed    time.Duration
 	// Remaining estimates the time the matrix still needs, from the runs
 	// that finished so far.
 	Remaining time.Duration

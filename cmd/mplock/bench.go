@@ -323,14 +323,15 @@ func (p *benchProgress) show(s coordinator.BenchProgress) {
 	p.drawn = true
 }
 
-// benchProgressLine is the status line's text: run i of n, the cell, time
-// spent and estimated time left.
+// benchProgressLine is the status line's text: run i of n, cell j of m,
+// time spent and estimated time left.
 func benchProgressLine(s coordinator.BenchProgress) string {
 	what := fmt.Sprintf("repeat %d", s.Repeat)
 	if s.Warmup {
 		what = "warm-up"
 	}
-	line := fmt.Sprintf("bench: run %d of %d, %s %s, %s elapsed", s.Run, s.Runs, s.Cell, what, s.Elapsed.Round(time.Second))
+	line := fmt.Sprintf("bench: run %d of %d, cell %d of %d (%s), %s, %s elapsed",
+		s.Run, s.Runs, s.CellNumber, s.Cells, s.Cell, what, s.Elapsed.Round(time.Second))
 	if s.Remaining > 0 {
 		line += fmt.Sprintf(", about %s left", s.Remaining.Round(time.Second))
 	}

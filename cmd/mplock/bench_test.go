@@ -69,7 +69,7 @@ done:
 		t.Fatalf("exit: %v, want status %d; terminal: %q", err, exitInterrupted, seen)
 	}
 	terminal := strings.Join(seen, "\n")
-	for _, want := range []string{"bench: run 1 of 200, kind=sem/workers=1/hold=0 repeat 1", "elapsed", "left", "interrupted after"} {
+	for _, want := range []string{"bench: run 1 of 200, cell 1 of 2 (kind=sem/workers=1/hold=0), repeat 1", "elapsed", "left", "interrupted after"} {
 		if !strings.Contains(terminal, want) {
 			t.Errorf("terminal lacks %q: %q", want, seen)
 		}
