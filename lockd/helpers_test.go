@@ -1,0 +1,212 @@
+package lockd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as a lock client process: tests start
+// it again with LOCKD_TEST_HELPER set, so that a client can be a real
+// process that the test kills or stops.
+func TestMain(m *testing.M) {
+	if role := os.Getenv("LOCKD_TEST_HELPER"); role != "" {
+		os.Exit(runHelper(role))
+	}
+	os.Exit(m.Run())
+}
+
+// safety bounds every wait in these tests so that a bug fails the test
+// rather than hanging it; nothing waits for it to pass.
+const safety = 20 * time.Second
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startServer serves cfg on a free loopback port and shuts it down when the
+// test ends.
+func startServer(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), safety)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return srv, ln.Addr().String()
+}
+
+func dial(t *testing.T, addr, name string) *Client {
+	t.Helper()
+	c, err := Dial(testCtx(t), addr, Options{Client: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// rawConn speaks the protocol by hand, as nc would.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (r *rawConn) send(line string) {
+	r.t.Helper()
+	if _, err := r.c.Write([]byte(line + "\n")); err != nil {
+		r.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// expect reads the next line and fails unless it starts with prefix.
+func (r *rawConn) expect(prefix string) string {
+	r.t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(safety))
+	line, err := r.br.ReadString('\n')
+	if err != nil {
+		r.t.Fatalf("reading a line starting %q: %v (got %q)", prefix, err, line)
+	}
+	if !strings.HasPrefix(line, prefix) {
+		r.t.Fatalf("got %q, want a line starting %q", line, prefix)
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+// expectEOF fails unless the server closes the connection next.
+func (r *rawConn) expectEOF() {
+	r.t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(safety))
+	if line, err := r.br.ReadString('\n'); err == nil {
+		r.t.Fatalf("got %q, want the connection closed", line)
+	}
+}
+
+// helperProc is a client process started from this test binary.
+type helperProc struct {
+	cmd *exec.Cmd
+	out *bufio.Reader
+}
+
+func startHelper(t *testing.T, role string, env ...string) *helperProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{"LOCKD_TEST_HELPER=" + role}, env...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return &helperProc{cmd: cmd, out: bufio.NewReader(out)}
+}
+
+// line reads the helper's next stdout line (the hand-off: no sleeping).
+func (h *helperProc) line(t *testing.T) string {
+	t.Helper()
+	s, err := h.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper %d: %v (read %q)", h.cmd.Process.Pid, err, s)
+	}
+	return strings.TrimSuffix(s, "\n")
+}
+
+func runHelper(role string) int {
+	ctx := context.Background()
+	addr := os.Getenv("LOCKD_ADDR")
+	switch role {
+	case "hold":
+		// Take LOCKD_NAME (with LOCKD_TTL if set), say LOCKED, then report
+		// the loss of the lock if it comes.
+		c, err := Dial(ctx, addr, Options{Client: "holder"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		var opts []LockOption
+		if ttl, err := time.ParseDuration(os.Getenv("LOCKD_TTL")); err == nil {
+			opts = append(opts, WithTTL(ttl))
+		}
+		l, err := c.Lock(ctx, os.Getenv("LOCKD_NAME"), Exclusive, opts...)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("LOCKED %d\n", l.Token)
+		<-l.Done()
+		fmt.Printf("LOST %v\n", l.Err())
+		return 3
+	case "hammer":
+		return hammer(ctx, addr)
+	}
+	fmt.Fprintln(os.Stderr, "unknown helper", role)
+	return 2
+}
+
+func listen(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, ln.Addr().String()
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+func atoi(t *testing.T, s string) uint64 {
+	t.Helper()
+	var n uint64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatalf("number %q: %v", s, err)
+	}
+	return n
+}
