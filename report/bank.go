@@ -158,7 +158,7 @@ func Verdict(runs []*coordinator.BankResult) []string {
 				count(r.LostUpdates), count(r.Ops), percent(r.LostUpdates, r.Ops), count(r.Final), count(r.Expected)))
 		} else {
 			lines = append(lines, fmt.Sprintf(
-				"Without a lock, no update was lost this time (%s updates): the workers' read-modify-write windows never overlapped; widen them with --hold 1us.",
+				"Without a lock, no update was lost this time (%s updates): the workers' read-modify-write windows never overlapped; widen them with --hold (e.g. --hold 10us).",
 				count(r.Ops)))
 		}
 	}
@@ -188,9 +188,14 @@ func Verdict(runs []*coordinator.BankResult) []string {
 	}
 	switch {
 	case len(unlocked) > 0:
+		u := unlocked[0]
+		step := fmt.Sprintf("reads the balance, adds or subtracts %d, and writes it back", u.Amount)
+		if u.Hold > 0 {
+			step = fmt.Sprintf("reads the balance, works on it for %v (--hold), and writes back the balance it read plus or minus %d", u.Hold, u.Amount)
+		}
 		lines = append(lines, fmt.Sprintf(
-			"Why: an update reads the balance, adds or subtracts %d, and writes it back; without a lock another process can write in between, and the later write overwrites the earlier one. A lock makes the read and the write one step that no other process can enter.",
-			unlocked[0].Amount))
+			"Why: each update %s; without a lock another process writes in between, and the later write overwrites the earlier one with a stale balance. A lock makes the read, the work and the write one step that no other process can enter.",
+			step))
 	case len(good) > 0:
 		lines = append(lines, "Why: the lock lets one process at a time read, change and write the balance, so no write is based on a stale read.")
 	}

@@ -44,7 +44,8 @@ Examples:
   mplock bank --lock --kind sem                # only the futex semaphore
   mplock bank --lock --kind all --workers 4 --ops 200000 --json
   mplock bank --lock --kind flock --lock-file ./bank.lock   # share the lock with flock(1)
-  mplock bank --no-lock --hold 1us --ops 1000  # a wider window: most updates are lost
+  mplock bank --no-lock --hold 100us --ops 1000 # a wider window: more updates are lost
+  mplock bank --lock --kind all --hold 0       # the locks alone, with an empty critical section
   mplock bank --lock --kind sem,spin --duration 2s --csv
   mplock bank --list-kinds
 
@@ -61,7 +62,7 @@ what finished).`,
 			&cli.Int64Flag{Name: "amount", Value: coordinator.DefaultBankAmount, Usage: "money per deposit or withdrawal"},
 			&cli.Int64Flag{Name: "initial", Value: coordinator.DefaultBankInitial, Usage: "starting balance"},
 			&cli.DurationFlag{Name: "think", Usage: "pause before each operation, outside the lock (below 20µs: spin; above: sleep)"},
-			&cli.DurationFlag{Name: "hold", Usage: "pause inside the lock, between reading and writing the balance"},
+			&cli.DurationFlag{Name: "hold", Value: coordinator.DefaultBankHold, Usage: "work inside the lock, between reading and writing the balance: the window in which an unlocked update is lost (0: measure the lock alone)"},
 			&cli.StringFlag{Name: "lock-file", Usage: "lock `FILE` for flock and fcntl (kept); default: a private file, removed after"},
 			&cli.StringFlag{Name: "shm-name", Usage: "create the region as /dev/shm/`NAME` (removed after) instead of an anonymous memfd"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the table"},
