@@ -33,6 +33,8 @@ Options:
       --csv           print CSV instead of the tables
       --csv-out FILE  also write the CSV into FILE
       --raw FILE      also write every sample as CSV to FILE
+      --wait-quiet S  before each run, wait up to S seconds for the rest of the
+                      machine to use less than a quarter of a CPU (default 0)
   -h, --help          this help
 
 Environment:
@@ -51,7 +53,7 @@ EOF
 die() { echo "compare.sh: $*" >&2; exit 2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
-duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out=
+duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
@@ -62,6 +64,7 @@ while [[ $# -gt 0 ]]; do
 	--csv) csv=1; shift ;;
 	--csv-out) [[ $# -ge 2 ]] || die "$1 needs a value"; csv_out=$2; shift 2 ;;
 	--raw) [[ $# -ge 2 ]] || die "$1 needs a value"; raw=$2; shift 2 ;;
+	--wait-quiet) [[ $# -ge 2 ]] || die "$1 needs a value"; wait_quiet=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option $1" ;;
 	esac
@@ -70,6 +73,7 @@ if ! [[ $duration =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk "BEGIN{exit !($duration > 0)}
 	die "--duration $duration: want seconds, e.g. 1 or 0.5"
 fi
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds $rounds: want a positive count"
+[[ $wait_quiet =~ ^[0-9]+$ ]] || die "--wait-quiet $wait_quiet: want whole seconds"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -142,7 +146,7 @@ run_job() {
 		out=$("$mplock" bench "${flags[@]}") || return 1
 		awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
 			{h=$c["handoffs_per_1k_ops"]; if ($c["lock"]=="atomic") h="-"
-			 print $c["ops_per_second"], h, $c["background_cpus"]}' <<<"$out"
+			 print $c["ops_per_second"], h}' <<<"$out"
 		;;
 	c)
 		out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration") || return 1
@@ -158,7 +162,7 @@ run_job() {
 		out=$(cd "$work" && "$STRESS_NG" "${opts[@]}" 2>&1) || return 1
 		# "... sem-sysv  3000197  2.00  0.45  1.51  1498657.83 ...":
 		# bogo ops over real time.
-		awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f - -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
+		awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
 		;;
 	esac
 }
@@ -171,21 +175,66 @@ kv() {
 	[[ $line == *consistent=1* ]] || { echo "compare.sh: inconsistent run: $line" >&2; return 1; }
 	awk -v keys="$*" '{for(i=1;i<=NF;i++){split($i,p,"="); v[p[1]]=p[2]}
 		n=split(keys,k," "); out=""; for(j=1;j<=n;j++) out=out (j>1?" ":"") (k[j] in v ? v[k[j]] : "-")
-		print out (n<2?" -":"") " -"}' <<<"$line"
+		print out (n<2?" -":"")}' <<<"$line"
 }
 
-# busy_cpus prints how many CPUs the machine kept busy over half a second,
-# before anything of ours runs: a busy machine gives figures of itself.
-busy_cpus() {
-	local a b
-	a=$(head -1 /proc/stat 2>/dev/null) || return 0
-	sleep 0.5
-	b=$(head -1 /proc/stat 2>/dev/null) || return 0
-	awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," ")
-		busy=(y[2]+y[3]+y[4]+y[7]+y[8])-(x[2]+x[3]+x[4]+x[7]+x[8]); printf "%.2f", busy/100/0.5}'
+# The rest of the machine: /proc/stat counts every CPU's busy time (in
+# 1/100 s), and `times` this shell's reaped children's, so the difference
+# over a job is what other processes did meanwhile. A job run beside a busy
+# neighbour measures the neighbour too.
+# cpu_mark sets mark to "busy own now"; it must run in this shell, not in
+# a $(...) subshell, whose children are not this shell's.
+cpu_mark() {
+	local stat now
+	mark=''
+	stat=$(head -1 /proc/stat 2>/dev/null) || return 0
+	times >"$work/times"
+	now=${EPOCHREALTIME:-$(date +%s.%N)}
+	mark=$(awk -v stat="$stat" -v now="$now" 'NR == 2 {
+		split(stat, f, " "); busy = f[2] + f[3] + f[4] + f[7] + f[8]
+		own = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); own += t[1] * 60 + t[2] }
+		printf "%s %s %s\n", busy, own, now }' "$work/times")
 }
-busy=$(busy_cpus)
-if [[ -n $busy ]] && awk "BEGIN{exit !($busy >= 0.25)}"; then
+
+# background MARK1 MARK2 prints the CPUs others kept busy between the marks.
+background() {
+	[[ -n $1 && -n $2 ]] || { echo -; return; }
+	# Clamped to [0, CPUs]: the two clocks tick at different grains.
+	awk -v a="$1" -v b="$2" -v n="$ncpu" 'BEGIN { split(a, x, " "); split(b, y, " "); el = y[3] - x[3]
+		if (el <= 0) { print "-"; exit }
+		bg = ((y[1] - x[1]) / 100 - (y[2] - x[2])) / el; printf "%.2f\n", bg < 0 ? 0 : bg > n ? n : bg }'
+}
+
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+
+# busy_now prints the CPUs the machine keeps busy over half a second, while
+# nothing of ours runs.
+busy_now() {
+	local a
+	cpu_mark
+	a=$mark
+	sleep 0.5
+	cpu_mark
+	background "$a" "$mark"
+}
+
+# quiet waits up to --wait-quiet seconds for the machine to calm down.
+quiet() {
+	local waited=0 busy
+	((wait_quiet > 0)) || return 0
+	while busy=$(busy_now) && [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; do
+		if ((waited >= wait_quiet)); then
+			echo "compare.sh: the machine stayed busy ($busy CPUs) for ${wait_quiet}s; running anyway" >&2
+			return 0
+		fi
+		((waited == 0)) && echo "compare.sh: waiting for the machine to quiet down ($busy CPUs busy)" >&2
+		sleep 1
+		waited=$((waited + 1))
+	done
+}
+
+busy=$(busy_now)
+if [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; then
 	echo "compare.sh: warning: the machine is busy before the runs ($busy CPUs in use): figures will be disturbed" >&2
 fi
 
@@ -202,9 +251,13 @@ for ((r = 1; r <= rounds; r++)); do
 	for job in "${order[@]}"; do
 		n=$((n + 1))
 		[[ -t 2 ]] && printf '\r\033[Kcompare: run %d of %d: %s (round %d)' "$n" "$total" "$job" "$r" >&2
+		quiet
+		cpu_mark
+		m1=$mark
 		if res=$(run_job "$job") && [[ -n $res ]]; then
-			read -r ops hand bg <<<"$res"
-			echo "$job,$r,$ops,$hand,$bg" >>"$samples"
+			cpu_mark
+			read -r ops hand <<<"$res"
+			echo "$job,$r,$ops,$hand,$(background "$m1" "$mark")" >>"$samples"
 		else
 			[[ -t 2 ]] && printf '\r\033[K' >&2
 			echo "compare.sh: $job failed in round $r" >&2
@@ -243,17 +296,19 @@ function rate(v) {
 	if (v >= 1e3) return sprintf("%.0fk", v / 1e3)
 	return sprintf("%.0f", v)
 }
-function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp) {
+function bgmax(a, b) { return a == "-" ? b : (b == "-" || a + 0 >= b + 0) ? a : b }
+function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp, bg) {
 	if (!(("mplock:" kind) in cnt) || !(peer in cnt)) return
 	m = median("mplock:" kind, 3); p = median(peer, 3)
 	ratio = (m != "-" && p != "-" && p > 0) ? m / p : "-"
 	met = (target == "-" || ratio == "-") ? "-" : (ratio >= target ? "yes" : "NO")
 	hm = median("mplock:" kind, 4); hp = median(peer, 4)
+	bg = bgmax(median("mplock:" kind, 5), median(peer, 5))
 	if (csv) {
-		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, m, p, (ratio == "-" ? "" : sprintf("%.3f", ratio)), (target == "-" ? "" : target), met, (hm == "-" ? "" : hm), (hp == "-" ? "" : hp), unit
+		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, m, p, (ratio == "-" ? "" : sprintf("%.3f", ratio)), (target == "-" ? "" : target), met, (hm == "-" ? "" : hm), (hp == "-" ? "" : hp), unit, (bg == "-" ? "" : bg)
 		return
 	}
-	printf "%-7s %10s  %-24s %10s  %8s  %7s  %-4s %9s %9s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, (hm == "-" ? "-" : sprintf("%.1f", hm)), (hp == "-" ? "-" : sprintf("%.1f", hp))
+	printf "%-7s %10s  %-25s %10s  %7s  %6s  %-4s %8s %9s %5s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, (hm == "-" ? "-" : sprintf("%.1f", hm)), (hp == "-" ? "-" : sprintf("%.1f", hp)), (bg == "-" ? "-" : sprintf("%.2f", bg))
 }
 NR == 1 { next }
 { job = $1; i = ++cnt[job]; val[job, i, 3] = $3; val[job, i, 4] = $4; val[job, i, 5] = $5 }
@@ -265,11 +320,11 @@ END {
 	cpeer["flock"] = "c:flock"; clabel["flock"] = "C flock"; ctarget["flock"] = 0.8
 	cpeer["fcntl"] = "c:ofd"; clabel["fcntl"] = "C OFD lock"; ctarget["fcntl"] = 0.8
 	cpeer["sysv"] = "c:sysv"; clabel["sysv"] = "C SysV semop"; ctarget["sysv"] = 1.0
-	if (csv) print "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit"
+	if (csv) print "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit,background_cpus"
 	else {
 		printf "compare.sh: 2 processes, empty critical section, %ss per run, median of %d rounds (alternating order)\n", dur, rounds
 		printf "Date: %s\nMachine: %s\nmplock: %s (latency recording off for the ratios; its cost is below)\n\n", date, mach, version
-		printf "%-7s %10s  %-24s %10s  %8s  %7s  %-4s %9s %9s\n", "KIND", "MPLOCK", "PEER", "PEER OPS/S", "RATIO", "TARGET", "MET", "H/1k MPL", "H/1k PEER"
+		printf "%-7s %10s  %-25s %10s  %7s  %6s  %-4s %8s %9s %5s\n", "KIND", "MPLOCK", "PEER", "PEER OPS/S", "RATIO", "TARGET", "MET", "H/1k MPL", "H/1k PEER", "BUSY"
 	}
 	for (i = 1; i <= n; i++) {
 		k = ks[i]
@@ -288,16 +343,18 @@ END {
 		off = median("mplock:" k, 3); on = median("mplock-latency:" k, 3)
 		if (off == "-" || on == "-" || off <= 0) continue
 		cost = 1 - on / off; met = cost < 0.10 ? "yes" : "NO"
-		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,ops\n", k, off, on, on / off, met
+		bg = bgmax(median("mplock:" k, 5), median("mplock-latency:" k, 5))
+		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,ops,%s\n", k, off, on, on / off, met, (bg == "-" ? "" : bg)
 		else printf "%-7s %12s %12s %7.1f%%  %7s  %s\n", k, rate(off), rate(on), 100 * cost, "<10%", met
 	}
-	bg = median("mplock:" ks[1], 5)
-	for (i = 1; i <= n; i++) { b = median("mplock:" ks[i], 5); if (b != "-" && (bg == "-" || b > bg)) bg = b }
+	bg = "-"
+	for (j in cnt) bg = bgmax(bg, median(j, 5))
 	if (csv) exit
 	print ""
 	print "RATIO is mplock over the peer, both medians; H/1k is lock handoffs per 1,000 operations (mplock, peer):"
 	print "near 0 means one process kept the lock while the other waited or was descheduled; high means"
 	print "they alternated. A ratio far from 1 with very different H/1k compares two regimes, not two locks."
+	print "BUSY is the CPUs other processes kept busy during the runs of that row (median, the busier side)."
 	if (("stress-ng:sem-sysv" in cnt) || ("stress-ng:flock" in cnt)) {
 		print "* stress-ng counts bogo-ops, not this workload'"'"'s operations. --sem-sysv: one semop down and up per"
 		print "  bogo-op by 2 processes (--sem-sysv-procs 2), close to our unit but with no shared counter and a"
@@ -305,7 +362,7 @@ END {
 		print "  non-blocking flock calls in turn and count each success; shared locks do not exclude each other,"
 		print "  so its rate is not a mutual-exclusion rate. Both are shown for orientation, without a target."
 	}
-	if (bg != "-") printf "Other processes kept up to %.2f CPUs busy during the mplock runs (median per kind)%s\n", bg, (bg >= 0.25 ? ": the machine was NOT quiet, rerun for clean figures." : ".")
+	if (bg != "-") printf "Other processes kept up to %.2f CPUs busy during the runs (median per job)%s\n", bg, (bg >= 0.25 ? ": the machine was NOT quiet; rerun (--wait-quiet) for clean figures." : ": the machine was quiet.")
 }' "$samples"
 }
 

@@ -213,7 +213,7 @@ func TestCompareQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rows[0], ","); got != "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit" {
+	if got := strings.Join(rows[0], ","); got != "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit,background_cpus" {
 		t.Fatalf("CSV header %q", got)
 	}
 	peers, overheads := 0, 0
