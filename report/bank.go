@@ -32,8 +32,11 @@ func BankText(w io.Writer, b Bank) error {
 	}
 	fmt.Fprintf(w, "mplock bank: %d worker processes (%s), %s, amount %d, initial balance %d",
 		first.Workers, roles(first.Workers), load, first.Amount, first.Initial)
-	if first.Think > 0 || first.Hold > 0 {
-		fmt.Fprintf(w, ", think %v, hold %v", first.Think, first.Hold)
+	if first.Think > 0 {
+		fmt.Fprintf(w, ", think %v", first.Think)
+	}
+	if first.Hold > 0 {
+		fmt.Fprintf(w, ", hold %v", first.Hold)
 	}
 	fmt.Fprint(w, "\n\n")
 
