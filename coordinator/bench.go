@@ -74,6 +74,14 @@ func RunBench(ctx context.Context, plan BenchPlan) (*BenchResult, error) {
 					}
 					p.Progress(BankProgress{Kind: c.Kind})
 				}
+				if plan.WaitQuiet > 0 {
+					waitQuiet(ctx, plan.WaitQuiet, func(cpus float64) {
+						if plan.Progress != nil {
+							plan.Progress(BenchProgress{Run: done + 1, Runs: total, CellNumber: i + 1, Cells: len(cells),
+								Cell: c, Elapsed: time.Since(res.Started), Waiting: cpus})
+						}
+					})
+				}
 				probe := startLoadProbe()
 				r, err := run(ctx, p)
 				background, steal, loadOK := probe.stop()

@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +277,38 @@ func TestRunBenchProcesses(t *testing.T) {
 		if c.Cell.Workers == 1 && !c.Cell.Kind.LockFree() && c.HandoffsPer1k > 1 {
 			t.Errorf("%s: one worker handed the lock off %.1f times per 1,000", c.Cell, c.HandoffsPer1k)
 		}
+	}
+}
+
+// TestWaitQuiet: a neighbour that keeps a CPU busy (a shell spinning in a
+// loop, not this process, whose own CPU time does not count) makes
+// waitQuiet report the load and wait, until its limit.
+func TestWaitQuiet(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skip("no /proc/stat")
+	}
+	spin := exec.Command("sh", "-c", "while :; do :; done")
+	if err := spin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		spin.Process.Kill()
+		spin.Wait()
+	}()
+	var seen []float64
+	waitQuiet(context.Background(), time.Second, func(cpus float64) { seen = append(seen, cpus) })
+	if len(seen) == 0 || seen[0] < QuietCPUs {
+		t.Fatalf("a spinning neighbour was not noticed: %v", seen)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	waitQuiet(ctx, time.Hour, func(float64) {
+		if calls++; calls == 2 {
+			cancel()
+		}
+	})
+	if calls != 2 {
+		t.Errorf("waitQuiet went on after its context ended: %d calls", calls)
 	}
 }

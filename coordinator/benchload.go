@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"syscall"
 	"time"
 
@@ -56,4 +57,36 @@ func ownCPU() time.Duration {
 		}
 	}
 	return total
+}
+
+// QuietCPUs is the background load, in CPUs, under which the machine counts
+// as quiet for BenchPlan.WaitQuiet.
+const QuietCPUs = 0.25
+
+// quietSample is how long waitQuiet watches the machine each time.
+const quietSample = 250 * time.Millisecond
+
+// waitQuiet waits, up to limit, for the rest of the machine to keep fewer
+// than QuietCPUs busy, calling busy with each load it finds too high. It
+// returns early when ctx ends or the machine has no /proc/stat.
+func waitQuiet(ctx context.Context, limit time.Duration, busy func(cpus float64)) {
+	deadline := time.Now().Add(limit)
+	for {
+		probe := startLoadProbe()
+		if !probe.ok {
+			return
+		}
+		t := time.NewTimer(quietSample)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		bg, _, ok := probe.stop()
+		if !ok || bg < QuietCPUs || time.Now().After(deadline) {
+			return
+		}
+		busy(bg)
+	}
 }

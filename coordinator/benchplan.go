@@ -35,6 +35,11 @@ type BenchPlan struct {
 	Warmup   int // unmeasured runs per cell, before its first measured one
 	// NoLatency turns acquire-latency recording off in every run.
 	NoLatency bool
+	// WaitQuiet, when positive, holds each run until the rest of the
+	// machine keeps fewer than QuietCPUs busy, or for at most WaitQuiet:
+	// on a shared machine a neighbour's burst otherwise lands in the
+	// figures.
+	WaitQuiet time.Duration
 	// Progress, when set, is called before each run and about ten times a
 	// second during it.
 	Progress func(BenchProgress)
@@ -85,6 +90,9 @@ type BenchProgress struct {
 	// that finished so far.
 	Remaining time.Duration
 	Bank      BankProgress // the current run's own progress
+	// Waiting is set, with the CPUs others keep busy, while the run waits
+	// for the machine to quiet down (BenchPlan.WaitQuiet).
+	Waiting float64
 }
 
 // DefaultBenchWorkers returns 1, 2, 4, ... up to twice the number of CPUs:
@@ -144,6 +152,8 @@ func (p *BenchPlan) Validate() error {
 		return bad("--ops %d: must not be negative", p.Ops)
 	case p.Duration < 0:
 		return bad("--duration %v: must not be negative", p.Duration)
+	case p.WaitQuiet < 0:
+		return bad("--wait-quiet %v: must not be negative", p.WaitQuiet)
 	case p.Ops > 0 && p.Duration > 0:
 		return bad("--ops and --duration: give one of them")
 	}

@@ -27,6 +27,8 @@ Options:
   -o, --out DIR     results directory (default: <checkout>/results/<date>-<host>)
   -q, --quick       a smoke test: a tiny matrix and compare.sh --quick
       --no-compare  skip scripts/compare.sh (no C compiler needed)
+      --wait-quiet S  before each run, wait up to S seconds for other
+                    processes to use under a quarter of a CPU (shared machines)
   -h, --help        this help
   -- FLAGS          further flags for mplock bench; they override the matrix,
                     e.g. -- --kind sem,flock --repeat 3
@@ -45,19 +47,21 @@ need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 args=("$@")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-out='' quick=0 compare=1
+out='' quick=0 compare=1 wait_quiet=0
 extra=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-o | --out) [[ $# -ge 2 ]] || die "$1 needs a value"; out=$2; shift 2 ;;
 	-q | --quick) quick=1; shift ;;
 	--no-compare) compare=0; shift ;;
+	--wait-quiet) [[ $# -ge 2 ]] || die "$1 needs a value"; wait_quiet=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; extra=("$@"); break ;;
 	*) usage >&2; die "unknown option $1" ;;
 	esac
 done
 
+[[ $wait_quiet =~ ^[0-9]+$ ]] || die "--wait-quiet $wait_quiet: want whole seconds"
 for tool in awk date uname; do need "$tool" "bench.sh needs it"; done
 GO=${GO:-go}
 if [[ $compare == 1 ]]; then need "${CC:-cc}" "compare.sh needs a C compiler: install gcc, set CC, or use --no-compare"; fi
@@ -87,6 +91,10 @@ if [[ $quick == 1 ]]; then
 else
 	matrix=(--hold "0,1us,10us" --duration 1s --repeat 5 --warmup 1)
 	compare_flags=()
+fi
+if ((wait_quiet > 0)); then
+	matrix+=(--wait-quiet "${wait_quiet}s")
+	compare_flags+=(--wait-quiet "$wait_quiet")
 fi
 
 describe_machine() {

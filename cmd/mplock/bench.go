@@ -64,6 +64,7 @@ interrupted.`,
 			&cli.IntFlag{Name: "repeat", Aliases: []string{"r"}, Value: coordinator.DefaultBenchRepeat, Usage: "measured runs per cell"},
 			&cli.IntFlag{Name: "warmup", Usage: "unmeasured runs per cell before its first measured one"},
 			&cli.BoolFlag{Name: "no-latency", Usage: "do not time lock acquisitions (to measure what timing costs)"},
+			&cli.DurationFlag{Name: "wait-quiet", Usage: "before each run, wait up to this long for other processes to use under a quarter of a CPU"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output `FORMAT`: table, csv, json or gobench"},
 			&cli.BoolFlag{Name: "csv", Usage: "same as --format csv"},
 			&cli.BoolFlag{Name: "json", Usage: "same as --format json"},
@@ -169,6 +170,7 @@ func benchPlan(c *cli.Context) (coordinator.BenchPlan, error) {
 	plan := coordinator.BenchPlan{
 		Duration: c.Duration("duration"), Ops: c.Int64("ops"),
 		Repeat: c.Int("repeat"), Warmup: c.Int("warmup"), NoLatency: c.Bool("no-latency"),
+		WaitQuiet: c.Duration("wait-quiet"),
 	}
 	if c.IsSet("repeat") && plan.Repeat < 1 {
 		return plan, usageErrorf("bench: --repeat %d: want at least 1", plan.Repeat)
@@ -314,7 +316,7 @@ func (p *benchProgress) show(s coordinator.BenchProgress) {
 		return
 	}
 	// At most ten lines a second; always the first of each run.
-	if now := time.Now(); s.Bank.Elapsed > 0 && now.Sub(p.last) < 100*time.Millisecond {
+	if now := time.Now(); (s.Bank.Elapsed > 0 || s.Waiting > 0) && now.Sub(p.last) < 100*time.Millisecond {
 		return
 	} else {
 		p.last = now
@@ -326,6 +328,10 @@ func (p *benchProgress) show(s coordinator.BenchProgress) {
 // benchProgressLine is the status line's text: run i of n, cell j of m,
 // time spent and estimated time left.
 func benchProgressLine(s coordinator.BenchProgress) string {
+	if s.Waiting > 0 {
+		return fmt.Sprintf("bench: run %d of %d: waiting for the machine to quiet down (others keep %.2f CPUs busy), %s elapsed",
+			s.Run, s.Runs, s.Waiting, s.Elapsed.Round(time.Second))
+	}
 	what := fmt.Sprintf("repeat %d", s.Repeat)
 	if s.Warmup {
 		what = "warm-up"
