@@ -136,7 +136,8 @@ done
 # stress-ng runs whole seconds.
 stress_secs=$(awk "BEGIN{s=int($duration); if (s < $duration) s++; print (s < 1 ? 1 : s)}")
 
-# run_job prints "ops_per_sec handoffs_per_1k background_cpus" for one job.
+# run_job prints "ops_per_sec handoffs_per_1k cpus" for one job, "-" for
+# what the job does not report; cpus is its CPU time over wall time.
 run_job() {
 	local tool=${1%%:*} what=${1#*:} out
 	case $tool in
@@ -146,15 +147,15 @@ run_job() {
 		out=$("$mplock" bench "${flags[@]}") || return 1
 		awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
 			{h=$c["handoffs_per_1k_ops"]; if ($c["lock"]=="atomic") h="-"
-			 print $c["ops_per_second"], h}' <<<"$out"
+			 print $c["ops_per_second"], h, $c["cpus_busy"]}' <<<"$out"
 		;;
 	c)
 		out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration") || return 1
-		if [[ $what == atomic ]]; then kv "$out" ops_per_sec; else kv "$out" ops_per_sec handoffs_per_1k; fi
+		if [[ $what == atomic ]]; then kv "$out" ops_per_sec - cpus; else kv "$out" ops_per_sec handoffs_per_1k cpus; fi
 		;;
 	python)
 		out=$("$PYTHON" "$here/peers/seedlock.py" -p 2 -d "$duration") || return 1
-		kv "$out" ops_per_sec
+		kv "$out" ops_per_sec - -
 		;;
 	stress-ng)
 		local opts=(--"$what" 1 --timeout "$stress_secs" --metrics-brief)
@@ -162,20 +163,20 @@ run_job() {
 		out=$(cd "$work" && "$STRESS_NG" "${opts[@]}" 2>&1) || return 1
 		# "... sem-sysv  3000197  2.00  0.45  1.51  1498657.83 ...":
 		# bogo ops over real time.
-		awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
+		awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f - -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
 		;;
 	esac
 }
 
 # kv LINE KEY... prints the values of keys from a "k=v k=v" line, "-" for
-# a missing one, after checking the line says consistent=1.
+# a missing one (or the key "-"), after checking the line says consistent=1.
 kv() {
 	local line=$1
 	shift
 	[[ $line == *consistent=1* ]] || { echo "compare.sh: inconsistent run: $line" >&2; return 1; }
 	awk -v keys="$*" '{for(i=1;i<=NF;i++){split($i,p,"="); v[p[1]]=p[2]}
 		n=split(keys,k," "); out=""; for(j=1;j<=n;j++) out=out (j>1?" ":"") (k[j] in v ? v[k[j]] : "-")
-		print out (n<2?" -":"")}' <<<"$line"
+		print out}' <<<"$line"
 }
 
 # The rest of the machine: /proc/stat counts every CPU's busy time (in
@@ -202,7 +203,10 @@ background() {
 	# Clamped to [0, CPUs]: the two clocks tick at different grains.
 	awk -v a="$1" -v b="$2" -v n="$ncpu" 'BEGIN { split(a, x, " "); split(b, y, " "); el = y[3] - x[3]
 		if (el <= 0) { print "-"; exit }
-		bg = ((y[1] - x[1]) / 100 - (y[2] - x[2])) / el; printf "%.2f\n", bg < 0 ? 0 : bg > n ? n : bg }'
+		bg = ((y[1] - x[1]) / 100 - (y[2] - x[2])) / el
+		if (bg < 0) bg = 0
+		if (bg > n + 0) bg = n
+		printf "%.2f\n", bg }'
 }
 
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
@@ -239,7 +243,7 @@ if [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; then
 fi
 
 samples=$work/samples.csv
-echo "job,round,ops_per_sec,handoffs_per_1k,background_cpus" >"$samples"
+echo "job,round,ops_per_sec,handoffs_per_1k,cpus,background_cpus" >"$samples"
 failed=0
 total=$((rounds * ${#jobs[@]})) n=0
 for ((r = 1; r <= rounds; r++)); do
@@ -256,8 +260,8 @@ for ((r = 1; r <= rounds; r++)); do
 		m1=$mark
 		if res=$(run_job "$job") && [[ -n $res ]]; then
 			cpu_mark
-			read -r ops hand <<<"$res"
-			echo "$job,$r,$ops,$hand,$(background "$m1" "$mark")" >>"$samples"
+			read -r ops hand cpus <<<"$res"
+			echo "$job,$r,$ops,$hand,$cpus,$(background "$m1" "$mark")" >>"$samples"
 		else
 			[[ -t 2 ]] && printf '\r\033[K' >&2
 			echo "compare.sh: $job failed in round $r" >&2
@@ -296,22 +300,24 @@ function rate(v) {
 	if (v >= 1e3) return sprintf("%.0fk", v / 1e3)
 	return sprintf("%.0f", v)
 }
+function pair(a, b, f) { return (a == "-" ? "-" : sprintf(f, a)) "/" (b == "-" ? "-" : sprintf(f, b)) }
 function bgmax(a, b) { return a == "-" ? b : (b == "-" || a + 0 >= b + 0) ? a : b }
-function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp, bg) {
+function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp, bg, cm, cp) {
 	if (!(("mplock:" kind) in cnt) || !(peer in cnt)) return
 	m = median("mplock:" kind, 3); p = median(peer, 3)
 	ratio = (m != "-" && p != "-" && p > 0) ? m / p : "-"
 	met = (target == "-" || ratio == "-") ? "-" : (ratio >= target ? "yes" : "NO")
 	hm = median("mplock:" kind, 4); hp = median(peer, 4)
-	bg = bgmax(median("mplock:" kind, 5), median(peer, 5))
+	bg = bgmax(median("mplock:" kind, 6), median(peer, 6))
+	cm = median("mplock:" kind, 5); cp = median(peer, 5)
 	if (csv) {
-		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, m, p, (ratio == "-" ? "" : sprintf("%.3f", ratio)), (target == "-" ? "" : target), met, (hm == "-" ? "" : hm), (hp == "-" ? "" : hp), unit, (bg == "-" ? "" : bg)
+		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, m, p, (ratio == "-" ? "" : sprintf("%.3f", ratio)), (target == "-" ? "" : target), met, (hm == "-" ? "" : hm), (hp == "-" ? "" : hp), (cm == "-" ? "" : cm), (cp == "-" ? "" : cp), unit, (bg == "-" ? "" : bg)
 		return
 	}
-	printf "%-7s %10s  %-25s %10s  %7s  %6s  %-4s %8s %9s %5s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, (hm == "-" ? "-" : sprintf("%.1f", hm)), (hp == "-" ? "-" : sprintf("%.1f", hp)), (bg == "-" ? "-" : sprintf("%.2f", bg))
+	printf "%-7s %9s  %-25s %10s  %7s  %6s  %-4s %11s %11s %5s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, pair(hm, hp, "%.1f"), pair(cm, cp, "%.2f"), (bg == "-" ? "-" : sprintf("%.2f", bg))
 }
 NR == 1 { next }
-{ job = $1; i = ++cnt[job]; val[job, i, 3] = $3; val[job, i, 4] = $4; val[job, i, 5] = $5 }
+{ job = $1; i = ++cnt[job]; for (c = 3; c <= 6; c++) val[job, i, c] = $c }
 END {
 	n = split(kinds, ks, ",")
 	cpeer["atomic"] = "c:atomic"; clabel["atomic"] = "C atomic add"; ctarget["atomic"] = 0.75
@@ -320,11 +326,11 @@ END {
 	cpeer["flock"] = "c:flock"; clabel["flock"] = "C flock"; ctarget["flock"] = 0.8
 	cpeer["fcntl"] = "c:ofd"; clabel["fcntl"] = "C OFD lock"; ctarget["fcntl"] = 0.8
 	cpeer["sysv"] = "c:sysv"; clabel["sysv"] = "C SysV semop"; ctarget["sysv"] = 1.0
-	if (csv) print "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit,background_cpus"
+	if (csv) print "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,mplock_cpus,peer_cpus,peer_unit,background_cpus"
 	else {
 		printf "compare.sh: 2 processes, empty critical section, %ss per run, median of %d rounds (alternating order)\n", dur, rounds
 		printf "Date: %s\nMachine: %s\nmplock: %s (latency recording off for the ratios; its cost is below)\n\n", date, mach, version
-		printf "%-7s %10s  %-25s %10s  %7s  %6s  %-4s %8s %9s %5s\n", "KIND", "MPLOCK", "PEER", "PEER OPS/S", "RATIO", "TARGET", "MET", "H/1k MPL", "H/1k PEER", "BUSY"
+		printf "%-7s %9s  %-25s %10s  %7s  %6s  %-4s %11s %11s %5s\n", "KIND", "MPLOCK", "PEER", "PEER OPS/S", "RATIO", "TARGET", "MET", "HANDOFFS", "CPUS", "BUSY"
 	}
 	for (i = 1; i <= n; i++) {
 		k = ks[i]
@@ -343,18 +349,20 @@ END {
 		off = median("mplock:" k, 3); on = median("mplock-latency:" k, 3)
 		if (off == "-" || on == "-" || off <= 0) continue
 		cost = 1 - on / off; met = cost < 0.10 ? "yes" : "NO"
-		bg = bgmax(median("mplock:" k, 5), median("mplock-latency:" k, 5))
-		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,ops,%s\n", k, off, on, on / off, met, (bg == "-" ? "" : bg)
+		bg = bgmax(median("mplock:" k, 6), median("mplock-latency:" k, 6))
+		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,,,ops,%s\n", k, off, on, on / off, met, (bg == "-" ? "" : bg)
 		else printf "%-7s %12s %12s %7.1f%%  %7s  %s\n", k, rate(off), rate(on), 100 * cost, "<10%", met
 	}
 	bg = "-"
-	for (j in cnt) bg = bgmax(bg, median(j, 5))
+	for (j in cnt) bg = bgmax(bg, median(j, 6))
 	if (csv) exit
 	print ""
-	print "RATIO is mplock over the peer, both medians; H/1k is lock handoffs per 1,000 operations (mplock, peer):"
-	print "near 0 means one process kept the lock while the other waited or was descheduled; high means"
-	print "they alternated. A ratio far from 1 with very different H/1k compares two regimes, not two locks."
-	print "BUSY is the CPUs other processes kept busy during the runs of that row (median, the busier side)."
+	print "RATIO is mplock over the peer, both medians. HANDOFFS (mplock/peer) counts acquisitions per 1,000"
+	print "that changed the holder: near 0, one process kept the lock while the other waited; high, they"
+	print "alternated. CPUS (mplock/peer) is CPU time over wall time: near 2, both processes ran at once on"
+	print "their own CPUs; near 1, they took turns on one CPU, and nothing contended. A ratio between rows"
+	print "in different regimes compares the regimes, not the locks. BUSY is the CPUs other processes kept"
+	print "busy meanwhile (median, the busier side)."
 	if (("stress-ng:sem-sysv" in cnt) || ("stress-ng:flock" in cnt)) {
 		print "* stress-ng counts bogo-ops, not this workload'"'"'s operations. --sem-sysv: one semop down and up per"
 		print "  bogo-op by 2 processes (--sem-sysv-procs 2), close to our unit but with no shared counter and a"

@@ -184,7 +184,7 @@ func TestCompareQuick(t *testing.T) {
 		t.Fatalf("compare.sh --quick: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
-		`(?m)^KIND +MPLOCK +PEER +PEER OPS/S +RATIO +TARGET`,
+		`(?m)^KIND +MPLOCK +PEER +PEER OPS/S +RATIO +TARGET +MET +HANDOFFS +CPUS +BUSY`,
 		`(?m)^sem +\S+ +C futex lock +\S+ +[0-9.]+x +>=1 `,
 		`(?m)^sem +\S+ +C pthread mutex`,
 		`(?m)^flock +\S+ +C flock `,
@@ -213,7 +213,7 @@ func TestCompareQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rows[0], ","); got != "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,peer_unit,background_cpus" {
+	if got := strings.Join(rows[0], ","); got != "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,mplock_cpus,peer_cpus,peer_unit,background_cpus" {
 		t.Fatalf("CSV header %q", got)
 	}
 	peers, overheads := 0, 0
