@@ -12,6 +12,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"mplock/janitor"
 	"mplock/lock"
 	"mplock/reexec"
 	"mplock/shm"
@@ -46,6 +47,15 @@ func RunBank(ctx context.Context, plan BankPlan) (res *BankResult, err error) {
 		}
 	}()
 
+	// Runs of dead coordinators whose janitor died too left resources
+	// behind; remove them before making new ones.
+	janitor.Sweep(os.TempDir(), plan.log())
+	if plan.ShmName != "" {
+		// The run directory holds the manifest: make it before the file.
+		if _, err := rs.runDir(); err != nil {
+			return nil, err
+		}
+	}
 	region, err := shm.Create(shm.CreateOptions{Size: shm.BankSize(plan.Workers), Name: plan.ShmName})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -62,6 +63,16 @@ type BankPlan struct {
 	// Progress, when set, is called about ten times a second while the run
 	// is going.
 	Progress func(BankProgress)
+	// Log receives notices about the machine's state, such as resources of a
+	// dead run that this run removed; nil discards them.
+	Log io.Writer
+}
+
+func (p *BankPlan) log() io.Writer {
+	if p.Log == nil {
+		return io.Discard
+	}
+	return p.Log
 }
 
 // KillAt names a worker and the operation at which it kills itself.

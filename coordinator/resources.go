@@ -12,7 +12,9 @@ import (
 // resources owns what one run creates outside its own memory: a private run
 // directory, a System V semaphore, a named region file. Each is registered
 // with the janitor as soon as it exists, so that it is removed even when this
-// process is killed with SIGKILL; release removes them on every other path.
+// process is killed with SIGKILL, and listed in the run directory's manifest,
+// so that the next run removes it if the janitor died too (janitor.Sweep);
+// release removes them on every other path.
 type resources struct {
 	jan     *janitor.Janitor
 	dir     string
@@ -33,13 +35,24 @@ func (r *resources) janitor() (*janitor.Janitor, error) {
 	return r.jan, nil
 }
 
-// track registers res with the janitor.
+// track registers res with the janitor and, for what lives outside the run
+// directory, in the directory's manifest.
 func (r *resources) track(res janitor.Resource) error {
 	j, err := r.janitor()
 	if err != nil {
 		return err
 	}
-	return j.Track(res)
+	if err := j.Track(res); err != nil {
+		return err
+	}
+	if res.Kind == janitor.Dir {
+		return nil
+	}
+	dir, err := r.runDir()
+	if err != nil {
+		return err
+	}
+	return janitor.AppendManifest(dir, res)
 }
 
 // runDir returns the run's private directory (mode 0700), creating it.
@@ -47,7 +60,7 @@ func (r *resources) runDir() (string, error) {
 	if r.dir != "" {
 		return r.dir, nil
 	}
-	dir, err := os.MkdirTemp("", "mplock-run-")
+	dir, err := os.MkdirTemp("", janitor.RunDirPattern())
 	if err != nil {
 		return "", fmt.Errorf("coordinator: run directory: %w", err)
 	}
@@ -67,7 +80,7 @@ func (r *resources) runDir() (string, error) {
 
 // sysvSem creates a System V semaphore for the run.
 func (r *resources) sysvSem() (int, error) {
-	if _, err := r.janitor(); err != nil {
+	if _, err := r.runDir(); err != nil { // for the manifest, before the semaphore exists
 		return 0, err
 	}
 	id, err := lock.CreateSysV()

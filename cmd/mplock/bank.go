@@ -96,6 +96,7 @@ func bankAction(c *cli.Context) error {
 		Think: c.Duration("think"), Hold: c.Duration("hold"),
 		LockFile: c.String("lock-file"), ShmName: c.String("shm-name"),
 		NoLatency: c.Bool("no-latency"),
+		Log:       c.App.ErrWriter,
 	}
 	if c.IsSet("workers") && plan.Workers == 0 {
 		return usageErrorf("bank: --workers 0: want 1 to %d", coordinator.MaxBankWorkers)
