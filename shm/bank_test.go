@@ -170,3 +170,33 @@ func TestValidName(t *testing.T) {
 }
 
 func unixPid() string { return strconv.Itoa(os.Getpid()) }
+
+func TestReadOnlyInspection(t *testing.T) {
+	name := "mplock-test-ro-" + strconv.Itoa(os.Getpid())
+	r, err := Create(CreateOptions{Size: BankSize(2), Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := NewBank(r, 2, 600, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Account.Word.Store(PackAccount(3, 1))
+	f, err := os.Open(NamedPath(name)) // read-only, as an inspecting tool would
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	b2, err := OpenBank(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bal, v := b2.Balance(); bal != 605 || v != 3 {
+		t.Fatalf("read-only view: balance %d version %d, want 605 and 3", bal, v)
+	}
+}

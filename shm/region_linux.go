@@ -38,7 +38,7 @@ func Create(opts CreateOptions) (*Region, error) {
 		}
 		f = os.NewFile(uintptr(fd), "memfd:mplock")
 	}
-	r, err := mapFile(f, size, true)
+	r, err := mapFile(f, size, true, false)
 	if err != nil {
 		f.Close()
 		if path != "" {
@@ -51,8 +51,10 @@ func Create(opts CreateOptions) (*Region, error) {
 }
 
 // Open maps the whole of an existing region file, such as the descriptor a
-// worker inherits. The region takes ownership of f. The layout is not checked
-// here; OpenBank and the other layout openers do that.
+// worker inherits. The region takes ownership of f. A file opened read-only
+// (a tool inspecting /dev/shm/<name>) is mapped read-only: its fields can be
+// loaded, and a store to one faults. The layout is not checked here; OpenBank
+// and the other layout openers do that.
 func Open(f *os.File) (*Region, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -61,17 +63,25 @@ func Open(f *os.File) (*Region, error) {
 	if st.Size <= 0 {
 		return nil, fmt.Errorf("%w: %s is empty", ErrLayout, f.Name())
 	}
-	return mapFile(f, int(st.Size), false)
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: %s: %w", f.Name(), err)
+	}
+	return mapFile(f, int(st.Size), false, flags&unix.O_ACCMODE == unix.O_RDONLY)
 }
 
-func mapFile(f *os.File, size int, truncate bool) (*Region, error) {
+func mapFile(f *os.File, size int, truncate, readOnly bool) (*Region, error) {
 	fd := int(f.Fd())
 	if truncate {
 		if err := unix.Ftruncate(fd, int64(size)); err != nil {
 			return nil, fmt.Errorf("shm: size %s to %d: %w", f.Name(), size, err)
 		}
 	}
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if readOnly {
+		prot = unix.PROT_READ
+	}
+	mem, err := unix.Mmap(fd, 0, size, prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("shm: map %s: %w", f.Name(), err)
 	}
