@@ -182,9 +182,17 @@ func New(a Algorithm, cfg Config) (Process, error) {
 	return nil, fmt.Errorf("dmutex: new: unknown algorithm %v", a)
 }
 
+// LockServer is the central algorithm's lock server.
+type LockServer interface {
+	Node
+	// Holder is the peer the server last granted the lock to and has not
+	// heard a release from; -1 when the lock is free.
+	Holder() int
+}
+
 // NewServer returns the central algorithm's lock server for cfg.N peers;
 // cfg.ID must be ServerID.
-func NewServer(cfg Config) (Node, error) {
+func NewServer(cfg Config) (LockServer, error) {
 	if cfg.ID != ServerID {
 		return nil, fmt.Errorf("dmutex: server id %d, want %d", cfg.ID, ServerID)
 	}
@@ -194,4 +202,17 @@ func NewServer(cfg Config) (Node, error) {
 	}
 	cfg.ID = ServerID
 	return &centralServer{node: node{cfg: cfg}, holder: -1}, nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (a Algorithm) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *Algorithm) UnmarshalText(b []byte) error {
+	v, err := ParseAlgorithm(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
 }

@@ -68,7 +68,7 @@ type centralServer struct {
 	queued Set
 }
 
-var _ Node = (*centralServer)(nil)
+var _ LockServer = (*centralServer)(nil)
 
 func (s *centralServer) Start() error { return nil }
 
@@ -115,5 +115,4 @@ func (s *centralServer) grant(to int) {
 	s.observe(Granted, to, s.clock.Now())
 }
 
-// Holder returns the peer holding the lock, or -1.
 func (s *centralServer) Holder() int { return s.holder }

@@ -1,5 +1,7 @@
 package dmutex
 
+import "slices"
+
 // ricartAgrawala is one process of Ricart and Agrawala's algorithm (1981).
 //
 // To enter, a process stamps a request with its Lamport clock and sends it to
@@ -17,6 +19,8 @@ type ricartAgrawala struct {
 	reqTS        uint64
 	awaiting     Set // processes whose reply the current request still needs
 	deferred     Set // processes whose requests this process answers on exit
+	deferredTS   [MaxIDs]uint64
+	order        []Stamp // scratch for Release
 	skipDeferral bool
 }
 
@@ -51,9 +55,21 @@ func (p *ricartAgrawala) Release() error {
 	}
 	p.state = Released
 	p.observe(Exited, -1, p.clock.Now())
+	// Reply in the order of the deferred requests: the earliest is the next
+	// one in, and each reply costs a system call, so it goes first.
+	p.order = p.order[:0]
 	for _, j := range p.deferred.IDs() {
-		p.send(Reply, j, p.clock.Tick())
-		p.observe(SentDeferred, j, p.clock.Now())
+		p.order = append(p.order, Stamp{TS: p.deferredTS[j], ID: j})
+	}
+	slices.SortFunc(p.order, func(a, b Stamp) int {
+		if a.Less(b) {
+			return -1
+		}
+		return 1
+	})
+	for _, s := range p.order {
+		p.send(Reply, s.ID, p.clock.Tick())
+		p.observe(SentDeferred, s.ID, p.clock.Now())
 	}
 	p.deferred = Set{}
 	return p.flush()
@@ -72,6 +88,7 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		ahead := p.state == Held || p.state == Wanted && before(p.reqTS, p.cfg.ID, m.TS, m.From)
 		if ahead && !p.skipDeferral {
 			p.deferred.Add(m.From)
+			p.deferredTS[m.From] = m.TS
 			p.observe(Deferred, m.From, p.clock.Now())
 			return nil
 		}

@@ -70,7 +70,8 @@ type MutexSlot struct {
 	RequestedAt atomic.Int64     // monotonic ns of the current request; 0 when none
 	Clock       atomic.Uint64    // Lamport clock
 	Awaiting    [2]atomic.Uint64 // ids whose message the current request needs (dmutex.Set words)
-	_           [LineSize - 72]byte
+	Token       atomic.Uint32    // 1 while the process holds the token (token ring)
+	_           [LineSize - 76]byte
 }
 
 // MutexInterval is one stay in the critical section, on the monotonic clock

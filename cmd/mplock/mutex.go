@@ -2,16 +2,428 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"mplock/coordinator"
+	"mplock/dmutex"
+	"mplock/machine"
+	"mplock/report"
+	"mplock/worker"
 )
 
-// mutexCommand is a placeholder until the mutex capability lands.
 func mutexCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "mutex",
-		Usage:  "(not yet available)",
-		Hidden: true,
-		Action: func(*cli.Context) error { return errors.New("mutex: not implemented yet") },
+		Name:      "mutex",
+		Usage:     "N real processes take turns in a critical section with Ricart-Agrawala (or a baseline), checked and measured",
+		UsageText: "mplock mutex [PROCS [SECONDS]] [--procs N[,N...]] [--duration D] [--algorithm A] [options]",
+		Description: `Starts PROCS real peer processes, each with its own listener (a Unix socket
+in a private run directory, or loopback TCP), connects them, and lets them
+compete for one critical section for SECONDS with Ricart-Agrawala's
+algorithm: Lamport timestamps, a request to every other process, replies
+deferred by whoever is inside or ahead, entry after N-1 replies.
+
+Every peer also marks its entry and exit in shared memory, and mplock checks
+that record independently of the algorithm: two processes inside at once is
+a violation. The report gives entries per second, waits, messages per entry
+against the theory's 2(N-1), the synchronization delay against one
+message's delivery time measured in the same run, and fairness (entries
+granted out of timestamp order).
+
+Algorithms (--algorithm):
+  ricart-agrawala  ` + dmutex.RicartAgrawala.Description() + `
+  central          ` + dmutex.Central.Description() + `
+  token-ring       ` + dmutex.TokenRing.Description() + `
+  all              each of them, one after the other, in one table
+
+Examples:
+  mplock mutex 15 10                         # 15 processes for 10 seconds, as the original
+  mplock mutex --procs 15 --duration 10s --cs 5ms --think 0-20ms
+  mplock mutex --procs 8 --algorithm central # the same workload through one lock server
+  mplock mutex --procs 5 --duration 3s --verbose   # every request, reply, deferral, entry, exit
+  mplock mutex --procs 15 --duration 10s --json
+  mplock mutex --procs 5 --timeline cs.svg   # who held the critical section when
+  mplock mutex --procs 2,5,15 --algorithm all --cs 0 --think 0 --duration 2s   # the benchmark
+
+Exit status: 0 when every check passed, 1 when one failed (a violation, a
+message count off the theory, Ricart-Agrawala entries out of timestamp
+order) or a process died or the run stalled, 2 for usage errors, 130 when
+interrupted (after printing what finished).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "procs", Aliases: []string{"n"}, Usage: fmt.Sprintf("peer processes, 2 to %d; a comma-separated list runs each size (default %d)", coordinator.MaxMutexProcs, coordinator.DefaultMutexProcs)},
+			&cli.StringFlag{Name: "duration", Aliases: []string{"d"}, Usage: fmt.Sprintf("how long the peers keep asking: a duration (10s) or seconds (default %v)", coordinator.DefaultMutexDuration)},
+			&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: dmutex.RicartAgrawala.String(), Usage: "ricart-agrawala (ra), central, token-ring (ring), or all"},
+			&cli.DurationFlag{Name: "cs", Value: coordinator.DefaultMutexCS, Usage: "time spent inside the critical section (0: leave at once)"},
+			&cli.StringFlag{Name: "think", Value: "0-" + coordinator.DefaultMutexThinkMax.String(), Usage: "pause before each request: `MIN-MAX` (uniform) or one duration"},
+			&cli.StringFlag{Name: "transport", Value: worker.NetworkUnix, Usage: "unix (sockets in a private directory) or tcp (loopback)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every event of every process, with Lamport timestamps"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the report"},
+			&cli.StringFlag{Name: "timeline", Usage: "draw who held the critical section when, as an SVG `FILE`"},
+			&cli.StringFlag{Name: "fault", Hidden: true, Usage: "kill:PEER@ENTRIES, stop:PEER@ENTRIES or garbage:PEER"},
+			&cli.DurationFlag{Name: "stall-timeout", Hidden: true, Usage: "stop the run when nobody enters for this long while someone waits"},
+			&cli.Uint64Flag{Name: "seed", Hidden: true, Usage: "seed of the think times"},
+		},
+		Action: mutexAction,
+	}
+}
+
+func mutexAction(c *cli.Context) error {
+	plans, err := mutexPlans(c)
+	if err != nil {
+		return err
+	}
+	progress := newMutexProgress(c.App.ErrWriter)
+	m := report.Mutex{Machine: machine.Collect(version())}
+	var runErr error
+	for _, plan := range plans {
+		plan.Progress = progress.show
+		res, err := coordinator.RunMutex(c.Context, plan)
+		progress.clear()
+		if err != nil {
+			if errors.Is(err, coordinator.ErrPlan) {
+				return usageErrorf("mutex: %v", err)
+			}
+			if c.Context.Err() != nil {
+				break
+			}
+			runErr = fmt.Errorf("mutex: %v: %w", plan.Algorithm, err)
+			break
+		}
+		m.Runs = append(m.Runs, res)
+		if res.Interrupted || res.Failure != nil {
+			break
+		}
+	}
+	if err := writeMutex(c, m); err != nil {
+		return err
+	}
+	return mutexExit(m, runErr, c.Context.Err() != nil)
+}
+
+// mutexPlans turns the arguments and flags into the runs to make, checking
+// every one before anything starts.
+func mutexPlans(c *cli.Context) ([]coordinator.MutexPlan, error) {
+	args, err := trailingFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(args) > 2 {
+		return nil, usageErrorf("mutex: too many arguments %q: want at most PROCS and SECONDS", args)
+	}
+	procsText, durText := c.String("procs"), c.String("duration")
+	if len(args) > 0 {
+		if c.IsSet("procs") {
+			return nil, usageErrorf("mutex: give the number of processes once: as PROCS or as --procs")
+		}
+		procsText = args[0]
+	}
+	if len(args) > 1 {
+		if c.IsSet("duration") {
+			return nil, usageErrorf("mutex: give the duration once: as SECONDS or as --duration")
+		}
+		durText = args[1]
+	}
+	procs := []int{coordinator.DefaultMutexProcs}
+	if procsText != "" {
+		var err error
+		if procs, err = parseProcs(procsText); err != nil {
+			return nil, err
+		}
+	}
+	dur := coordinator.DefaultMutexDuration
+	if durText != "" {
+		var err error
+		if dur, err = parseSeconds(durText); err != nil {
+			return nil, err
+		}
+	}
+	algs, err := parseAlgorithms(c.String("algorithm"))
+	if err != nil {
+		return nil, err
+	}
+	thinkMin, thinkMax, err := parseThink(c.String("think"))
+	if err != nil {
+		return nil, err
+	}
+	if c.Duration("cs") < 0 {
+		return nil, usageErrorf("mutex: --cs %v: must not be negative", c.Duration("cs"))
+	}
+	network := c.String("transport")
+	if network != worker.NetworkUnix && network != worker.NetworkTCP {
+		return nil, usageErrorf("mutex: --transport %q: want unix or tcp", network)
+	}
+	var fault *coordinator.MutexFault
+	if s := c.String("fault"); s != "" {
+		if fault, err = parseFault(s); err != nil {
+			return nil, err
+		}
+	}
+	var plans []coordinator.MutexPlan
+	for _, n := range procs {
+		for _, a := range algs {
+			p := coordinator.MutexPlan{
+				Algorithm: a, Procs: n, Duration: dur, CS: c.Duration("cs"),
+				ThinkMin: thinkMin, ThinkMax: thinkMax, Network: network,
+				Verbose: c.Bool("verbose"), Fault: fault,
+				StallTimeout: c.Duration("stall-timeout"), Seed: c.Uint64("seed"),
+			}
+			if err := p.Validate(); err != nil {
+				return nil, usageErrorf("mutex: %v", strings.TrimPrefix(err.Error(), coordinator.ErrPlan.Error()+": "))
+			}
+			plans = append(plans, p)
+		}
+	}
+	return plans, nil
+}
+
+func parseProcs(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, usageErrorf("mutex: %q is not a number of processes (want 2 to %d)", f, coordinator.MaxMutexProcs)
+		}
+		if n < 2 || n > coordinator.MaxMutexProcs {
+			return nil, usageErrorf("mutex: %d processes: want 2 to %d (mutual exclusion needs two; a full mesh of more than %d is not a test of the algorithm but of the scheduler)", n, coordinator.MaxMutexProcs, coordinator.MaxMutexProcs)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// trailingFlags applies the flags given after the positional arguments
+// (mplock mutex 15 10 --json), which the flag parser leaves as arguments,
+// and returns the positional arguments. A negative number is an argument,
+// so that "mplock mutex 15 -1" is reported as a bad duration.
+func trailingFlags(c *cli.Context) ([]string, error) {
+	var pos []string
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || len(a) == 1 || a[1] >= '0' && a[1] <= '9' || a[1] == '.' {
+			pos = append(pos, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := lookupFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, usageErrorf("mutex: flag provided but not defined: -%s", name)
+		}
+		if _, isBool := f.(*cli.BoolFlag); isBool && !hasValue {
+			value = "true"
+		} else if !hasValue {
+			if i+1 >= len(args) {
+				return nil, usageErrorf("mutex: flag needs an argument: -%s", name)
+			}
+			i++
+			value = args[i]
+		}
+		if err := c.Set(name, value); err != nil {
+			return nil, usageErrorf("mutex: invalid value %q for flag -%s: %v", value, name, err)
+		}
+	}
+	return pos, nil
+}
+
+func lookupFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// parseSeconds accepts a Go duration (10s, 1m30s) or a plain number of
+// seconds, as the original program took.
+func parseSeconds(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil {
+			return 0, usageErrorf("mutex: duration %q: want seconds (10) or a duration (10s)", s)
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if d <= 0 {
+		return 0, usageErrorf("mutex: duration %s: must be positive", s)
+	}
+	return d, nil
+}
+
+func parseAlgorithms(s string) ([]dmutex.Algorithm, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "all") {
+		return dmutex.Algorithms(), nil
+	}
+	var out []dmutex.Algorithm
+	for _, f := range strings.Split(s, ",") {
+		a, err := dmutex.ParseAlgorithm(f)
+		if err != nil {
+			return nil, usageErrorf("mutex: --algorithm %q: want ricart-agrawala, central, token-ring or all", f)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func parseThink(s string) (lo, hi time.Duration, err error) {
+	loText, hiText, isRange := strings.Cut(s, "-")
+	if !isRange {
+		hiText = loText
+	}
+	// "0-20ms": the unit of the upper bound applies to a bare lower bound.
+	parse := func(t string) (time.Duration, error) {
+		if d, err := time.ParseDuration(t); err == nil {
+			return d, nil
+		}
+		if t == "0" {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("bad")
+	}
+	if lo, err = parse(loText); err != nil {
+		if v, ferr := strconv.ParseFloat(loText, 64); ferr == nil && isRange {
+			unit := strings.TrimLeft(hiText, "0123456789.")
+			lo, err = time.ParseDuration(strconv.FormatFloat(v, 'f', -1, 64) + unit)
+		}
+	}
+	if err == nil {
+		hi, err = parse(hiText)
+	}
+	if err != nil || lo < 0 || hi < lo {
+		return 0, 0, usageErrorf("mutex: --think %q: want MIN-MAX (0-20ms) or one duration (5ms)", s)
+	}
+	return lo, hi, nil
+}
+
+func parseFault(s string) (*coordinator.MutexFault, error) {
+	bad := usageErrorf("mutex: --fault %q: want kill:PEER@ENTRIES, stop:PEER@ENTRIES or garbage:PEER", s)
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, bad
+	}
+	f := &coordinator.MutexFault{}
+	switch kind {
+	case "kill":
+		f.Kind = coordinator.FaultKill
+	case "stop":
+		f.Kind = coordinator.FaultStop
+	case "garbage":
+		f.Kind = coordinator.FaultGarbage
+	default:
+		return nil, bad
+	}
+	peer, after, hasAfter := strings.Cut(rest, "@")
+	peer = strings.TrimPrefix(strings.ToUpper(peer), "P")
+	if strings.EqualFold(peer, "server") {
+		f.Peer = dmutex.ServerID
+	} else {
+		n, err := strconv.Atoi(peer)
+		if err != nil {
+			return nil, bad
+		}
+		f.Peer = n
+	}
+	if hasAfter {
+		n, err := strconv.ParseInt(after, 10, 64)
+		if err != nil {
+			return nil, bad
+		}
+		f.After = n
+	}
+	return f, nil
+}
+
+func writeMutex(c *cli.Context, m report.Mutex) error {
+	out := c.App.Writer
+	if c.Bool("json") {
+		if c.Bool("verbose") {
+			if err := report.MutexEvents(c.App.ErrWriter, m); err != nil {
+				return err
+			}
+		}
+		if err := report.MutexJSON(out, m); err != nil {
+			return err
+		}
+	} else {
+		if c.Bool("verbose") {
+			if err := report.MutexEvents(out, m); err != nil {
+				return err
+			}
+		}
+		if err := report.MutexText(out, m); err != nil {
+			return err
+		}
+	}
+	if file := c.String("timeline"); file != "" && len(m.Runs) > 0 {
+		if err := report.MutexTimeline(file, m); err != nil {
+			return fmt.Errorf("mutex: --timeline: %w", err)
+		}
+	}
+	return nil
+}
+
+// mutexExit maps the runs to the exit status the help text promises.
+func mutexExit(m report.Mutex, runErr error, interrupted bool) error {
+	if interrupted {
+		return withCode(exitInterrupted, nil)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, r := range m.Runs {
+		if r.Interrupted {
+			return withCode(exitInterrupted, nil)
+		}
+		if r.Failure != nil {
+			return withCode(exitFailure, fmt.Errorf("mutex: %v: %s", r.Algorithm, r.Failure.Explanation))
+		}
+	}
+	for _, r := range m.Runs {
+		if !r.Ok() {
+			return withCode(exitFailure, nil)
+		}
+	}
+	return nil
+}
+
+// mutexProgress draws one status line on a terminal's stderr and nothing
+// elsewhere, so piped and scripted runs stay clean.
+type mutexProgress struct {
+	w     io.Writer
+	on    bool
+	drawn bool
+}
+
+func newMutexProgress(w io.Writer) *mutexProgress {
+	f, ok := w.(*os.File)
+	return &mutexProgress{w: w, on: ok && term.IsTerminal(int(f.Fd()))}
+}
+
+func (p *mutexProgress) show(s coordinator.MutexProgress) {
+	if !p.on || s.Elapsed < 300*time.Millisecond {
+		return
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s: %d entries, %.1fs of %v", s.Algorithm, s.Entries, s.Elapsed.Seconds(), s.Planned)
+	p.drawn = true
+}
+
+func (p *mutexProgress) clear() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
 	}
 }

@@ -1,17 +1,49 @@
 package main
 
 import (
-	"errors"
+	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"mplock/shm"
+	"mplock/worker"
 )
 
-// workerMutexCommand is a placeholder until its capability lands.
+// workerMutexCommand groups the processes of a mutex run: `mplock worker
+// mutex peer` competes for the critical section, `mplock worker mutex
+// server` is the central algorithm's lock server. The coordinator passes the
+// shared region as fd 3, the report pipe as fd 4, and the spec and the
+// others' addresses on stdin.
 func workerMutexCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "mutex",
-		Usage:  "(internal) not implemented yet",
+		Usage:  "(internal) one process of a mutex run",
 		Hidden: true,
-		Action: func(*cli.Context) error { return errors.New("worker mutex: not implemented yet") },
+		Subcommands: []*cli.Command{
+			workerMutexRole(worker.MutexPeer, "(internal) a peer competing for the critical section"),
+			workerMutexRole(worker.MutexServer, "(internal) the central algorithm's lock server"),
+		},
+	}
+}
+
+func workerMutexRole(role worker.MutexRole, usage string) *cli.Command {
+	return &cli.Command{
+		Name:   string(role),
+		Usage:  usage + "; fd 3 is the region, fd 4 the report pipe, stdin the spec",
+		Hidden: true,
+		Action: func(c *cli.Context) error {
+			region, err := shm.Open(os.NewFile(3, "region"))
+			if err != nil {
+				return err
+			}
+			defer region.Close()
+			report := os.NewFile(4, "report")
+			defer report.Close()
+			control, err := worker.OpenControl(0, "control")
+			if err != nil {
+				return err
+			}
+			return worker.RunMutex(c.Context, role, region, control, report)
+		},
 	}
 }

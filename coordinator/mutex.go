@@ -1,0 +1,614 @@
+package coordinator
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"mplock/dmutex"
+	"mplock/reexec"
+	"mplock/shm"
+	"mplock/worker"
+)
+
+// mutexTick is how often the supervisor looks at the slots: progress, the
+// fault trigger, stalls and the end of the stop phase.
+const mutexTick = 20 * time.Millisecond
+
+// RunMutex runs one mutex plan: it creates the shared region and (for Unix
+// sockets) a private run directory, starts plan.Procs peer processes (and
+// the central algorithm's lock server), hands every one the others'
+// addresses, opens the start barrier once all are connected, and supervises
+// them until the duration ends, ctx is cancelled, or the run fails. Every
+// process it started has exited and every resource it made is removed when
+// it returns, on every path.
+//
+// A process that dies, or a run in which nobody enters while someone waits
+// for StallTimeout, fails the run: the result's Failure names the process
+// everyone waits for. A cancelled ctx stops the run gracefully (every
+// outstanding request is served, then the processes exit) and sets
+// Interrupted. Errors wrap ErrPlan for an invalid plan; other errors mean
+// the run could not start.
+func RunMutex(ctx context.Context, plan MutexPlan) (res *MutexResult, err error) {
+	if err := plan.Validate(); err != nil {
+		return nil, err
+	}
+	var rs resources
+	defer func() {
+		if rerr := rs.release(); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	nodes := plan.Procs
+	if plan.Algorithm.HasServer() {
+		nodes++
+	}
+	region, err := shm.Create(shm.CreateOptions{Size: shm.MutexSize(nodes, plan.LogCap)})
+	if err != nil {
+		return nil, err
+	}
+	rs.onRelease(region.Close)
+	mx, err := shm.NewMutex(region, nodes, plan.LogCap)
+	if err != nil {
+		return nil, err
+	}
+	var dir string
+	if plan.Network == worker.NetworkUnix {
+		if dir, err = rs.runDir(); err != nil {
+			return nil, err
+		}
+	}
+	r := &mutexRun{plan: plan, mx: mx, exited: make(chan *child, nodes), addrs: make(chan addrNote, nodes), dead: -1}
+	defer r.reapAll()
+	if err := r.start(region, dir); err != nil {
+		return nil, err
+	}
+	if err := r.introduce(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.barrier(ctx); err != nil {
+		return nil, err
+	}
+	r.supervise(ctx)
+	r.reapAll()
+	return r.result(), nil
+}
+
+// mutexRun is the state of one run between start and result.
+type mutexRun struct {
+	plan  MutexPlan
+	mx    *shm.Mutex
+	procs []*mutexChild // peers in id order, then the server
+	phase shm.MutexPhase
+
+	exited chan *child
+	addrs  chan addrNote
+	notes  sync.WaitGroup
+
+	mu           sync.Mutex // guards what the note readers collect
+	delivery     *worker.Delivery
+	deliveryIdle *worker.Delivery
+	events   []TimedEvent
+	problems []Problem
+
+	startNs, endNs int64
+	dead           int // id of the first process that died before the exit phase; -1 if none
+	deadAt         time.Time
+	deadAtNs       int64
+	deadEntries    int64
+	faultFired     bool
+	failure        *MutexFailure
+	interrupted    bool
+}
+
+type mutexChild struct {
+	*child
+	id, slot int
+	stdin    io.WriteCloser
+	cpu      time.Duration
+	lateExit bool // exited before the exit phase
+}
+
+type addrNote struct {
+	id   int
+	addr string
+}
+
+func (r *mutexRun) start(region *shm.Region, dir string) error {
+	var secret [8]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return fmt.Errorf("coordinator: secret: %w", err)
+	}
+	seed := r.plan.Seed
+	if seed == 0 {
+		seed = binary.LittleEndian.Uint64(secret[:]) ^ uint64(time.Now().UnixNano())
+	}
+	spec := worker.MutexSpec{
+		N: r.plan.Procs, Algorithm: r.plan.Algorithm, CS: r.plan.CS,
+		ThinkMin: r.plan.ThinkMin, ThinkMax: r.plan.ThinkMax, Network: r.plan.Network,
+		Secret: binary.LittleEndian.Uint64(secret[:]), Seed: seed, Verbose: r.plan.Verbose,
+	}
+	ids := make([]int, 0, r.plan.Procs+1)
+	for i := range r.plan.Procs {
+		ids = append(ids, i)
+	}
+	if r.plan.Algorithm.HasServer() {
+		ids = append(ids, dmutex.ServerID)
+	}
+	for slot, id := range ids {
+		s := spec
+		s.ID, s.Slot, s.Role = id, slot, worker.MutexPeer
+		if id == dmutex.ServerID {
+			s.Role = worker.MutexServer
+		}
+		if id == 0 {
+			s.Pings = r.plan.Pings
+		}
+		if f := r.plan.Fault; f != nil && f.Kind == FaultGarbage && f.Peer == id {
+			s.Garbage = true
+		}
+		if err := r.startOne(region, dir, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *mutexRun) startOne(region *shm.Region, dir string, spec worker.MutexSpec) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("coordinator: report pipe: %w", err)
+	}
+	cmd := reexec.Command(reexec.Options{}, "worker", "mutex", string(spec.Role))
+	cmd.Dir = dir // Unix socket names are relative to it, to stay short
+	cmd.ExtraFiles = []*os.File{region.File(), pw}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return fmt.Errorf("coordinator: stdin pipe: %w", err)
+	}
+	c, err := startChild(dmutex.Name(spec.ID), cmd, r.exited)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	mc := &mutexChild{child: c, id: spec.ID, slot: spec.Slot, stdin: stdin}
+	r.procs = append(r.procs, mc)
+	r.notes.Add(1)
+	go r.readNotes(mc, pr)
+	line, _ := json.Marshal(spec)
+	if _, err := stdin.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("coordinator: send %s its spec: %w", c.name, err)
+	}
+	return nil
+}
+
+// readNotes collects one process's report lines until it exits.
+func (r *mutexRun) readNotes(c *mutexChild, pr *os.File) {
+	defer r.notes.Done()
+	defer pr.Close()
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		n, err := worker.ParseNote(sc.Text())
+		if err != nil {
+			continue
+		}
+		r.mu.Lock()
+		switch n.Kind {
+		case worker.NoteListening:
+			select {
+			case r.addrs <- addrNote{id: c.id, addr: n.Addr}:
+			default: // a second one: ignored
+			}
+		case worker.NoteDelivery:
+			d := n.Delivery
+			if d.When == "idle" {
+				r.deliveryIdle = &d
+			} else {
+				r.delivery = &d
+			}
+		case worker.NoteEvent:
+			r.events = append(r.events, TimedEvent{At: time.Duration(n.At), Event: n.Event})
+		case worker.NoteRejected, worker.NoteLost:
+			r.problems = append(r.problems, Problem{At: time.Duration(n.At), Kind: n.Kind.String(), Text: n.Text})
+		case worker.NoteDone:
+			c.cpu = time.Duration(n.UserNs + n.SysNs)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// introduce waits for every process to listen, then sends each the
+// addresses of all.
+func (r *mutexRun) introduce(ctx context.Context) error {
+	addrs := worker.MutexAddrs{}
+	deadline := time.NewTimer(barrierTimeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for len(addrs) < len(r.procs) {
+		select {
+		case a := <-r.addrs:
+			addrs[a.id] = a.addr
+		case <-poll.C:
+			if err := r.endedEarly(); err != nil {
+				return err
+			}
+		case <-deadline.C:
+			return fmt.Errorf("coordinator: only %d of %d processes were listening after %v", len(addrs), len(r.procs), barrierTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	line, _ := json.Marshal(addrs)
+	line = append(line, '\n')
+	for _, c := range r.procs {
+		if _, err := c.stdin.Write(line); err != nil {
+			return fmt.Errorf("coordinator: send %s the addresses: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// endedEarly returns an error naming a process that ended before the start.
+func (r *mutexRun) endedEarly() error {
+	for _, c := range r.procs {
+		select {
+		case <-c.done:
+			return fmt.Errorf("coordinator: %s (pid %d) ended before the start: %s", c.name, c.pid(), c.describe())
+		default:
+		}
+	}
+	return nil
+}
+
+// barrier waits until every process is connected and registered, then
+// starts the run.
+func (r *mutexRun) barrier(ctx context.Context) error {
+	ctl := r.mx.Control
+	want := uint32(len(r.procs))
+	deadline := time.Now().Add(barrierTimeout)
+	for {
+		n := ctl.Ready.Load()
+		if n == want {
+			break
+		}
+		if err := r.endedEarly(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("coordinator: only %d of %d processes were connected after %v", n, want, barrierTimeout)
+		}
+		if err := shm.Wait(&ctl.Ready, n, 50*time.Millisecond); err != nil && !errors.Is(err, shm.ErrTimeout) {
+			return err
+		}
+	}
+	r.startNs = worker.Now()
+	return r.setPhase(shm.PhaseRun)
+}
+
+func (r *mutexRun) setPhase(ph shm.MutexPhase) error {
+	if ph <= r.phase {
+		return nil
+	}
+	r.phase = ph
+	r.mx.Control.Phase.Store(uint32(ph))
+	// The word is the truth; the line on each control pipe wakes the
+	// process up (a dead one's pipe fails, which its death explains).
+	line := []byte(ph.String() + "\n")
+	for _, c := range r.procs {
+		c.stdin.Write(line)
+	}
+	_, err := shm.Wake(&r.mx.Control.Phase, len(r.procs))
+	return err
+}
+
+// supervise runs the run to its end: the stop phase at the deadline or on
+// ctx's cancellation, the exit phase once every process finished, a failure
+// when a process dies or nobody gets in, and SIGKILL for processes that do
+// not exit within the grace period.
+func (r *mutexRun) supervise(ctx context.Context) {
+	p := r.plan
+	ticker := time.NewTicker(mutexTick)
+	defer ticker.Stop()
+	deadline := time.NewTimer(p.Duration)
+	defer deadline.Stop()
+	start := time.Now()
+	settle := 200*time.Millisecond + 2*(p.CS+p.ThinkMax)
+	var stopAt, exitAt time.Time
+	stop := func() {
+		if r.phase < shm.PhaseStop {
+			r.setPhase(shm.PhaseStop)
+			stopAt = time.Now()
+		}
+	}
+	exit := func() {
+		if r.phase < shm.PhaseExit {
+			r.setPhase(shm.PhaseExit)
+			exitAt = time.Now()
+		}
+	}
+	done := ctx.Done()
+	lastEntries, lastChange := int64(0), start
+	for running := len(r.procs); running > 0; {
+		select {
+		case c := <-r.exited:
+			running--
+			if r.phase < shm.PhaseExit {
+				r.died(c)
+			}
+		case <-done:
+			r.interrupted = true
+			done = nil
+			stop()
+		case <-deadline.C:
+			stop()
+		case now := <-ticker.C:
+			entries := r.entries()
+			if p.Progress != nil {
+				p.Progress(MutexProgress{Algorithm: p.Algorithm, Entries: entries, Elapsed: now.Sub(start), Planned: p.Duration})
+			}
+			r.injectFault(entries)
+			if entries != lastEntries {
+				lastEntries, lastChange = entries, now
+			}
+			quiet := now.Sub(lastChange)
+			switch {
+			case r.phase == shm.PhaseExit:
+				if now.Sub(exitAt) > stopGrace+p.CS {
+					for _, c := range r.procs {
+						c.kill()
+					}
+				}
+			case r.dead >= 0:
+				// Let the others run into the dead process (or not) before
+				// naming who waits for whom.
+				if quiet > settle || now.Sub(r.deadAt) > p.StallTimeout {
+					r.fail("died", r.dead, entries)
+					exit()
+				}
+			case quiet > p.StallTimeout && r.anyWanted():
+				r.fail("stalled", -1, entries)
+				exit()
+			case r.phase == shm.PhaseStop && r.allDone():
+				exit()
+			case r.phase == shm.PhaseStop && now.Sub(stopAt) > p.StallTimeout:
+				r.fail("not finish", -1, entries)
+				exit()
+			}
+		}
+	}
+	r.endNs = worker.Now()
+}
+
+// died records the first process to end before the exit phase.
+func (r *mutexRun) died(c *child) {
+	for _, mc := range r.procs {
+		if mc.child == c {
+			mc.lateExit = true
+			if r.dead < 0 {
+				r.dead, r.deadAt, r.deadAtNs, r.deadEntries = mc.id, time.Now(), worker.Now(), r.entries()
+			}
+		}
+	}
+}
+
+func (r *mutexRun) injectFault(entries int64) {
+	f := r.plan.Fault
+	if f == nil || r.faultFired || f.Kind == FaultGarbage || entries < f.After || r.phase != shm.PhaseRun {
+		return
+	}
+	r.faultFired = true
+	sig := syscall.SIGKILL
+	if f.Kind == FaultStop {
+		sig = syscall.SIGSTOP
+	}
+	for _, c := range r.procs {
+		if c.id == f.Peer {
+			c.cmd.Process.Signal(sig)
+		}
+	}
+}
+
+func (r *mutexRun) entries() int64 {
+	var n int64
+	for _, c := range r.procs {
+		n += int64(r.mx.Slot(c.slot).Entries.Load())
+	}
+	return n
+}
+
+func (r *mutexRun) anyWanted() bool {
+	for _, c := range r.procs {
+		if c.id != dmutex.ServerID && dmutex.State(r.mx.Slot(c.slot).Proc.Load()) == dmutex.Wanted {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *mutexRun) allDone() bool {
+	for _, c := range r.procs {
+		if shm.SlotState(r.mx.Slot(c.slot).State.Load()) != shm.SlotDone {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *mutexRun) views() []slotView {
+	out := make([]slotView, 0, len(r.procs))
+	for _, c := range r.procs {
+		out = append(out, snapshotSlot(r.mx, c.slot, c.id, c.pid()))
+	}
+	return out
+}
+
+// fail records why the run cannot go on, naming the process everyone waits
+// for.
+func (r *mutexRun) fail(what string, dead int, entries int64) {
+	if r.failure != nil {
+		return
+	}
+	views := r.views()
+	culprit, waiters := blame(r.plan.Algorithm, views, dead)
+	f := &MutexFailure{What: what, Culprit: culprit, Waiters: waiters, At: time.Duration(worker.Now() - r.startNs)}
+	var who string
+	if culprit >= 0 {
+		for _, c := range r.procs {
+			if c.id == culprit {
+				f.CulpritPid = c.pid()
+				if what == "died" {
+					f.How = c.describe()
+				} else {
+					f.How = osStateWords(osState(c.pid()))
+				}
+			}
+		}
+		who = fmt.Sprintf("%s (pid %d)", dmutex.Name(culprit), f.CulpritPid)
+	}
+	alg := r.plan.Algorithm
+	switch what {
+	case "died":
+		f.At = time.Duration(r.deadAtNs - r.startNs)
+		f.After = entries - r.deadEntries
+		f.Explanation = fmt.Sprintf("%s ended during the run (%s)", who, f.How)
+		switch {
+		case len(waiters) > 0:
+			f.Explanation += fmt.Sprintf("; %s %s waiting for it: %s", names(waiters), isAre(len(waiters)), why(alg, culprit, views))
+		case alg == dmutex.Central && culprit != dmutex.ServerID:
+			f.Explanation += fmt.Sprintf("; the others went on (%d entries since): %s", f.After, why(alg, culprit, views))
+		default:
+			f.Explanation += fmt.Sprintf("; nobody was waiting for it yet, but %s", why(alg, culprit, views))
+		}
+		f.Explanation += ". Stopped the run."
+	case "stalled":
+		f.Explanation = fmt.Sprintf("no process entered the critical section for %v while some waited", r.plan.StallTimeout)
+		if culprit >= 0 {
+			f.Explanation += fmt.Sprintf("; %s %s waiting for %s, which is %s: %s", names(waiters), isAre(len(waiters)), who, f.How, why(alg, culprit, views))
+		}
+		f.Explanation += ". Stopped the run."
+	default:
+		var late []int
+		for _, v := range views {
+			if !v.done {
+				late = append(late, v.id)
+			}
+		}
+		f.Explanation = fmt.Sprintf("%s did not finish within %v of the stop", names(late), r.plan.StallTimeout)
+		if culprit >= 0 {
+			f.Explanation += fmt.Sprintf("; %s %s waiting for %s (%s)", names(waiters), isAre(len(waiters)), who, f.How)
+		}
+		f.Explanation += ". Stopped the run."
+	}
+	r.failure = f
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// reapAll kills every process still running and waits for each to be
+// reaped.
+func (r *mutexRun) reapAll() {
+	for _, c := range r.procs {
+		c.stdin.Close()
+		c.kill()
+	}
+	for _, c := range r.procs {
+		<-c.done
+	}
+}
+
+func (r *mutexRun) result() *MutexResult {
+	r.notes.Wait()
+	p := r.plan
+	res := &MutexResult{
+		Algorithm: p.Algorithm, Procs: p.Procs, Duration: p.Duration, CS: p.CS,
+		ThinkMin: p.ThinkMin, ThinkMax: p.ThinkMax, Network: p.Network,
+		Delivery: r.delivery, DeliveryIdle: r.deliveryIdle, StartNs: r.startNs, Failure: r.failure, Interrupted: r.interrupted,
+		Overlaps: r.mx.Control.Overlaps.Load(), MaxInside: r.mx.Control.MaxInside.Load(),
+		Dropped: r.mx.Dropped(),
+	}
+	res.Intervals = slices.Clone(r.mx.Intervals())
+	res.Logged = len(res.Intervals)
+	check := checkIntervals(res.Intervals, p.Procs, r.endNs)
+	res.Violations, res.Inversions, res.Open = check.violations, check.inversions, check.open
+	res.Wait = summarize(check.waits)
+	res.SyncDelay = summarize(check.sync)
+
+	for _, c := range r.procs {
+		s := r.mx.Slot(c.slot)
+		mp := MutexProc{
+			ID: c.id, Pid: c.pid(), Entries: int64(s.Entries.Load()), Sent: int64(s.Sent.Load()),
+			Rejected: int64(s.Rejected.Load()), CPU: c.cpu, Exit: c.describe(),
+			Died: c.lateExit || !c.exitedCleanly(),
+		}
+		if c.id < p.Procs {
+			mp.Wait = summarize(check.procWaits[c.id])
+		}
+		res.Messages += mp.Sent
+		res.Rejected += mp.Rejected
+		if c.id == dmutex.ServerID {
+			res.Server = &mp
+			continue
+		}
+		res.Entries += mp.Entries
+		res.Peers = append(res.Peers, mp)
+	}
+	end := max(check.lastExit, r.startNs)
+	if res.Entries == 0 || end == r.startNs {
+		end = r.endNs
+	}
+	res.Wall = time.Duration(end - r.startNs)
+	if res.Wall > 0 {
+		res.EntriesPerSecond = float64(res.Entries) / res.Wall.Seconds()
+	}
+	if res.Entries > 0 {
+		res.MessagesPerEntry = float64(res.Messages) / float64(res.Entries)
+	}
+	res.Theory, res.TheoryExact = p.Algorithm.MessagesPerEntry(p.Procs)
+	res.TheoryText = p.Algorithm.Theory()
+	res.MessagesMatch = !res.TheoryExact || res.Failure != nil || res.Messages == int64(res.Theory)*res.Entries
+
+	for _, e := range r.events {
+		e.At -= time.Duration(r.startNs)
+		res.Events = append(res.Events, e)
+	}
+	slices.SortStableFunc(res.Events, func(a, b TimedEvent) int { return cmpDur(a.At, b.At) })
+	for _, pr := range r.problems {
+		pr.At -= time.Duration(r.startNs)
+		res.Problems = append(res.Problems, pr)
+	}
+	slices.SortStableFunc(res.Problems, func(a, b Problem) int { return cmpDur(a.At, b.At) })
+	return res
+}
+
+func cmpDur(a, b time.Duration) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

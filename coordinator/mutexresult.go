@@ -1,0 +1,160 @@
+package coordinator
+
+import (
+	"time"
+
+	"mplock/dmutex"
+	"mplock/shm"
+	"mplock/worker"
+)
+
+// MutexResult is everything one mutex run found out.
+type MutexResult struct {
+	Algorithm dmutex.Algorithm
+	Procs     int
+	Duration  time.Duration
+	CS        time.Duration
+	ThinkMin  time.Duration
+	ThinkMax  time.Duration
+	Network   string
+
+	Entries          int64         // critical-section entries, all peers
+	Wall             time.Duration // from the start barrier to the last exit
+	EntriesPerSecond float64
+	Wait             Durations // from request to entry, all peers
+
+	// Messages counts the algorithm's messages, server included (pings and
+	// introductions excluded); Theory is what the algorithm's analysis says
+	// per entry, exact or not (see dmutex.Algorithm.MessagesPerEntry).
+	Messages         int64
+	MessagesPerEntry float64
+	Theory           float64
+	TheoryExact      bool
+	TheoryText       string
+	// MessagesMatch is false when the theory is exact and the count is not
+	// exactly Theory per entry.
+	MessagesMatch bool
+
+	// SyncDelay is the time from one process's exit to the next one's
+	// entry, over the handoffs where the next one was already waiting.
+	SyncDelay Durations
+	// Delivery is one message's delivery time, measured with pings during
+	// the run, under its load; DeliveryIdle with pings before the start,
+	// when every process was idle. Nil when not measured.
+	Delivery     *worker.Delivery
+	DeliveryIdle *worker.Delivery
+
+	// The independent safety check. Violations counts logged intervals that
+	// began while another was still open (two processes inside at once);
+	// Overlaps counts entries that found the occupancy counter above zero;
+	// MaxInside is the most processes ever inside at once.
+	Violations int64
+	Overlaps   uint64
+	MaxInside  int32
+	Logged     int    // intervals in the log
+	Dropped    uint64 // entries that did not fit in the log
+	Open       int    // intervals never closed: the process died inside
+
+	// Inversions counts pairs of entries granted out of (timestamp, id)
+	// order. Ricart-Agrawala has none by construction.
+	Inversions int64
+
+	Rejected int64     // malformed or unexpected messages and connections refused
+	Problems []Problem // what was rejected and which links broke, in time order
+
+	Peers     []MutexProc
+	Server    *MutexProc // the central algorithm's lock server
+	Intervals []shm.MutexInterval
+	Events    []TimedEvent // with Verbose, every event, in time order
+	StartNs   int64        // the start barrier, on the shared monotonic clock
+
+	Failure     *MutexFailure // why the run failed; nil when it did not
+	Interrupted bool
+}
+
+// Durations summarises a set of durations.
+type Durations struct {
+	Count int64
+	Mean  time.Duration
+	P50   time.Duration
+	P99   time.Duration
+	Max   time.Duration
+}
+
+// MutexProc is one process of the run.
+type MutexProc struct {
+	ID       int
+	Pid      int
+	Entries  int64
+	Wait     Durations
+	Sent     int64 // algorithm messages
+	Rejected int64
+	CPU      time.Duration
+	Exit     string
+	Died     bool // ended by a signal or an error, or before the run's end
+}
+
+// Name is how reports call the process.
+func (p MutexProc) Name() string { return dmutex.Name(p.ID) }
+
+// Problem is a message a process refused, or a link that broke.
+type Problem struct {
+	At   time.Duration // since the start
+	Kind string        // "rejected" or "lost"
+	Text string
+}
+
+// TimedEvent is an algorithm event with its time since the start.
+type TimedEvent struct {
+	At time.Duration
+	dmutex.Event
+}
+
+// MutexFailure explains why a run could not go on.
+type MutexFailure struct {
+	// What happened: a process "died", the run "stalled" (no entry while
+	// someone waited), or did "not finish" after the stop.
+	What string
+	// Culprit is the process everyone waits for; -1 when none is known.
+	Culprit    int
+	CulpritPid int
+	How        string // "killed by SIGKILL", "stopped (SIGSTOP)", ...
+	At         time.Duration
+	// Waiters are the processes waiting for the culprit, directly or
+	// through another waiter.
+	Waiters []int
+	// After counts the entries the others made after the culprit died.
+	After int64
+	// Explanation is the whole story in one sentence or two.
+	Explanation string
+}
+
+// Ok reports whether the run passed every check: no failure, no violation,
+// the message count of an exact theory, and, for Ricart-Agrawala, no entry
+// out of timestamp order.
+func (r *MutexResult) Ok() bool {
+	if r.Failure != nil || r.Violations > 0 || r.Overlaps > 0 || !r.MessagesMatch {
+		return false
+	}
+	return r.Algorithm != dmutex.RicartAgrawala || r.Inversions == 0
+}
+
+// SyncRatio is the median synchronization delay in one-message delivery
+// times, as measured during the run (before it, when the run was too short
+// for a ping); 0 when either is unknown.
+func (r *MutexResult) SyncRatio() float64 {
+	d := r.DeliveryBasis()
+	if d == nil || d.Median <= 0 || r.SyncDelay.Count == 0 {
+		return 0
+	}
+	return float64(r.SyncDelay.P50) / float64(d.Median)
+}
+
+// DeliveryBasis is the delivery time the synchronization delay is compared
+// with: the one measured during the run, else the one before.
+func (r *MutexResult) DeliveryBasis() *worker.Delivery {
+	if r.Delivery != nil {
+		return r.Delivery
+	}
+	return r.DeliveryIdle
+}
