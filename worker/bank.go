@@ -91,12 +91,8 @@ func RunBank(ctx context.Context, region *shm.Region, spec BankSpec, report io.W
 	}
 	slot.State.Store(uint32(shm.SlotRunning))
 
-	var hist *hdrhistogram.Histogram
-	if !spec.NoLatency && !spec.Kind.LockFree() {
-		hist = NewLatencyHistogram()
-	}
 	rep.Start = nanotime()
-	err = bankLoop(ctx, bank, spec, lk, hist, rep)
+	hist, err := bankLoop(ctx, bank, spec, lk, rep)
 	rep.End = nanotime()
 	if err != nil {
 		return err
@@ -114,7 +110,9 @@ func RunBank(ctx context.Context, region *shm.Region, spec BankSpec, report io.W
 	return writeReport(report, rep)
 }
 
-func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker, hist *hdrhistogram.Histogram, rep *BankReport) error {
+// bankLoop runs the operations and returns the acquire-latency histogram in
+// nanoseconds (nil when not recorded).
+func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker, rep *BankReport) (*hdrhistogram.Histogram, error) {
 	slot, ctl, acct := bank.Slot(spec.Slot), bank.Control, bank.Account
 	role := RoleOf(spec.Slot)
 	delta, counter := shm.Deposit, &slot.Deposits
@@ -123,8 +121,12 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 	}
 	me := uint32(spec.Slot + 1)
 	excludes := !spec.Kind.LockFree()
-	tm := timer{hist: hist}
-	defer tm.flush()
+	var tm timer
+	if !spec.NoLatency && !spec.Kind.LockFree() {
+		// In ticks: 1e12 covers 100s at any clock rate below 10 GHz.
+		tm = timer{hist: hdrhistogram.New(1, 1e12, latencyDigits), clock: newTicks()}
+	}
+	timing := tm.hist != nil
 	var ops, run int64
 	for spec.Ops == 0 || ops < spec.Ops {
 		if ctl.Stop.Load() != 0 {
@@ -143,7 +145,7 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			if ctx.Err() != nil {
 				break
 			}
-			return err
+			return nil, err
 		}
 		if excludes {
 			// Who held the lock before? Read inside the critical section, so
@@ -169,7 +171,10 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		ops++
 		shm.StoreRelaxed64(counter, uint64(ops))
 		if err := lk.Unlock(); err != nil {
-			return err
+			return nil, err
+		}
+		if timing {
+			tm.commit()
 		}
 	}
 	rep.Ops = ops
@@ -185,13 +190,16 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			rep.FirstDoneOps[i] = int64(s.Deposits.Load() + s.Withdrawals.Load())
 		}
 	}
-	return nil
+	if !timing {
+		return nil, nil
+	}
+	return tm.finish(), nil
 }
 
-// sampleEvery is how often an uncontended acquisition is timed. Reading the
-// clock costs about 46ns on the development VM (runtime.nanotime), more than
-// an uncontended futex acquisition (35ns): timing every one would measure
-// mostly the clock, and change the handoff pattern being measured.
+// sampleEvery is how often an uncontended acquisition is timed. Reading a
+// clock costs 21-46ns on the development VM, about as much as an uncontended
+// futex acquisition (35ns): timing every one would measure mostly the clock,
+// and change the handoff pattern being measured.
 const sampleEvery = 64
 
 // timer records acquire latencies: every contended acquisition (the fast
@@ -199,22 +207,35 @@ const sampleEvery = 64
 // recorded with the weight of the untimed ones it stands for. The histogram's
 // count is therefore exactly the number of acquisitions; its tail, where the
 // waits are, is exact; its body is an unbiased sample.
+//
+// Only the clock read that ends a wait happens while the lock is held; the
+// measurement is recorded (commit) after the release.
 type timer struct {
-	hist     *hdrhistogram.Histogram
+	hist     *hdrhistogram.Histogram // in ticks
+	clock    *ticks
 	untimed  int64 // uncontended acquisitions since the last timed one
-	lastFast int64 // the last timed uncontended acquisition, ns
+	lastFast int64 // the last timed uncontended acquisition, in ticks
+	pending  int64 // a measurement to record at commit, in ticks
+	weight   int64 // how many acquisitions it stands for; 0: none
 }
 
-// record adds one value; RecordValues fails only above latencyMax (100 s),
-// and such a wait is reported by the coordinator's stall check instead.
-func (t *timer) record(ns, n int64) { _ = t.hist.RecordValues(ns, n) }
+// commit records the pending measurement. RecordValues fails only above the
+// histogram's range (100 s of ticks), a wait the stall check reports anyway.
+func (t *timer) commit() {
+	if t.weight > 0 {
+		_ = t.hist.RecordValues(t.pending, t.weight)
+		t.weight = 0
+	}
+}
 
-// flush records the untimed uncontended acquisitions left at the end.
-func (t *timer) flush() {
-	if t.hist != nil && t.untimed > 0 {
-		t.record(t.lastFast, t.untimed)
+// finish records what is left and returns the histogram in nanoseconds.
+func (t *timer) finish() *hdrhistogram.Histogram {
+	t.commit()
+	if t.untimed > 0 {
+		_ = t.hist.RecordValues(t.lastFast, t.untimed)
 		t.untimed = 0
 	}
+	return t.clock.toNanos(t.hist)
 }
 
 // acquire takes lk, timing it as the timer's policy says.
@@ -225,7 +246,7 @@ func acquire(ctx context.Context, lk lock.Locker, t *timer) error {
 	timed := t.lastFast == 0 || t.untimed >= sampleEvery-1
 	var t0 int64
 	if timed {
-		t0 = nanotime()
+		t0 = t.clock.now()
 	}
 	ok, err := lk.TryLock()
 	if err != nil {
@@ -233,8 +254,8 @@ func acquire(ctx context.Context, lk lock.Locker, t *timer) error {
 	}
 	if ok {
 		if timed {
-			t.lastFast = max(nanotime()-t0, 1)
-			t.record(t.lastFast, t.untimed+1)
+			t.lastFast = max(t.clock.now()-t0, 1)
+			t.pending, t.weight = t.lastFast, t.untimed+1
 			t.untimed = 0
 		} else {
 			t.untimed++
@@ -242,12 +263,12 @@ func acquire(ctx context.Context, lk lock.Locker, t *timer) error {
 		return nil
 	}
 	if !timed {
-		t0 = nanotime()
+		t0 = t.clock.now()
 	}
 	if err := lk.Lock(ctx); err != nil {
 		return err
 	}
-	t.record(nanotime()-t0, 1)
+	t.pending, t.weight = t.clock.now()-t0, 1
 	return nil
 }
 
