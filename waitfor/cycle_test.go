@@ -110,8 +110,8 @@ func TestCycles(t *testing.T) {
 		cycles    []string // Cycles(), when different
 	}{
 		{
-			name: "two processes in reverse order across two servers",
-			look: world{}.hold(1, "lock1", 1, 0).hold(2, "lock2", 1, 1).wait(1, "lock2", 100).wait(2, "lock1", 101),
+			name:      "two processes in reverse order across two servers",
+			look:      world{}.hold(1, "lock1", 1, 0).hold(2, "lock2", 1, 1).wait(1, "lock2", 100).wait(2, "lock1", 101),
 			deadlocks: []string{"P1 -lock2-> P2 -lock1-> P1"},
 		},
 		{
