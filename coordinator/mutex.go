@@ -98,8 +98,8 @@ type mutexRun struct {
 	mu           sync.Mutex // guards what the note readers collect
 	delivery     *worker.Delivery
 	deliveryIdle *worker.Delivery
-	events   []TimedEvent
-	problems []Problem
+	events       []TimedEvent
+	problems     []Problem
 
 	startNs, endNs int64
 	dead           int // id of the first process that died before the exit phase; -1 if none

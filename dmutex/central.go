@@ -111,8 +111,9 @@ func (s *centralServer) Handle(m Message) error {
 
 func (s *centralServer) grant(to int) {
 	s.holder = to
-	s.send(Grant, to, s.clock.Tick())
-	s.observe(Granted, to, s.clock.Now())
+	ts := s.clock.Tick()
+	s.observe(Granted, to, ts)
+	s.send(Grant, to, ts)
 }
 
 func (s *centralServer) Holder() int { return s.holder }

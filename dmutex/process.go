@@ -23,7 +23,9 @@ type Config struct {
 	N         int       // peers competing for the critical section, 2 to MaxProcs
 	Transport Transport // where this process's messages go
 	// Observe, when set, is called with every event, on the goroutine
-	// that drives the process, before the call that caused it returns.
+	// that drives the process, before the call that caused it returns; an
+	// event that sends a message is observed just before the send, so a
+	// log ordered by time shows causes before effects.
 	Observe func(Event)
 }
 

@@ -68,8 +68,9 @@ func (p *ricartAgrawala) Release() error {
 		return 1
 	})
 	for _, s := range p.order {
-		p.send(Reply, s.ID, p.clock.Tick())
-		p.observe(SentDeferred, s.ID, p.clock.Now())
+		ts := p.clock.Tick()
+		p.observe(SentDeferred, s.ID, ts)
+		p.send(Reply, s.ID, ts)
 	}
 	p.deferred = Set{}
 	return p.flush()
@@ -92,8 +93,9 @@ func (p *ricartAgrawala) Handle(m Message) error {
 			p.observe(Deferred, m.From, p.clock.Now())
 			return nil
 		}
-		p.send(Reply, m.From, p.clock.Tick())
-		p.observe(Replied, m.From, p.clock.Now())
+		ts := p.clock.Tick()
+		p.observe(Replied, m.From, ts)
+		p.send(Reply, m.From, ts)
 		return p.flush()
 	case Reply:
 		if p.state != Wanted || !p.awaiting.Has(m.From) {

@@ -101,6 +101,7 @@ func (p *tokenRing) enter() {
 
 func (p *tokenRing) pass() {
 	p.hasToken = false
-	p.send(Token, p.next(), p.clock.Tick())
-	p.observe(PassedToken, p.next(), p.clock.Now())
+	ts := p.clock.Tick()
+	p.observe(PassedToken, p.next(), ts)
+	p.send(Token, p.next(), ts)
 }

@@ -91,14 +91,14 @@ func mutexTable(w io.Writer, runs []*coordinator.MutexResult) {
 }
 
 func workload(r *coordinator.MutexResult) string {
-	think := dur(r.ThinkMin)
+	think := setting(r.ThinkMin)
 	if r.ThinkMax != r.ThinkMin {
-		think += "-" + dur(r.ThinkMax)
+		think += "-" + setting(r.ThinkMax)
 	}
 	if r.ThinkMax == 0 {
 		think = "none"
 	}
-	cs := dur(r.CS)
+	cs := setting(r.CS)
 	if r.CS == 0 {
 		cs = "empty"
 	}
@@ -107,6 +107,15 @@ func workload(r *coordinator.MutexResult) string {
 		net = "loopback TCP"
 	}
 	return fmt.Sprintf("critical section %s, think %s, %s", cs, think, net)
+}
+
+// setting formats a duration the user gave: as given (10ms, 0), not as a
+// measurement.
+func setting(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return d.String()
 }
 
 func safety(r *coordinator.MutexResult) string {
@@ -330,15 +339,20 @@ func compare(runs []*coordinator.MutexResult) []string {
 }
 
 // MutexEvents writes every run's event log (collected with Verbose), in
-// time order, with each process's Lamport clock.
+// time order, with each process's Lamport clock; refused messages and
+// broken links are interleaved where they happened.
 func MutexEvents(w io.Writer, m Mutex) error {
 	for _, r := range m.Runs {
-		fmt.Fprintf(w, "Events of %s, %d processes (time since the start, Lamport clock, event):\n", r.Algorithm.Title(), r.Procs)
-		for _, e := range r.Events {
-			fmt.Fprintf(w, "  %12s  ts %-6d  %s\n", fmtSince(e.At), e.TS, e.Event)
-		}
-		for _, p := range r.Problems {
-			fmt.Fprintf(w, "  %12s  %-9s  %s\n", fmtSince(p.At), p.Kind, p.Text)
+		fmt.Fprintf(w, "Events of %s, %d processes (seconds since the start, Lamport clock, event):\n", r.Algorithm.Title(), r.Procs)
+		ev, pr := r.Events, r.Problems
+		for len(ev) > 0 || len(pr) > 0 {
+			if len(pr) == 0 || len(ev) > 0 && ev[0].At <= pr[0].At {
+				fmt.Fprintf(w, "  %s  ts %-6d  %s\n", fmtSince(ev[0].At), ev[0].TS, ev[0].Event)
+				ev = ev[1:]
+				continue
+			}
+			fmt.Fprintf(w, "  %s  %-9s  %s\n", fmtSince(pr[0].At), pr[0].Kind, pr[0].Text)
+			pr = pr[1:]
 		}
 		fmt.Fprintln(w)
 	}
@@ -346,5 +360,5 @@ func MutexEvents(w io.Writer, m Mutex) error {
 }
 
 func fmtSince(d time.Duration) string {
-	return fmt.Sprintf("%.6fs", d.Seconds())
+	return fmt.Sprintf("%10.6f", d.Seconds())
 }

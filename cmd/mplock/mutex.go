@@ -229,7 +229,7 @@ func trailingFlags(c *cli.Context) ([]string, error) {
 			i++
 			value = args[i]
 		}
-		if err := c.Set(name, value); err != nil {
+		if err := c.Set(f.Names()[0], value); err != nil {
 			return nil, usageErrorf("mutex: invalid value %q for flag -%s: %v", value, name, err)
 		}
 	}

@@ -1,0 +1,190 @@
+package coordinator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mplock/dmutex"
+	"mplock/shm"
+	"mplock/worker"
+)
+
+// init lets this test binary be a mutex run's processes. It runs before
+// TestMain (main_test.go, which dispatches the bank's roles) and takes only
+// the mutex roles and the mutex coordinator helper, so both can grow apart.
+func init() {
+	isWorker := len(os.Args) > 1 && os.Args[1] == "worker"
+	if isWorker && len(os.Args) > 3 && os.Args[2] == "mutex" {
+		os.Exit(mutexWorkerMain(worker.MutexRole(os.Args[3])))
+	}
+	if !isWorker && os.Getenv("MPLOCK_TEST_MUTEX_COORDINATOR") != "" {
+		os.Exit(mutexCoordinatorHelper())
+	}
+}
+
+func mutexWorkerMain(role worker.MutexRole) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err := func() error {
+		region, err := shm.Open(os.NewFile(3, "region"))
+		if err != nil {
+			return err
+		}
+		defer region.Close()
+		control, err := worker.OpenControl(0, "control")
+		if err != nil {
+			return err
+		}
+		return worker.RunMutex(ctx, role, region, control, os.NewFile(4, "report"))
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mplock:", err)
+		return 1
+	}
+	return 0
+}
+
+// mutexCoordinatorHelper runs a long Ricart-Agrawala run and prints
+// "running" once the peers have entered the critical section, so that a test
+// can SIGKILL it.
+func mutexCoordinatorHelper() int {
+	os.Unsetenv("MPLOCK_TEST_MUTEX_COORDINATOR") // not for the processes it starts
+	started := false
+	_, err := RunMutex(context.Background(), MutexPlan{
+		Procs: 4, Duration: time.Hour, CS: 100 * time.Microsecond, ThinkMax: time.Millisecond,
+		Progress: func(p MutexProgress) {
+			if !started && p.Entries > 0 {
+				started = true
+				fmt.Println("running")
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestRunMutexInterrupted cancels a run once the peers are going, as Ctrl-C
+// does: every outstanding request is still served, so the run is complete
+// and correct (exactly 2(N-1) messages per entry), and nothing is left.
+func TestRunMutexInterrupted(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := RunMutex(ctx, MutexPlan{
+		Procs: 5, Duration: time.Hour, CS: 50 * time.Microsecond, ThinkMax: 500 * time.Microsecond,
+		Progress: func(p MutexProgress) {
+			if p.Entries >= 200 {
+				cancel()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Interrupted || res.Failure != nil {
+		t.Fatalf("interrupted %v, failure %+v; want an interrupted run without failure", res.Interrupted, res.Failure)
+	}
+	if res.Entries < 200 || res.Violations != 0 || res.Overlaps != 0 || res.Inversions != 0 {
+		t.Errorf("%d entries, %d violations, %d overlaps, %d inversions", res.Entries, res.Violations, res.Overlaps, res.Inversions)
+	}
+	if want := 8 * res.Entries; res.Messages != want || !res.Ok() {
+		t.Errorf("%d messages for %d entries, want %d (ok %v)", res.Messages, res.Entries, want, res.Ok())
+	}
+	for _, p := range res.Peers {
+		if p.Died || p.Exit != "exit 0" {
+			t.Errorf("%s: %s", p.Name(), p.Exit)
+		}
+	}
+}
+
+// TestRunMutexCoordinatorKilled kills the coordinator with SIGKILL in the
+// middle of a run: its peers die with it (parent-death signal), and the
+// janitor removes the run directory. (The peers' sockets are gone by then:
+// each closes its listener, which removes the socket, once its links are up.)
+func TestRunMutexCoordinatorKilled(t *testing.T) {
+	leakCheck(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MPLOCK_TEST_MUTEX_COORDINATOR=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "running\n" {
+		t.Fatalf("coordinator said %q", line)
+	}
+	var peers []int
+	for _, pid := range children(cmd.Process.Pid) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if strings.Contains(string(cmdline), "worker\x00mutex\x00peer") {
+			peers = append(peers, pid)
+		}
+	}
+	if len(peers) != 4 {
+		t.Fatalf("found %d peers, want 4", len(peers))
+	}
+	dirs, _ := os.ReadDir(os.Getenv("TMPDIR"))
+	if len(dirs) != 1 || !strings.HasPrefix(dirs[0].Name(), "mplock-run-") {
+		t.Fatalf("TMPDIR holds %v, want the run directory", dirs)
+	}
+
+	cmd.Process.Kill()
+	cmd.Wait()
+	eventually(t, "the peers to die with their coordinator", func() bool {
+		for _, pid := range peers {
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, "the janitor to remove the run directory", func() bool {
+		ents, _ := os.ReadDir(os.Getenv("TMPDIR"))
+		return len(ents) == 0
+	})
+}
+
+func TestMutexPlanValidate(t *testing.T) {
+	for _, tc := range []struct {
+		plan MutexPlan
+		ok   bool
+	}{
+		{MutexPlan{Procs: 2, Duration: time.Second}, true},
+		{MutexPlan{Procs: 64, Duration: time.Second}, true},
+		{MutexPlan{Procs: 1, Duration: time.Second}, false},
+		{MutexPlan{Procs: 65, Duration: time.Second}, false},
+		{MutexPlan{Procs: 3}, false},
+		{MutexPlan{Procs: 3, Duration: time.Second, CS: -1}, false},
+		{MutexPlan{Procs: 3, Duration: time.Second, ThinkMin: 2, ThinkMax: 1}, false},
+		{MutexPlan{Procs: 3, Duration: time.Second, Network: "udp"}, false},
+		{MutexPlan{Procs: 3, Duration: time.Second, Fault: &MutexFault{Kind: FaultKill, Peer: 3}}, false},
+		{MutexPlan{Procs: 3, Duration: time.Second, Fault: &MutexFault{Kind: FaultKill, Peer: dmutex.ServerID}}, false},
+		{MutexPlan{Procs: 3, Duration: time.Second, Algorithm: dmutex.Central, Fault: &MutexFault{Kind: FaultKill, Peer: dmutex.ServerID}}, true},
+	} {
+		p := tc.plan
+		err := p.Validate()
+		if (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrPlan) {
+			t.Errorf("%+v: Validate() = %v, want ok %v", tc.plan, err, tc.ok)
+		}
+	}
+}
