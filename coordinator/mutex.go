@@ -331,13 +331,8 @@ func (r *mutexRun) supervise(ctx context.Context) {
 	defer deadline.Stop()
 	start := time.Now()
 	settle := 200*time.Millisecond + 2*(p.CS+p.ThinkMax)
-	var stopAt, exitAt time.Time
-	stop := func() {
-		if r.phase < shm.PhaseStop {
-			r.setPhase(shm.PhaseStop)
-			stopAt = time.Now()
-		}
-	}
+	var exitAt time.Time
+	stop := func() { r.setPhase(shm.PhaseStop) }
 	exit := func() {
 		if r.phase < shm.PhaseExit {
 			r.setPhase(shm.PhaseExit)
@@ -388,7 +383,9 @@ func (r *mutexRun) supervise(ctx context.Context) {
 				exit()
 			case r.phase == shm.PhaseStop && r.allDone():
 				exit()
-			case r.phase == shm.PhaseStop && now.Sub(stopAt) > p.StallTimeout:
+			case r.phase == shm.PhaseStop && quiet > p.StallTimeout:
+				// Draining can take long (every waiter's turn), but not
+				// without progress.
 				r.fail("not finish", -1, entries)
 				exit()
 			}
@@ -511,7 +508,7 @@ func (r *mutexRun) fail(what string, dead int, entries int64) {
 				late = append(late, v.id)
 			}
 		}
-		f.Explanation = fmt.Sprintf("%s did not finish within %v of the stop", names(late), r.plan.StallTimeout)
+		f.Explanation = fmt.Sprintf("after the stop, nobody entered for %v and %s did not finish", r.plan.StallTimeout, names(late))
 		if culprit >= 0 {
 			f.Explanation += fmt.Sprintf("; %s %s waiting for %s (%s)", names(waiters), isAre(len(waiters)), who, f.How)
 		}

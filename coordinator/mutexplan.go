@@ -44,7 +44,8 @@ type MutexPlan struct {
 	Fault *MutexFault
 	// Seed makes think times repeatable; 0 picks one at random.
 	Seed uint64
-	// Progress, when set, is called about ten times a second.
+	// Progress, when set, is called from the supervising goroutine every
+	// 20ms while the run is going.
 	Progress func(MutexProgress)
 }
 
