@@ -263,7 +263,11 @@ func MutexVerdict(runs []*coordinator.MutexResult) []string {
 		case r.Failure == nil && r.Entries > 0:
 			s := fmt.Sprintf("%s kept mutual exclusion: %s entries, never two processes inside at once", name, count(r.Entries))
 			if r.TheoryExact && r.MessagesMatch {
-				s += fmt.Sprintf("; every entry cost exactly %s = %.0f messages", r.TheoryText, r.Theory)
+				if r.TheoryText == fmt.Sprintf("%.0f", r.Theory) {
+					s += fmt.Sprintf("; every entry cost exactly %.0f messages", r.Theory)
+				} else {
+					s += fmt.Sprintf("; every entry cost exactly %s = %.0f messages", r.TheoryText, r.Theory)
+				}
 			}
 			if r.Algorithm == dmutex.RicartAgrawala && r.Inversions == 0 {
 				s += ", and entries were granted in timestamp order"
