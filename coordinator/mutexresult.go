@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"slices"
 	"time"
 
 	"mplock/dmutex"
@@ -157,4 +158,78 @@ func (r *MutexResult) DeliveryBasis() *worker.Delivery {
 		return r.Delivery
 	}
 	return r.DeliveryIdle
+}
+
+func (r *mutexRun) result() *MutexResult {
+	r.notes.Wait()
+	p := r.plan
+	res := &MutexResult{
+		Algorithm: p.Algorithm, Procs: p.Procs, Duration: p.Duration, CS: p.CS,
+		ThinkMin: p.ThinkMin, ThinkMax: p.ThinkMax, Network: p.Network,
+		Delivery: r.delivery, DeliveryIdle: r.deliveryIdle, StartNs: r.startNs, Failure: r.failure, Interrupted: r.interrupted,
+		Overlaps: r.mx.Control.Overlaps.Load(), MaxInside: r.mx.Control.MaxInside.Load(),
+		Dropped: r.mx.Dropped(),
+	}
+	res.Intervals = slices.Clone(r.mx.Intervals())
+	res.Logged = len(res.Intervals)
+	check := checkIntervals(res.Intervals, p.Procs, r.endNs)
+	res.Violations, res.Inversions, res.Open = check.violations, check.inversions, check.open
+	res.Wait = summarize(check.waits)
+	res.SyncDelay = summarize(check.sync)
+
+	for _, c := range r.procs {
+		s := r.mx.Slot(c.slot)
+		mp := MutexProc{
+			ID: c.id, Pid: c.pid(), Entries: int64(s.Entries.Load()), Sent: int64(s.Sent.Load()),
+			Rejected: int64(s.Rejected.Load()), CPU: c.cpu, Exit: c.describe(),
+			Died: c.lateExit || !c.exitedCleanly(),
+		}
+		if c.id < p.Procs {
+			mp.Wait = summarize(check.procWaits[c.id])
+		}
+		res.Messages += mp.Sent
+		res.Rejected += mp.Rejected
+		if c.id == dmutex.ServerID {
+			res.Server = &mp
+			continue
+		}
+		res.Entries += mp.Entries
+		res.Peers = append(res.Peers, mp)
+	}
+	end := max(check.lastExit, r.startNs)
+	if res.Entries == 0 || end == r.startNs {
+		end = r.endNs
+	}
+	res.Wall = time.Duration(end - r.startNs)
+	if res.Wall > 0 {
+		res.EntriesPerSecond = float64(res.Entries) / res.Wall.Seconds()
+	}
+	if res.Entries > 0 {
+		res.MessagesPerEntry = float64(res.Messages) / float64(res.Entries)
+	}
+	res.Theory, res.TheoryExact = p.Algorithm.MessagesPerEntry(p.Procs)
+	res.TheoryText = p.Algorithm.Theory()
+	res.MessagesMatch = !res.TheoryExact || res.Failure != nil || res.Messages == int64(res.Theory)*res.Entries
+
+	for _, e := range r.events {
+		e.At -= time.Duration(r.startNs)
+		res.Events = append(res.Events, e)
+	}
+	slices.SortStableFunc(res.Events, func(a, b TimedEvent) int { return cmpDur(a.At, b.At) })
+	for _, pr := range r.problems {
+		pr.At -= time.Duration(r.startNs)
+		res.Problems = append(res.Problems, pr)
+	}
+	slices.SortStableFunc(res.Problems, func(a, b Problem) int { return cmpDur(a.At, b.At) })
+	return res
+}
+
+func cmpDur(a, b time.Duration) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
