@@ -38,10 +38,10 @@ message's delivery time measured in the same run, and fairness (entries
 granted out of timestamp order).
 
 Algorithms (--algorithm):
-  ricart-agrawala  ` + dmutex.RicartAgrawala.Description() + `
-  central          ` + dmutex.Central.Description() + `
-  token-ring       ` + dmutex.TokenRing.Description() + `
-  all              each of them, one after the other, in one table
+  ricart-agrawala  ask every other process; enter after N-1 replies (default)
+  central          ask one lock server process; it grants in arrival order
+  token-ring       hold the token to enter; it travels around the ring
+  all              each of them in turn, side by side in one table
 
 Examples:
   mplock mutex 15 10                         # 15 processes for 10 seconds, as the original
@@ -50,7 +50,7 @@ Examples:
   mplock mutex --procs 5 --duration 3s --verbose   # every request, reply, deferral, entry, exit
   mplock mutex --procs 15 --duration 10s --json
   mplock mutex --procs 5 --timeline cs.svg   # who held the critical section when
-  mplock mutex --procs 2,5,15 --algorithm all --cs 0 --think 0 --duration 2s   # the benchmark
+  mplock mutex --procs 2,5,15 --algorithm all --cs 0 --think 0 --duration 3s   # the benchmark
 
 Exit status: 0 when every check passed, 1 when one failed (a violation, a
 message count off the theory, Ricart-Agrawala entries out of timestamp
