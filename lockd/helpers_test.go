@@ -35,7 +35,7 @@ func testCtx(t *testing.T) context.Context {
 
 // startServer serves cfg on a free loopback port and shuts it down when the
 // test ends.
-func startServer(t *testing.T, cfg Config) (*Server, string) {
+func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

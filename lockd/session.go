@@ -168,7 +168,7 @@ func (ss *session) handle(line []byte) bool {
 	s := ss.srv
 	req, err := ParseRequest(line)
 	if err != nil {
-		ss.push(appendErr(nil, codeOf(err), clipErr(err)))
+		ss.push(appendErr(nil, codeOf(err), errText(err)))
 		return true
 	}
 	if !ss.authed && needsAuth(req.Verb) {
@@ -308,6 +308,16 @@ func lockErrText(t *Table, now time.Time, name string, err error) string {
 		}
 	}
 	return text
+}
+
+// errText is the message of an ERR reply: the error without its package
+// prefix or, for a parse error, without its code (the reply has it).
+func errText(err error) string {
+	var se *syntaxErr
+	if errors.As(err, &se) {
+		return se.msg
+	}
+	return clipErr(err)
 }
 
 // versionWord makes a version safe as one protocol word.

@@ -1,17 +1,397 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"mplock/lockd"
 )
 
-// clientCommand is a placeholder until the client capability lands.
+// defaultServer is where `mplock serve` listens unless told otherwise, and
+// where the clients look for it.
+const defaultServer = "127.0.0.1:5555"
+
+// serverFlags are shared by client, run and status.
+func serverFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Value: defaultServer, EnvVars: []string{"MPLOCK_SERVER"},
+			Usage: "lock server `ADDR` (host:port), or @FILE to read it from the --addr-file of `mplock serve` (waiting for the file)"},
+		&cli.StringFlag{Name: "token-file", EnvVars: []string{"MPLOCK_TOKEN_FILE"}, Usage: "`FILE` holding the server's shared secret, if it has one"},
+		&cli.StringFlag{Name: "name", Usage: "client `NAME` this session shows in status (default: the command's)"},
+		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "give up reaching the server after this long"},
+	}
+}
+
+// dialServer connects to the server the flags name.
+func dialServer(c *cli.Context, cmd, defaultName string) (*lockd.Client, string, error) {
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("connect-timeout"))
+	defer cancel()
+	addr, err := resolveServer(ctx, c.String("server"))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", cmd, err)
+	}
+	opts := lockd.Options{Client: defaultName}
+	if c.String("name") != "" {
+		if err := lockd.ValidName(c.String("name")); err != nil {
+			return nil, "", usageErrorf("%s: --name: %v", cmd, err)
+		}
+		opts.Client = c.String("name")
+	}
+	if f := c.String("token-file"); f != "" {
+		s, err := readSecret(f)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", cmd, err)
+		}
+		opts.Secret = s
+	}
+	cl, err := lockd.Dial(ctx, addr, opts)
+	if err != nil {
+		if c.Context.Err() != nil {
+			return nil, "", withCode(exitInterrupted, nil)
+		}
+		hint := ""
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			hint = " (is `mplock serve` running there?)"
+		}
+		return nil, "", fmt.Errorf("%s: cannot reach the lock server at %s: %w%s", cmd, addr, err, hint)
+	}
+	return cl, addr, nil
+}
+
+// resolveServer turns "@FILE" into the address the file holds, waiting for
+// a server that is still starting to write it.
+func resolveServer(ctx context.Context, spec string) (string, error) {
+	path, ok := strings.CutPrefix(spec, "@")
+	if !ok {
+		return spec, nil
+	}
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no server address in %s (written by `mplock serve --addr-file`)", path)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// readSecret reads a --token-file: its first line, trimmed.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	s, _, _ := strings.Cut(string(b), "\n")
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s, " \t") {
+		return "", fmt.Errorf("--token-file %s: want one word on its first line", path)
+	}
+	return s, nil
+}
+
+// takeFlags lets flags follow positional arguments (`mplock client file_A
+// WRITE v --hold 5s`), which urfave/cli leaves in Args: it sets each flag it
+// finds on c and returns the positional arguments. With stopAtCommand, the
+// first positional after the first one starts a command whose arguments are
+// left alone (`mplock run job ls -l`). "--" ends the flags; the returned
+// dashdash is the index in pos where the arguments after it begin (-1 if none).
+func takeFlags(c *cli.Context, stopAtCommand bool) (pos []string, dashdash int, err error) {
+	args := c.Args().Slice()
+	dashdash = -1
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			dashdash = len(pos)
+			return append(pos, args[i+1:]...), dashdash, nil
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			if stopAtCommand && len(pos) > 1 {
+				return append(pos, args[i+1:]...), dashdash, nil
+			}
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := findFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, 0, usageErrorf("%s: flag provided but not defined: %s", c.Command.Name, a)
+		}
+		if _, isBool := f.(*cli.BoolFlag); isBool && !hasVal {
+			val = "true"
+		} else if !hasVal {
+			if i+1 >= len(args) {
+				return nil, 0, usageErrorf("%s: flag needs an argument: %s", c.Command.Name, a)
+			}
+			i++
+			val = args[i]
+		}
+		if err := c.Set(f.Names()[0], val); err != nil {
+			return nil, 0, usageErrorf("%s: invalid value %q for flag %s: %v", c.Command.Name, val, a, err)
+		}
+	}
+	return pos, dashdash, nil
+}
+
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
 func clientCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "client",
-		Usage:  "(not yet available)",
-		Hidden: true,
-		Action: func(*cli.Context) error { return errors.New("client: not implemented yet") },
+		Name:      "client",
+		Usage:     "lock a named resource on the lock server to READ (shared) or WRITE (exclusive) its file",
+		UsageText: "mplock client <resource> READ|WRITE [value] [seconds] [--hold D] [--dir D] [--server ADDR] [--json]",
+		Description: `The original distributed-lock client, working. READ takes a shared lock on
+<resource> and prints the content of <dir>/<resource>.txt; WRITE takes an
+exclusive lock, holds it for --hold (the original's sleep, default 2s for
+WRITE, 0 for READ), then writes [value] to <dir>/<resource>.txt atomically
+(a temporary file renamed over it). Waiting is in the server's FIFO queue:
+readers share, a writer waits for them, and a reader that comes after a
+waiting writer waits too. Each grant prints its fencing token.
+
+Resource names: letters, digits, '.', '_', '-', not starting with '.', at
+most 128 bytes (they become file names).
+
+Examples:
+  mplock client file_A WRITE "Hello Distributed World" --hold 5s
+  mplock client file_A READ                 # waits while a writer holds file_A
+  mplock client file_A WRITE "v" 5          # the original's form: hold 5 seconds
+  mplock client db_connection READ --json
+
+Exit status: 0 done; 1 the lock was lost before the work was done, or the
+server could not be reached; 75 with --timeout when the lock stayed taken;
+2 usage; 130 interrupted (the lock is released, nothing written).`,
+		Flags: append([]cli.Flag{
+			&cli.DurationFlag{Name: "hold", Usage: "hold the lock this long before the READ or WRITE (default 2s for WRITE, 0 for READ)"},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "`DIR` of the resource files <resource>.txt"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (0: do not wait at all); default: wait as long as it takes"},
+			&cli.DurationFlag{Name: "ttl", Usage: "ask for a lease of this length (renewed while held); default: the server's"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the lines"},
+		}, serverFlags()...),
+		Action: clientAction,
 	}
+}
+
+// clientResult is `mplock client --json`'s document.
+type clientResult struct {
+	Resource string  `json:"resource"`
+	Op       string  `json:"op"`
+	Value    *string `json:"value"` // written, or read (null: no file yet)
+	File     string  `json:"file"`
+	Token    uint64  `json:"token"`
+	Session  uint64  `json:"session"`
+	Server   string  `json:"server"`
+	Waited   float64 `json:"waited_seconds"`
+	Held     float64 `json:"held_seconds"`
+}
+
+func clientAction(c *cli.Context) error {
+	pos, _, err := takeFlags(c, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usageErrorf("client: want <resource> READ|WRITE [value] [seconds]")
+	}
+	name, opWord := pos[0], strings.ToUpper(pos[1])
+	if err := lockd.ValidName(name); err != nil {
+		return usageErrorf("client: resource: %v", err)
+	}
+	mode, err := lockd.ParseMode(opWord)
+	if err != nil || (opWord != "READ" && opWord != "WRITE") {
+		return usageErrorf("client: operation %q: want READ or WRITE", pos[1])
+	}
+	rest := pos[2:]
+	var value string
+	if mode == lockd.Exclusive {
+		if len(rest) == 0 {
+			return usageErrorf("client: WRITE needs a value")
+		}
+		value, rest = rest[0], rest[1:]
+	}
+	hold := time.Duration(0)
+	if mode == lockd.Exclusive {
+		hold = 2 * time.Second // the original's default
+	}
+	if len(rest) > 0 {
+		// The original's trailing sleep_seconds.
+		secs, err := strconv.ParseFloat(rest[0], 64)
+		if err != nil || secs < 0 || len(rest) > 1 {
+			return usageErrorf("client: unexpected %q (the original's hold is whole seconds: `file_A WRITE v 5`)", strings.Join(rest, " "))
+		}
+		hold = time.Duration(secs * float64(time.Second))
+	}
+	if c.IsSet("hold") {
+		hold = c.Duration("hold")
+	}
+	dir := c.String("dir")
+	file := filepath.Join(dir, name+".txt")
+	jsonOut := c.Bool("json")
+	out := c.App.Writer
+	say := func(format string, args ...any) {
+		if !jsonOut {
+			fmt.Fprintf(out, format+"\n", args...)
+		}
+	}
+
+	cl, addr, err := dialServer(c, "client", "client")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	say("REQUESTING lock for resource: %s", name)
+	lockCtx := c.Context
+	if c.IsSet("timeout") && c.Duration("timeout") > 0 {
+		var cancel context.CancelFunc
+		lockCtx, cancel = context.WithTimeout(c.Context, c.Duration("timeout"))
+		defer cancel()
+	}
+	var opts []lockd.LockOption
+	if c.IsSet("ttl") {
+		opts = append(opts, lockd.WithTTL(c.Duration("ttl")))
+	}
+	if !jsonOut {
+		opts = append(opts, lockd.OnQueued(func(p int) {
+			fmt.Fprintf(out, "(waiting until the holder releases %s: position %d in the queue)\n", name, p)
+		}))
+	}
+	start := time.Now()
+	var lease *lockd.Lease
+	if c.IsSet("timeout") && c.Duration("timeout") == 0 {
+		lease, err = cl.TryLock(lockCtx, name, mode, opts...)
+	} else {
+		lease, err = cl.Lock(lockCtx, name, mode, opts...)
+	}
+	switch {
+	case c.Context.Err() != nil:
+		return withCode(exitInterrupted, fmt.Errorf("client: interrupted while waiting for %s; nothing done", name))
+	case errors.Is(err, lockd.ErrLocked), errors.Is(err, context.DeadlineExceeded):
+		return withCode(exitLockTaken, fmt.Errorf("client: %s is locked by another client: %v", name, err))
+	case err != nil:
+		return fmt.Errorf("client: lock %s: %w", name, err)
+	}
+	locked := time.Now()
+	say("LOCKED %s (token %d)", name, lease.Token)
+	res := clientResult{Resource: name, Op: opWord, File: file, Token: uint64(lease.Token), Session: uint64(cl.Session()),
+		Server: addr, Waited: locked.Sub(start).Seconds()}
+
+	if hold > 0 {
+		unit := "seconds"
+		if hold == time.Second {
+			unit = "second"
+		}
+		say("Sleeping for %s %s...", strconv.FormatFloat(hold.Seconds(), 'f', -1, 64), unit)
+		t := time.NewTimer(hold)
+		select {
+		case <-t.C:
+		case <-lease.Done():
+		case <-c.Context.Done():
+			t.Stop()
+			lease.Unlock(context.Background())
+			say("UNLOCKED %s", name)
+			return withCode(exitInterrupted, fmt.Errorf("client: interrupted while holding %s; nothing %s", name, map[bool]string{true: "written", false: "read"}[mode == lockd.Exclusive]))
+		}
+		t.Stop()
+	}
+	// Check the lock is still ours before touching the file; after this,
+	// only the fencing token could protect the file from a later holder.
+	select {
+	case <-lease.Done():
+		return fmt.Errorf("client: LOST %s before the %s: %w; nothing done", name, opWord, lease.Err())
+	default:
+	}
+	if mode == lockd.Exclusive {
+		if err := writeAtomic(file, []byte(value)); err != nil {
+			lease.Unlock(context.Background())
+			return fmt.Errorf("client: %w", err)
+		}
+		say("WROTE '%s' to %s", value, name)
+		res.Value = &value
+	} else {
+		b, err := os.ReadFile(file)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			say("READ from %s: ", name)
+			if !jsonOut {
+				fmt.Fprintf(c.App.ErrWriter, "mplock: client: %s does not exist yet (nothing was written to %s)\n", file, name)
+			}
+		case err != nil:
+			lease.Unlock(context.Background())
+			return fmt.Errorf("client: %w", err)
+		default:
+			s := string(b)
+			res.Value = &s
+			say("READ from %s: %s", name, s)
+		}
+	}
+	if err := lease.Unlock(c.Context); err != nil {
+		return fmt.Errorf("client: unlock %s: %w", name, err)
+	}
+	res.Held = time.Since(locked).Seconds()
+	say("UNLOCKED %s", name)
+	if jsonOut {
+		return writeJSON(out, res)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeAtomic replaces path with data: written to a temporary file in the
+// same directory (mode 0600), synced, and renamed over path, so a reader
+// sees the old content or the new, never a part.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

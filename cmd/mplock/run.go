@@ -1,17 +1,201 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"mplock/lockd"
 )
 
-// runCommand is a placeholder until the run capability lands.
+// Exit codes of `mplock run` and `mplock client` beyond exit.go's, a
+// contract for scripts. Chosen outside the range commands commonly use;
+// 75 is sysexits' EX_TEMPFAIL ("try again later").
+const (
+	exitLockTaken = 75 // --timeout ran out (or 0: try-lock) with the lock still taken; nothing run
+	exitLockLost  = 76 // the lock was lost while the command ran; the command was stopped
+)
+
 func runCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "run",
-		Usage:  "(not yet available)",
-		Hidden: true,
-		Action: func(*cli.Context) error { return errors.New("run: not implemented yet") },
+		Name:      "run",
+		Usage:     "run a command while holding a named lock on the lock server (like flock(1), across hosts)",
+		UsageText: "mplock run <name> [--shared] [--timeout D] [--ttl D] [--grace D] [--server ADDR] -- command [args...]",
+		Description: `Takes the lock <name> (exclusive, or shared with --shared), runs the command
+with MPLOCK_NAME, MPLOCK_TOKEN (the fencing token) and MPLOCK_SERVER in its
+environment, releases the lock when the command ends, and exits with the
+command's exit status.
+
+If the lock is lost while the command runs (its lease was not renewed in
+time, the server shut down or became unreachable), the command is stopped
+rather than left running beside the next holder: SIGTERM to its process
+group, then SIGKILL after --grace. The command runs in its own process
+group, so its children are stopped too; SIGINT, SIGTERM and SIGHUP sent to
+mplock run are passed on to that group. If mplock run itself is killed, the
+command gets SIGKILL (and the server releases the lock with the connection).
+
+Examples:
+  mplock run nightly-backup -- ./backup.sh
+  mplock run nightly-backup --timeout 0 -- ./backup.sh    # skip if already running
+  mplock run reports --shared --timeout 30s -- ./read-reports.sh
+  mplock run deploy --ttl 15s -- ./deploy.sh              # lost if this host stalls 15s
+
+Exit status: the command's (128+N if killed by signal N); 75 the lock stayed
+taken (--timeout; with 0, at once); 76 the lock was lost and the command
+stopped; 127 the command was not found; 1 the server could not be reached;
+2 usage; 130 interrupted while waiting for the lock.`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "shared", Usage: "take the lock shared (READ): other --shared runs may hold it at once"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long; 0: do not wait at all (default: wait)"},
+			&cli.DurationFlag{Name: "ttl", Usage: "lease length, renewed while the command runs (default: the server's)"},
+			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "after losing the lock, wait this long between SIGTERM and SIGKILL"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr when the lock is taken and released"},
+		}, serverFlags()...),
+		Action: runAction,
 	}
+}
+
+func runAction(c *cli.Context) error {
+	pos, _, err := takeFlags(c, true)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usageErrorf("run: want <name> -- command [args...]")
+	}
+	name, argv := pos[0], pos[1:]
+	if err := lockd.ValidName(name); err != nil {
+		return usageErrorf("run: %v", err)
+	}
+	if c.Duration("timeout") < 0 || c.Duration("grace") < 0 {
+		return usageErrorf("run: --timeout and --grace cannot be negative")
+	}
+	errw := c.App.ErrWriter
+	verbose := func(format string, args ...any) {
+		if c.Bool("verbose") {
+			fmt.Fprintf(errw, "mplock: run: "+format+"\n", args...)
+		}
+	}
+	cl, addr, err := dialServer(c, "run", "run")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	mode := lockd.Exclusive
+	if c.Bool("shared") {
+		mode = lockd.Shared
+	}
+	var opts []lockd.LockOption
+	if c.IsSet("ttl") {
+		opts = append(opts, lockd.WithTTL(c.Duration("ttl")))
+	}
+	opts = append(opts, lockd.OnQueued(func(p int) { verbose("waiting for %s (position %d)", name, p) }))
+	ctx := c.Context
+	var lease *lockd.Lease
+	if c.IsSet("timeout") && c.Duration("timeout") == 0 {
+		lease, err = cl.TryLock(ctx, name, mode, opts...)
+	} else {
+		if c.IsSet("timeout") {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.Duration("timeout"))
+			defer cancel()
+		}
+		lease, err = cl.Lock(ctx, name, mode, opts...)
+	}
+	switch {
+	case c.Context.Err() != nil:
+		return withCode(exitInterrupted, fmt.Errorf("run: interrupted while waiting for %s; command not run", name))
+	case errors.Is(err, lockd.ErrLocked):
+		return withCode(exitLockTaken, fmt.Errorf("run: %s is locked by another client; command not run", name))
+	case errors.Is(err, context.DeadlineExceeded):
+		return withCode(exitLockTaken, fmt.Errorf("run: %s still locked after %v; command not run", name, c.Duration("timeout")))
+	case err != nil:
+		return fmt.Errorf("run: lock %s: %w", name, err)
+	}
+	verbose("locked %s (token %d)", name, lease.Token)
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.App.Writer, errw
+	cmd.Env = append(os.Environ(), "MPLOCK_NAME="+name, "MPLOCK_TOKEN="+strconv.FormatUint(uint64(lease.Token), 10), "MPLOCK_SERVER="+addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Take the signals before starting, so none is lost between the two.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		lease.Unlock(context.Background())
+		code := 126
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			code = 127
+		}
+		return withCode(code, fmt.Errorf("run: %w", err))
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	pgid := cmd.Process.Pid
+
+	var waitErr error
+	lost := false
+wait:
+	for {
+		select {
+		case waitErr = <-exited:
+			break wait
+		case s := <-sigs:
+			syscall.Kill(-pgid, s.(syscall.Signal))
+		case <-lease.Done():
+			lost = true
+			fmt.Fprintf(errw, "mplock: run: lost the lock on %s (%v) while the command ran: stopping it (SIGTERM, then SIGKILL after %v)\n",
+				name, lease.Err(), c.Duration("grace"))
+			syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case waitErr = <-exited:
+			case <-time.After(c.Duration("grace")):
+				fmt.Fprintf(errw, "mplock: run: command still running after %v: SIGKILL\n", c.Duration("grace"))
+				syscall.Kill(-pgid, syscall.SIGKILL)
+				waitErr = <-exited
+			}
+			break wait
+		}
+	}
+	// Whatever the command left in its group goes with it: nothing of it
+	// may outlive the lock.
+	syscall.Kill(-pgid, syscall.SIGKILL)
+
+	if !lost {
+		if err := lease.Unlock(context.Background()); err != nil && !errors.Is(err, lockd.ErrUnlocked) {
+			lost = true
+			fmt.Fprintf(errw, "mplock: run: the lock on %s was lost before the command finished (%v)\n", name, err)
+		} else {
+			verbose("unlocked %s", name)
+		}
+	}
+	if lost {
+		return withCode(exitLockLost, fmt.Errorf("run: %s: command stopped: it did not finish under the lock", name))
+	}
+	return withCode(commandExitCode(waitErr), nil)
+}
+
+// commandExitCode is the shell's view of how the command ended.
+func commandExitCode(err error) int {
+	var ee *exec.ExitError
+	if err == nil {
+		return 0
+	}
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return exitFailure
 }

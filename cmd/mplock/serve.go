@@ -1,17 +1,213 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
+
+	"mplock/lockd"
 )
 
-// serveCommand is a placeholder until the serve capability lands.
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "serve",
-		Usage:  "(not yet available)",
-		Hidden: true,
-		Action: func(*cli.Context) error { return errors.New("serve: not implemented yet") },
+		Name:      "serve",
+		Usage:     "run the named-lock server (FIFO queues, READ/WRITE modes, fencing tokens, leases)",
+		UsageText: "mplock serve [--listen ADDR] [--ttl D] [--token-file F] [--metrics-listen ADDR] [options]",
+		Description: `Serves named locks over a line protocol on TCP (docs/protocol.md), usable
+from mplock client/run/status, the Go package mplock/lockd, or nc:
+
+  printf 'LOCK file_A\nSTATUS\n' | nc -N 127.0.0.1 5555
+
+A client's locks belong to its connection: when it disconnects or dies, its
+locks are released and its waits cancelled. Waiters queue in FIFO order and
+are granted on release, never by polling. With --ttl (or ttl= per lock) a
+holder must renew its lease or lose the lock, and is told when it does.
+
+Binds to loopback unless --listen says otherwise. Without --token-file, any
+local process may lock; with it, clients must present the file's secret.
+--listen 127.0.0.1:0 picks a free port; the first line on stdout says which
+("Lock Server started on tcp://ADDR"), and --addr-file writes it to a file.
+
+SIGINT or SIGTERM shut down gracefully: holders are told their locks are
+lost, waiters that their waits are cancelled, then every session is closed.
+
+Examples:
+  mplock serve
+  mplock serve --listen 127.0.0.1:0 --addr-file /tmp/lockd.addr
+  mplock serve --ttl 30s --token-file ~/.config/mplock/secret --metrics-listen 127.0.0.1:9555
+
+Exit status: 0 after a graceful shutdown; 1 if it cannot listen (port in
+use) or fails; 2 usage.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: defaultServer, Usage: "`ADDR` to listen on; port 0 picks a free one"},
+			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` (removed at exit)"},
+			&cli.DurationFlag{Name: "ttl", Usage: "default lease for locks that ask for none (0: held as long as the session)"},
+			&cli.StringFlag{Name: "token-file", Usage: "`FILE` whose first line is a secret clients must present (AUTH)"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on http://`ADDR`/metrics"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: lockd.DefaultIdleTimeout, Usage: "close sessions silent this long (their locks are released); 0: never"},
+			&cli.IntFlag{Name: "max-locks", Value: lockd.DefaultMaxLocksPerSession, Usage: "most locks held plus waited for by one session"},
+			&cli.IntFlag{Name: "max-sessions", Value: lockd.DefaultMaxSessions, Usage: "most concurrent sessions"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (slog, on stderr)"},
+		},
+		Action: serveAction,
 	}
 }
+
+func serveAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageErrorf("serve: unexpected argument %q", c.Args().First())
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	cfg := lockd.Config{
+		DefaultTTL:         c.Duration("ttl"),
+		IdleTimeout:        c.Duration("idle-timeout"),
+		MaxLocksPerSession: c.Int("max-locks"),
+		MaxSessions:        c.Int("max-sessions"),
+		Version:            version(),
+		Logger:             log,
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = -1
+	}
+	if cfg.DefaultTTL < 0 || cfg.DefaultTTL > lockd.MaxDuration {
+		return usageErrorf("serve: --ttl %v: want 0 to %v", cfg.DefaultTTL, lockd.MaxDuration)
+	}
+	if f := c.String("token-file"); f != "" {
+		if cfg.Secret, err = readSecret(f); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("token file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
+		}
+	}
+	var reg *prometheus.Registry
+	if c.String("metrics-listen") != "" {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer = reg
+	}
+
+	listen := c.String("listen")
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return listenError("serve", listen, err)
+	}
+	srv, err := lockd.NewServer(cfg)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	addr := ln.Addr().String()
+
+	var metrics *http.Server
+	if reg != nil {
+		mln, err := net.Listen("tcp", c.String("metrics-listen"))
+		if err != nil {
+			ln.Close()
+			srv.Shutdown(context.Background())
+			return listenError("serve: --metrics-listen", c.String("metrics-listen"), err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go metrics.Serve(mln)
+		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+
+	fmt.Fprintf(c.App.Writer, "Lock Server started on tcp://%s\n", addr)
+	if f := c.String("addr-file"); f != "" {
+		if err := writeAtomic(f, []byte(addr+"\n")); err != nil {
+			ln.Close()
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("serve: --addr-file: %w", err)
+		}
+		defer os.Remove(f)
+	}
+	switch {
+	case cfg.Secret != "":
+		log.Info("clients must present the secret from --token-file")
+	case isLoopback(addr):
+		log.Warn("no --token-file: any local process may lock")
+	default:
+		log.Warn("no --token-file and not on loopback: any host that can reach this address may lock", "addr", addr)
+	}
+	log.Info("serving", "addr", addr, "ttl", cfg.DefaultTTL, "idle_timeout", c.Duration("idle-timeout"),
+		"max_locks", cfg.MaxLocksPerSession, "pid", os.Getpid())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-c.Context.Done():
+	}
+	log.Info("signal received: shutting down; telling holders and waiters")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = srv.Shutdown(ctx)
+	<-served
+	if metrics != nil {
+		metrics.Shutdown(ctx)
+	}
+	st := srv.Stats()
+	log.Info("stopped", "grants_read", st.Grants[lockd.Shared], "grants_write", st.Grants[lockd.Exclusive],
+		"leases_expired", st.Expired)
+	if err != nil {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return nil
+}
+
+// listenError makes a failed listen say what to do.
+func listenError(what, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(addr)
+		return fmt.Errorf("%s: cannot listen on %s: port %s is already in use (another mplock serve? choose another with --listen, or port 0 for any free one)", what, addr, port)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%s: cannot listen on %s: permission denied (ports below 1024 need privileges)", what, addr)
+	}
+	return fmt.Errorf("%s: cannot listen on %s: %w", what, addr, err)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usageErrorf("serve: --log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(c.String("log-format")) {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	}
+	return nil, usageErrorf("serve: --log-format %q: want text or json", c.String("log-format"))
+}
+

@@ -1,17 +1,106 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"mplock/lockd"
+	"mplock/report"
 )
 
-// statusCommand is a placeholder until the status capability lands.
 func statusCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "status",
-		Usage:  "(not yet available)",
-		Hidden: true,
-		Action: func(*cli.Context) error { return errors.New("status: not implemented yet") },
+		Name:      "status",
+		Usage:     "show who holds which lock on the lock server, who waits, since when",
+		UsageText: "mplock status [name] [--json] [--server ADDR] [--wait-holders N] [--wait-waiters N]",
+		Description: `Lists every holder (client name, pid, session, mode, fencing token, how long
+it has held, its lease) and every waiter in queue order, for one name or for
+all; for all, also the connected sessions. Ages are by the server's clock.
+
+--wait-holders and --wait-waiters make status wait (polling every 10ms, up
+to --timeout) until the listing has at least that many holders and waiters,
+which lets a script start a second client only once the first is in place.
+
+Examples:
+  mplock status
+  mplock status file_A --json
+  mplock status file_A --wait-waiters 1      # until someone queues for file_A
+
+Exit status: 0; 1 the server could not be reached, or --timeout passed
+before the wait condition held; 2 usage.`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+			&cli.IntFlag{Name: "wait-holders", Usage: "first wait until at least `N` holders are listed"},
+			&cli.IntFlag{Name: "wait-waiters", Usage: "first wait until at least `N` waiters are listed"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "how long --wait-holders/--wait-waiters may wait"},
+		}, serverFlags()...),
+		Action: statusAction,
+	}
+}
+
+func statusAction(c *cli.Context) error {
+	pos, _, err := takeFlags(c, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usageErrorf("status: at most one name")
+	}
+	name := ""
+	if len(pos) == 1 {
+		name = pos[0]
+		if err := lockd.ValidName(name); err != nil {
+			return usageErrorf("status: %v", err)
+		}
+	}
+	cl, _, err := dialServer(c, "status", "status")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx := c.Context
+	wantH, wantW := c.Int("wait-holders"), c.Int("wait-waiters")
+	waiting := wantH > 0 || wantW > 0
+	if waiting {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Duration("timeout"))
+		defer cancel()
+	}
+	for {
+		st, err := cl.Status(ctx, name)
+		if err != nil {
+			if c.Context.Err() != nil {
+				return withCode(exitInterrupted, nil)
+			}
+			if waiting && ctx.Err() != nil {
+				return fmt.Errorf("status: after %v, still not %d holders and %d waiters", c.Duration("timeout"), wantH, wantW)
+			}
+			return fmt.Errorf("status: %w", err)
+		}
+		h, w := 0, 0
+		for _, l := range st.Locks {
+			h += len(l.Holders)
+			w += len(l.Waiters)
+		}
+		if h >= wantH && w >= wantW {
+			if c.Bool("json") {
+				if st.Locks == nil {
+					st.Locks = []lockd.LockStatus{}
+				}
+				return writeJSON(c.App.Writer, st)
+			}
+			return report.LockdStatus(c.App.Writer, st)
+		}
+		select {
+		case <-ctx.Done():
+			if c.Context.Err() != nil {
+				return withCode(exitInterrupted, nil)
+			}
+			return fmt.Errorf("status: after %v, %d holders and %d waiters, not yet %d and %d", c.Duration("timeout"), h, w, wantH, wantW)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
