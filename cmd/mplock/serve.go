@@ -210,4 +210,3 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	}
 	return nil, usageErrorf("serve: --log-format %q: want text or json", c.String("log-format"))
 }
-
