@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestCheckIntervals(t *testing.T) {
 			t.Errorf("%s: violations %d, inversions %d, open %d; want %d, %d, %d",
 				tc.name, c.violations, c.inversions, c.open, tc.violations, tc.inversions, tc.open)
 		}
-		if !equalInt64s(c.sync, tc.sync) {
+		if !slices.Equal(c.sync, tc.sync) {
 			t.Errorf("%s: handoffs %v, want %v", tc.name, c.sync, tc.sync)
 		}
 		if len(c.waits) != len(tc.log) {
@@ -152,7 +153,7 @@ func TestBlame(t *testing.T) {
 		},
 	} {
 		culprit, waiters := blame(tc.a, tc.views, tc.dead)
-		if culprit != tc.culprit || !equalInts(waiters, tc.waiters) {
+		if culprit != tc.culprit || !slices.Equal(waiters, tc.waiters) {
 			t.Errorf("%s: blame = %s waited for by %v; want %s waited for by %v",
 				tc.name, dmutex.Name(culprit), waiters, dmutex.Name(tc.culprit), tc.waiters)
 		}
@@ -176,28 +177,4 @@ func TestWhy(t *testing.T) {
 			t.Errorf("why(%v, %s) = %q, want it to say %q", tc.a, dmutex.Name(tc.culprit), got, tc.want)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalInt64s(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
