@@ -18,21 +18,28 @@ import (
 )
 
 // TestMain lets this test binary be the processes a run starts: the
-// coordinator re-executes /proc/self/exe with "worker bank ..." and "worker
-// janitor", and the coordinator-kill test starts it as a whole coordinator.
+// coordinator re-executes /proc/self/exe with "worker bank ...", "worker
+// mutex peer" and the like, and "worker janitor"; the coordinator-kill tests
+// start it as a whole coordinator.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "worker" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		var err error
 		switch os.Args[2] {
 		case "bank":
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 			err = worker.BankMain(ctx, os.Args[3:])
-			stop()
+		case "mutex":
+			if len(os.Args) < 4 {
+				err = fmt.Errorf("worker mutex: no role")
+				break
+			}
+			err = worker.MutexMain(ctx, worker.MutexRole(os.Args[3]))
 		case "janitor":
 			err = janitor.Main()
 		default:
 			err = fmt.Errorf("unknown worker role %q", os.Args[2])
 		}
+		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mplock:", err)
 			os.Exit(1)
@@ -41,6 +48,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv("MPLOCK_TEST_COORDINATOR") != "" {
 		os.Exit(coordinatorHelper())
+	}
+	if os.Getenv("MPLOCK_TEST_MUTEX_COORDINATOR") != "" {
+		os.Exit(mutexCoordinatorHelper())
 	}
 	os.Exit(m.Run())
 }

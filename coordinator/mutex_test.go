@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,44 +14,7 @@ import (
 	"time"
 
 	"mplock/dmutex"
-	"mplock/shm"
-	"mplock/worker"
 )
-
-// init lets this test binary be a mutex run's processes. It runs before
-// TestMain (main_test.go, which dispatches the bank's roles) and takes only
-// the mutex roles and the mutex coordinator helper, so both can grow apart.
-func init() {
-	isWorker := len(os.Args) > 1 && os.Args[1] == "worker"
-	if isWorker && len(os.Args) > 3 && os.Args[2] == "mutex" {
-		os.Exit(mutexWorkerMain(worker.MutexRole(os.Args[3])))
-	}
-	if !isWorker && os.Getenv("MPLOCK_TEST_MUTEX_COORDINATOR") != "" {
-		os.Exit(mutexCoordinatorHelper())
-	}
-}
-
-func mutexWorkerMain(role worker.MutexRole) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	err := func() error {
-		region, err := shm.Open(os.NewFile(3, "region"))
-		if err != nil {
-			return err
-		}
-		defer region.Close()
-		control, err := worker.OpenControl(0, "control")
-		if err != nil {
-			return err
-		}
-		return worker.RunMutex(ctx, role, region, control, os.NewFile(4, "report"))
-	}()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mplock:", err)
-		return 1
-	}
-	return 0
-}
 
 // mutexCoordinatorHelper runs a long Ricart-Agrawala run and prints
 // "running" once the peers have entered the critical section, so that a test

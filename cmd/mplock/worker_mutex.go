@@ -1,11 +1,8 @@
 package main
 
 import (
-	"os"
-
 	"github.com/urfave/cli/v2"
 
-	"mplock/shm"
 	"mplock/worker"
 )
 
@@ -31,19 +28,6 @@ func workerMutexRole(role worker.MutexRole, usage string) *cli.Command {
 		Name:   string(role),
 		Usage:  usage + "; fd 3 is the region, fd 4 the report pipe, stdin the spec",
 		Hidden: true,
-		Action: func(c *cli.Context) error {
-			region, err := shm.Open(os.NewFile(3, "region"))
-			if err != nil {
-				return err
-			}
-			defer region.Close()
-			report := os.NewFile(4, "report")
-			defer report.Close()
-			control, err := worker.OpenControl(0, "control")
-			if err != nil {
-				return err
-			}
-			return worker.RunMutex(c.Context, role, region, control, report)
-		},
+		Action: func(c *cli.Context) error { return worker.MutexMain(c.Context, role) },
 	}
 }
