@@ -1,0 +1,618 @@
+package coordinator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"mplock/reexec"
+	"mplock/waitfor"
+	"mplock/worker"
+)
+
+// PortInUseError says a lock server could not listen because its port is
+// taken by another program.
+type PortInUseError struct {
+	Lock string // the lock the server was to serve
+	Addr string // the address it was to listen on
+	Port int
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("coordinator: the lock server of %s cannot listen on %s: port %d is already in use", e.Lock, e.Addr, e.Port)
+}
+
+// RunDeadlock runs one deadlock plan: it starts plan.Procs lock servers
+// (`mplock serve`, one lock each) and as many holders (`mplock worker
+// holder`), lets the holders take their locks as the strategy says, and
+// meanwhile polls every server to find deadlocks, which it resolves as the
+// plan says. It returns when every holder has finished, or the deadlock was
+// aborted, or the timeout or ctx ended the run. Every process it started has
+// exited when it returns, on every path, and so every port is free again.
+//
+// A cancelled ctx stops the run and returns a result with Interrupted set.
+// Errors wrap ErrPlan for an invalid plan; a port in use is a
+// *PortInUseError; other errors mean the run could not start.
+func RunDeadlock(ctx context.Context, plan DeadlockPlan) (*DeadlockResult, error) {
+	if err := plan.Validate(); err != nil {
+		return nil, err
+	}
+	seed := plan.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	r := &deadlockRun{plan: plan, start: time.Now(), notes: make(chan holderMsg, 64),
+		serverExited: make(chan *child, plan.Procs), quit: make(chan struct{})}
+	defer r.reapAll()
+	if err := r.startServers(ctx); err != nil {
+		return nil, err
+	}
+	det, err := dialDetector(ctx, r.addrs())
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: detector: %w", err)
+	}
+	defer det.close()
+	det.every, det.bound = plan.DetectEvery, r.bound
+	r.det = det
+	if err := r.startHolders(seed); err != nil {
+		return nil, err
+	}
+	if err := r.ready(ctx); err != nil {
+		return nil, err
+	}
+	dctx, stopDetector := context.WithCancel(context.Background())
+	detected := make(chan struct{})
+	go func() {
+		defer close(detected)
+		det.run(dctx)
+	}()
+	r.send(worker.HolderGo)
+	r.supervise(ctx)
+	stopDetector()
+	<-detected
+	r.stopHolders()
+	det.close()
+	r.stopServers()
+	return r.result(), nil
+}
+
+// deadlockRun is the state of one run between start and result. Only the
+// goroutine of RunDeadlock changes it, except where noted.
+type deadlockRun struct {
+	plan    DeadlockPlan
+	start   time.Time
+	servers []*deadlockServer
+	holders []*deadlockHolder
+	det     *detector
+
+	notes        chan holderMsg
+	serverExited chan *child
+	quit         chan struct{} // closed by reapAll: note readers stop sending
+
+	events   []DeadlockEvent
+	deadlock *Deadlock
+	victim   *DeadlockVictim
+	graph    waitfor.Graph
+	graphAt  time.Time
+	firstGot int // holders that got their first lock
+	nextSent bool
+	stopping bool
+
+	interrupted, timedOut bool
+	failure               string
+}
+
+type deadlockServer struct {
+	*child
+	lock string
+	addr string
+}
+
+type deadlockHolder struct {
+	*child
+	spec     worker.HolderSpec
+	stdin    io.WriteCloser
+	ready    bool
+	gotAny   bool
+	finished bool // took and released every lock
+	ended    bool
+	victim   bool
+	retries  int
+	failed   string
+	// What it holds and waits for, from its notes; stopped says it when the
+	// run ends the holder before it finished.
+	holding []string
+	waiting string
+	stopped string
+}
+
+// doing says what the holder was doing, from its notes: "waiting for lock2,
+// holding lock1".
+func (h *deadlockHolder) doing() string {
+	held := "holding nothing"
+	if len(h.holding) > 0 {
+		held = "holding " + strings.Join(h.holding, " and ")
+	}
+	switch {
+	case h.waiting != "":
+		return "waiting for " + h.waiting + ", " + held
+	case !h.gotAny:
+		return "before its first lock"
+	}
+	return held
+}
+
+func (h *deadlockHolder) proc() waitfor.Proc { return waitfor.Proc{Name: h.spec.Name, PID: h.pid()} }
+
+// holderMsg is a holder's note, or (eof) the end of its notes once the
+// process has exited.
+type holderMsg struct {
+	h    *deadlockHolder
+	note worker.HolderNote
+	eof  bool
+}
+
+func (r *deadlockRun) event(e DeadlockEvent) {
+	r.events = append(r.events, e)
+	if r.plan.OnEvent != nil {
+		r.plan.OnEvent(e)
+	}
+}
+
+func (r *deadlockRun) since(t time.Time) time.Duration { return t.Sub(r.start) }
+
+func (r *deadlockRun) addrs() []string {
+	out := make([]string, len(r.servers))
+	for i, s := range r.servers {
+		out[i] = s.addr
+	}
+	return out
+}
+
+// startServers starts every lock server at once, then waits for each to say
+// where it listens ("Lock Server started on tcp://ADDR", its first line).
+func (r *deadlockRun) startServers(ctx context.Context) error {
+	type listening struct {
+		s    *deadlockServer
+		addr string
+		err  error
+	}
+	lines := make(chan listening, r.plan.Procs)
+	for i := range r.plan.Procs {
+		port := 0
+		if r.plan.BasePort > 0 {
+			port = r.plan.BasePort + i
+		}
+		want := net.JoinHostPort(r.plan.Host, strconv.Itoa(port))
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("coordinator: server pipe: %w", err)
+		}
+		cmd := reexec.Command(reexec.Options{}, "serve", "--listen", want, "--log-level", "error")
+		cmd.Stdout = pw
+		c, err := startChild(LockName(i)+" server", cmd, r.serverExited)
+		pw.Close()
+		if err != nil {
+			pr.Close()
+			return err
+		}
+		s := &deadlockServer{child: c, lock: LockName(i), addr: want}
+		r.servers = append(r.servers, s)
+		go func() {
+			defer pr.Close()
+			br := bufio.NewReader(pr)
+			line, err := br.ReadString('\n')
+			addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
+			switch {
+			case err != nil:
+			case !ok || addr == "":
+				err = fmt.Errorf("unexpected first line %q", line)
+			}
+			lines <- listening{s: s, addr: addr, err: err}
+			io.Copy(io.Discard, br) // the server writes nothing more; never let it block
+		}()
+	}
+	deadline := time.NewTimer(barrierTimeout)
+	defer deadline.Stop()
+	for range r.plan.Procs {
+		select {
+		case l := <-lines:
+			if l.err != nil {
+				return r.serverFailed(l.s, l.err)
+			}
+			l.s.addr = l.addr
+			r.event(DeadlockEvent{At: r.since(time.Now()), Kind: EventServerUp, Proc: l.s.lock, PID: l.s.pid(), Addr: l.addr})
+		case <-deadline.C:
+			return fmt.Errorf("coordinator: the lock servers did not all listen within %v", barrierTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	slices.SortStableFunc(r.events, func(a, b DeadlockEvent) int { return cmpDur(a.At, b.At) })
+	return nil
+}
+
+// serverFailed explains why a server did not start: above all, a port in
+// use.
+func (r *deadlockRun) serverFailed(s *deadlockServer, err error) error {
+	select {
+	case <-s.done:
+	case <-time.After(stopGrace):
+		s.kill()
+		<-s.done
+	}
+	if strings.Contains(s.stderr.String(), "already in use") {
+		_, p, _ := net.SplitHostPort(s.addr)
+		port, _ := strconv.Atoi(p)
+		return &PortInUseError{Lock: s.lock, Addr: s.addr, Port: port}
+	}
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("coordinator: the lock server of %s (pid %d) ended before listening on %s: %s", s.lock, s.pid(), s.addr, s.describe())
+	}
+	return fmt.Errorf("coordinator: the lock server of %s (pid %d): %v (%s)", s.lock, s.pid(), err, s.describe())
+}
+
+func (r *deadlockRun) startHolders(seed uint64) error {
+	addrs := r.addrs()
+	for i := range r.plan.Procs {
+		spec := r.plan.holderSpec(i, addrs, seed)
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("coordinator: report pipe: %w", err)
+		}
+		cmd := reexec.Command(reexec.Options{}, append([]string{"worker", "holder"}, spec.Args()...)...)
+		cmd.ExtraFiles = []*os.File{pw} // worker.HolderReportFD
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			pr.Close()
+			pw.Close()
+			return fmt.Errorf("coordinator: stdin pipe: %w", err)
+		}
+		c, err := startChild(spec.Name, cmd, nil)
+		pw.Close()
+		if err != nil {
+			pr.Close()
+			return err
+		}
+		h := &deadlockHolder{child: c, spec: spec, stdin: stdin}
+		r.holders = append(r.holders, h)
+		go r.readNotes(h, pr)
+	}
+	return nil
+}
+
+// readNotes forwards one holder's notes, then, once the process has exited,
+// the end of them.
+func (r *deadlockRun) readNotes(h *deadlockHolder, pr *os.File) {
+	defer pr.Close()
+	sc := bufio.NewScanner(pr)
+	forward := func(m holderMsg) bool {
+		select {
+		case r.notes <- m:
+			return true
+		case <-r.quit:
+			return false
+		}
+	}
+	for sc.Scan() {
+		n, err := worker.ParseHolderNote(sc.Text())
+		if err != nil {
+			n = worker.HolderNote{Kind: worker.HolderFailed, At: time.Now().UnixNano(), Text: err.Error()}
+		}
+		if !forward(holderMsg{h: h, note: n}) {
+			return
+		}
+	}
+	<-h.done
+	forward(holderMsg{h: h, eof: true})
+}
+
+// ready waits until every holder is connected to its servers.
+func (r *deadlockRun) ready(ctx context.Context) error {
+	deadline := time.NewTimer(barrierTimeout)
+	defer deadline.Stop()
+	for n := 0; n < len(r.holders); {
+		select {
+		case m := <-r.notes:
+			switch {
+			case m.eof:
+				return fmt.Errorf("coordinator: %s (pid %d) ended before the start: %s", m.h.name, m.h.pid(), m.h.describe())
+			case m.note.Kind == worker.HolderReady:
+				m.h.ready = true
+				n++
+			case m.note.Kind == worker.HolderFailed:
+				m.h.failed = m.note.Text
+			}
+		case c := <-r.serverExited:
+			return fmt.Errorf("coordinator: %s (pid %d) ended before the start: %s", c.name, c.pid(), c.describe())
+		case <-deadline.C:
+			return fmt.Errorf("coordinator: only %d of %d holders were connected after %v", n, len(r.holders), barrierTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// send writes a control line to every holder still running.
+func (r *deadlockRun) send(line string) {
+	for _, h := range r.holders {
+		if !h.ended {
+			io.WriteString(h.stdin, line+"\n") // a dead holder's pipe fails; its end explains it
+		}
+	}
+}
+
+// supervise runs the run to its end: every holder finished, a deadlock
+// aborted, a process died, the timeout, or ctx cancelled.
+func (r *deadlockRun) supervise(ctx context.Context) {
+	timeout := time.NewTimer(r.plan.Timeout)
+	defer timeout.Stop()
+	for !r.allEnded() && r.failure == "" {
+		select {
+		case m := <-r.notes:
+			r.onNote(m)
+		case f := <-r.det.found:
+			if r.onDeadlock(f) {
+				return
+			}
+		case c := <-r.serverExited:
+			r.failure = fmt.Sprintf("the %s (pid %d) ended during the run: %s", c.name, c.pid(), c.describe())
+			r.abort(r.failure)
+		case <-timeout.C:
+			r.timedOut = true
+			what := "the holders had not finished"
+			if r.deadlock != nil {
+				what = "the deadlock was left alone as asked"
+			}
+			r.abort(fmt.Sprintf("--timeout %v reached (%s)", r.plan.Timeout, what))
+			return
+		case <-ctx.Done():
+			r.interrupted = true
+			r.abort("interrupted")
+			return
+		}
+	}
+}
+
+func (r *deadlockRun) allEnded() bool {
+	for _, h := range r.holders {
+		if !h.ended {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *deadlockRun) abort(why string) {
+	r.event(DeadlockEvent{At: r.since(time.Now()), Kind: EventAbort, Text: why})
+}
+
+// onNote turns a holder's note into the timeline, and keeps the run going:
+// the sync barrier, and the end of a holder.
+func (r *deadlockRun) onNote(m holderMsg) {
+	h := m.h
+	if m.eof {
+		h.ended = true
+		r.det.forget(h.proc())
+		if h.finished || r.stopping {
+			return // a stop ends every holder; the abort event says so
+		}
+		how := h.describe()
+		if h.failed != "" && !strings.Contains(how, h.failed) {
+			how += " (" + h.failed + ")"
+		}
+		r.event(DeadlockEvent{At: r.since(time.Now()), Kind: EventExited, Proc: h.spec.Name, PID: h.pid(), Text: how})
+		if !h.victim && !r.stopping && r.failure == "" {
+			r.failure = fmt.Sprintf("%s (pid %d) ended before finishing: %s", h.spec.Name, h.pid(), how)
+			r.abort(r.failure)
+		}
+		return
+	}
+	n := m.note
+	e := DeadlockEvent{At: r.since(n.Time()), Proc: h.spec.Name, PID: h.pid(), Lock: n.Lock, Addr: r.lockAddr(n.Lock)}
+	switch n.Kind {
+	case worker.HolderGot:
+		e.Kind, e.Token, e.Waited = EventGot, n.Token, n.Waited
+		h.holding, h.waiting = append(h.holding, n.Lock), ""
+	case worker.HolderWaiting:
+		e.Kind, e.Other, e.OtherPID = EventWaiting, n.Holder, n.HolderPID
+		h.waiting = n.Lock
+	case worker.HolderGaveUp:
+		e.Kind, e.Waited = EventGaveUp, n.Waited
+		h.retries++
+		h.waiting = ""
+	case worker.HolderBackoff:
+		e.Kind, e.Waited = EventBackoff, n.Backoff
+	case worker.HolderReleased:
+		e.Kind = EventReleased
+		h.holding = slices.DeleteFunc(h.holding, func(l string) bool { return l == n.Lock })
+	case worker.HolderDone:
+		e.Kind = EventDone
+		h.finished, h.retries = true, n.Retries
+	case worker.HolderStopped:
+		e.Kind, e.Text = EventStopped, n.Text
+	case worker.HolderFailed:
+		h.failed = n.Text // reported with the process's end
+		return
+	default:
+		return
+	}
+	r.event(e)
+	if n.Kind == worker.HolderGot && !h.gotAny {
+		h.gotAny = true
+		r.firstGot++
+		if h.spec.Sync && r.firstGot == len(r.holders) && !r.nextSent {
+			r.nextSent = true
+			r.send(worker.HolderNext)
+		}
+	}
+}
+
+func (r *deadlockRun) lockAddr(lock string) string {
+	for _, s := range r.servers {
+		if s.lock == lock {
+			return s.addr
+		}
+	}
+	return ""
+}
+
+// onDeadlock reports a confirmed deadlock and resolves it; it returns true
+// when the run is to stop (Abort).
+func (r *deadlockRun) onDeadlock(f detection) bool {
+	d := describeCycle(f.cycle, r.start, f.at, f.look)
+	if r.deadlock == nil {
+		r.deadlock, r.graph, r.graphAt = d, f.graph, f.at
+	}
+	var chain []string
+	for _, e := range d.Cycle {
+		chain = append(chain, e.Proc+" waits for "+e.Blocker+" ("+e.WaitsFor+")")
+	}
+	r.event(DeadlockEvent{At: d.Detected, Kind: EventDeadlock, Text: strings.Join(chain, ", "), Waited: d.Latency})
+	switch r.plan.Resolve {
+	case Abort:
+		r.abort("abort: ending every holder (SIGSTOP, then SIGKILL) and shutting the lock servers down")
+		return true
+	case None:
+		r.event(DeadlockEvent{At: r.since(time.Now()), Kind: EventLeft, Text: fmt.Sprintf("leaving them stuck until --timeout %v, as asked", r.plan.Timeout)})
+		return false
+	}
+	p, reason := chooseVictim(f.cycle, f.graph, r.start)
+	for _, h := range r.holders {
+		if h.proc() != p {
+			continue
+		}
+		h.victim = true
+		r.det.forget(p)
+		h.cmd.Process.Signal(syscall.SIGKILL)
+		v := &DeadlockVictim{Proc: p.Name, PID: p.PID, Reason: reason}
+		for _, held := range f.graph.Held(p) {
+			v.Held = append(v.Held, held.Lock.Name)
+		}
+		if r.victim == nil {
+			r.victim = v
+		}
+		r.event(DeadlockEvent{At: r.since(time.Now()), Kind: EventVictim, Proc: p.Name, PID: p.PID, Text: reason})
+	}
+	return false
+}
+
+// stopHolders ends every holder still running at once: SIGSTOP to all
+// first, so that none of them can take (or note) a lock another one's end
+// lets through, then SIGKILL; and collects their last notes. The servers
+// release the locks of the dead sessions.
+func (r *deadlockRun) stopHolders() {
+	r.stopping = true
+	for _, h := range r.holders {
+		if !h.ended {
+			h.cmd.Process.Signal(syscall.SIGSTOP)
+			h.stopped = h.doing()
+		}
+	}
+	for _, h := range r.holders {
+		h.kill()
+		h.stdin.Close()
+	}
+	for !r.allEnded() {
+		r.onNote(<-r.notes)
+	}
+}
+
+// stopServers shuts every server down (SIGTERM: serve closes its sessions
+// and exits) and kills those that do not end within the grace period.
+func (r *deadlockRun) stopServers() {
+	for _, s := range r.servers {
+		select {
+		case <-s.done:
+		default:
+			s.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	for _, s := range r.servers {
+		select {
+		case <-s.done:
+		case <-grace.C:
+			for _, s := range r.servers {
+				s.kill()
+			}
+			<-s.done
+		}
+	}
+}
+
+// reapAll kills every process still running and waits for each: no run
+// returns with a process of its own, or a port, left behind.
+func (r *deadlockRun) reapAll() {
+	select {
+	case <-r.quit:
+	default:
+		close(r.quit)
+	}
+	for _, h := range r.holders {
+		h.kill()
+	}
+	for _, s := range r.servers {
+		s.kill()
+	}
+	for _, h := range r.holders {
+		<-h.done
+	}
+	for _, s := range r.servers {
+		<-s.done
+	}
+}
+
+// bound is the deadline of a holder's timed acquire, which the servers do
+// not know: the holder times it. Called from the detector's goroutine; it
+// reads only what does not change once the holders are started.
+func (r *deadlockRun) bound(w waitfor.Waiter, l waitfor.Lock) time.Time {
+	for _, h := range r.holders {
+		if h.spec.TryTimeout > 0 && h.proc() == w.Proc && l.Name != h.spec.Locks[0].Name {
+			return w.Since.Add(h.spec.TryTimeout)
+		}
+	}
+	return time.Time{}
+}
+
+func (r *deadlockRun) result() *DeadlockResult {
+	p := r.plan
+	p.OnEvent = nil
+	res := &DeadlockResult{
+		Plan: p, Start: r.start, Elapsed: time.Since(r.start),
+		Deadlock: r.deadlock, Victim: r.victim,
+		Looks: r.det.looks, TransientCycles: len(r.det.transient),
+		Interrupted: r.interrupted, TimedOut: r.timedOut, Failure: r.failure,
+	}
+	for _, s := range r.servers {
+		res.Servers = append(res.Servers, DeadlockServer{Lock: s.lock, Addr: s.addr, PID: s.pid(), Exit: s.describe()})
+	}
+	for _, h := range r.holders {
+		dh := DeadlockHolder{Proc: h.spec.Name, PID: h.pid(), Completed: h.finished, Retries: h.retries,
+			Victim: h.victim, Stopped: h.stopped, Exit: h.describe()}
+		for _, l := range h.spec.Locks {
+			dh.Locks = append(dh.Locks, l.Name)
+		}
+		res.Holders = append(res.Holders, dh)
+	}
+	res.Events = slices.Clone(r.events)
+	slices.SortStableFunc(res.Events, func(a, b DeadlockEvent) int { return cmpDur(a.At, b.At) })
+	if r.deadlock != nil {
+		res.Graph, res.GraphAt = r.graph, r.since(r.graphAt)
+	} else if len(r.det.shown.Edges) > 0 {
+		res.Graph, res.GraphAt = r.det.shown, r.since(r.det.shownAt)
+	}
+	return res
+}
