@@ -201,12 +201,16 @@ func (h *holder) acquire(ctx context.Context, l HolderLock, timed bool) (*lockd.
 	return lease, nil
 }
 
+// release unlocks h.held[i]. Its note carries the time the release was
+// asked for, so that it comes before the grant it lets through on the
+// timeline.
 func (h *holder) release(ctx context.Context, i int) error {
 	l := h.held[i]
+	at := time.Now().UnixNano()
 	if err := l.Unlock(ctx); err != nil {
 		return err
 	}
-	h.notes.write(HolderNote{Kind: HolderReleased, Lock: l.Name})
+	h.notes.write(HolderNote{Kind: HolderReleased, At: at, Lock: l.Name})
 	return nil
 }
 
