@@ -42,7 +42,8 @@ type Client struct {
 	session SessionID
 	idle    time.Duration
 
-	wmu sync.Mutex // orders request writes with c.pending
+	wmu  sync.Mutex // orders request writes with c.pending
+	wbuf []byte     // guarded by wmu
 
 	mu      sync.Mutex
 	pending []*call // requests awaiting their in-order reply
@@ -62,7 +63,7 @@ type call struct {
 	reply reply
 	data  []string
 	err   error
-	hook  func(reply)
+	hook  func(*reply)
 	done  chan struct{}
 }
 
@@ -242,7 +243,7 @@ func (c *Client) lock(ctx context.Context, name string, mode Mode, try bool, opt
 	c.mu.Unlock()
 
 	req := Request{Verb: VerbLock, Name: name, Mode: mode, TTL: o.ttl, HasTTL: o.hasTTL, HasWait: try}
-	if _, err := c.send(req, func(r reply) { c.lockReply(w, r) }); err != nil {
+	if _, err := c.send(req, func(r *reply) { c.lockReply(w, r) }); err != nil {
 		c.dropWait(w)
 		return nil, err
 	}
@@ -291,7 +292,7 @@ func (c *Client) dropWait(w *lockWait) {
 }
 
 // lockReply handles a LOCK's reply in the reader goroutine.
-func (c *Client) lockReply(w *lockWait, r reply) {
+func (c *Client) lockReply(w *lockWait, r *reply) {
 	switch {
 	case r.kind == replyOK && r.word == "LOCKED":
 		w.ch <- lockOutcome{lease: c.granted(w, r, 0)}
@@ -305,13 +306,13 @@ func (c *Client) lockReply(w *lockWait, r reply) {
 		w.ch <- lockOutcome{err: r.err()}
 	default:
 		c.dropWait(w)
-		w.ch <- lockOutcome{err: fmt.Errorf("%w: %v", ErrProtocol, r)}
+		w.ch <- lockOutcome{err: fmt.Errorf("%w: %v", ErrProtocol, r.String())}
 	}
 }
 
 // granted makes the Lease for a LOCKED reply or GRANTED event (in the
 // reader goroutine, so that a later LOST finds it).
-func (c *Client) granted(w *lockWait, r reply, waited time.Duration) *Lease {
+func (c *Client) granted(w *lockWait, r *reply, waited time.Duration) *Lease {
 	l := &Lease{Name: r.arg(0), Mode: r.mode(), Token: Token(r.uint("token")), TTL: r.dur("ttl"), Waited: waited,
 		c: c, done: make(chan struct{})}
 	c.mu.Lock()
@@ -333,7 +334,7 @@ func (c *Client) granted(w *lockWait, r reply, waited time.Duration) *Lease {
 }
 
 // event handles a "* ..." line.
-func (c *Client) event(r reply) {
+func (c *Client) event(r *reply) {
 	name := r.arg(0)
 	switch r.word {
 	case "GRANTED", "TIMEOUT", "CANCELLED":
@@ -437,10 +438,11 @@ func (c *Client) await(ctx context.Context, cl *call) (reply, []string, error) {
 }
 
 // send writes one request and queues its call, in the same order.
-func (c *Client) send(req Request, hook func(reply)) (*call, error) {
-	buf := append(req.AppendTo(make([]byte, 0, 64)), '\n')
+func (c *Client) send(req Request, hook func(*reply)) (*call, error) {
 	cl := &call{hook: hook, done: make(chan struct{})}
 	c.wmu.Lock()
+	buf := append(req.AppendTo(c.wbuf[:0]), '\n')
+	c.wbuf = buf
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -485,7 +487,7 @@ func (c *Client) read() {
 		r := parseReply(line)
 		switch r.kind {
 		case replyEvent:
-			c.event(r)
+			c.event(&r)
 			continue
 		case replyData:
 			data = append(data, line)
@@ -503,7 +505,7 @@ func (c *Client) read() {
 		c.mu.Unlock()
 		cl.reply, cl.data, data = r, data, nil
 		if cl.hook != nil {
-			cl.hook(r)
+			cl.hook(&cl.reply)
 		}
 		close(cl.done)
 	}

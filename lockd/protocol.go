@@ -155,7 +155,7 @@ func ParseRequest(line []byte) (Request, error) {
 	} else if err := ValidName(r.Name); err != nil {
 		return Request{}, &syntaxErr{code: CodeBadName, msg: clipErr(err)}
 	}
-	seen := map[string]bool{}
+	var seen [4]bool // ttl, wait, token, pid
 	for _, a := range args {
 		key, val, isKV := strings.Cut(a, "=")
 		if !isKV {
@@ -170,10 +170,12 @@ func ParseRequest(line []byte) (Request, error) {
 			continue
 		}
 		key = strings.ToLower(key)
-		if seen[key] {
-			return Request{}, errSyntax("%s= given twice", clip(key))
+		if i := keyIndex(key); i >= 0 {
+			if seen[i] {
+				return Request{}, errSyntax("%s= given twice", key)
+			}
+			seen[i] = true
 		}
-		seen[key] = true
 		var err error
 		switch {
 		case key == "ttl" && (v == VerbLock || v == VerbRenew):
@@ -204,6 +206,20 @@ func ParseRequest(line []byte) (Request, error) {
 		}
 	}
 	return r, nil
+}
+
+func keyIndex(key string) int {
+	switch key {
+	case "ttl":
+		return 0
+	case "wait":
+		return 1
+	case "token":
+		return 2
+	case "pid":
+		return 3
+	}
+	return -1
 }
 
 func parseDuration(key, val string) (time.Duration, error) {

@@ -142,13 +142,17 @@ const (
 )
 
 // reply is a parsed server line: the first word after OK or *, the code of
-// an ERR, or the data line's kind; then positional args and key=value pairs.
+// an ERR, or the data line's kind; then positional args and key=value
+// pairs. The fields are substrings of the line, kept in fixed arrays so
+// that parsing a reply allocates nothing.
 type reply struct {
-	kind replyKind
-	word string
-	args []string
-	kv   []string // key, value, key, value...
-	text string   // ERR: the message
+	kind  replyKind
+	word  string
+	text  string // ERR: the message
+	nargs int
+	nkv   int
+	args  [4]string
+	kv    [24]string // key, value, key, value...
 }
 
 func parseReply(line string) reply {
@@ -156,39 +160,54 @@ func parseReply(line string) reply {
 	var r reply
 	switch {
 	case strings.HasPrefix(line, "OK "), line == "OK":
-		r.kind, line = replyOK, strings.TrimPrefix(line, "OK")
+		r.kind, line = replyOK, line[2:]
 	case strings.HasPrefix(line, "ERR "):
 		code, text, _ := strings.Cut(line[4:], " ")
-		return reply{kind: replyErr, word: code, text: text}
+		r.kind, r.word, r.text = replyErr, code, text
+		return r
 	case strings.HasPrefix(line, "* "):
 		r.kind, line = replyEvent, line[2:]
 	default:
 		r.kind = replyData
 	}
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return r
-	}
-	r.word = f[0]
-	for _, a := range f[1:] {
-		if k, v, ok := strings.Cut(a, "="); ok {
-			r.kv = append(r.kv, k, v)
-		} else {
-			r.args = append(r.args, a)
+	first := true
+	for len(line) > 0 {
+		line = strings.TrimLeft(line, " \t")
+		i := strings.IndexAny(line, " \t")
+		if i < 0 {
+			i = len(line)
+		}
+		f := line[:i]
+		line = line[i:]
+		switch {
+		case f == "":
+		case first:
+			r.word, first = f, false
+		case strings.IndexByte(f, '=') >= 0:
+			if r.nkv+2 <= len(r.kv) {
+				k, v, _ := strings.Cut(f, "=")
+				r.kv[r.nkv], r.kv[r.nkv+1] = k, v
+				r.nkv += 2
+			}
+		default:
+			if r.nargs < len(r.args) {
+				r.args[r.nargs] = f
+				r.nargs++
+			}
 		}
 	}
 	return r
 }
 
-func (r reply) arg(i int) string {
-	if i < len(r.args) {
+func (r *reply) arg(i int) string {
+	if i < r.nargs {
 		return r.args[i]
 	}
 	return ""
 }
 
-func (r reply) get(key string) string {
-	for i := 0; i+1 < len(r.kv); i += 2 {
+func (r *reply) get(key string) string {
+	for i := 0; i+1 < r.nkv; i += 2 {
 		if r.kv[i] == key {
 			return r.kv[i+1]
 		}
@@ -196,35 +215,35 @@ func (r reply) get(key string) string {
 	return ""
 }
 
-func (r reply) uint(key string) uint64 {
+func (r *reply) uint(key string) uint64 {
 	n, _ := strconv.ParseUint(r.get(key), 10, 64)
 	return n
 }
 
-func (r reply) dur(key string) time.Duration {
+func (r *reply) dur(key string) time.Duration {
 	d, _ := time.ParseDuration(r.get(key))
 	return d
 }
 
-func (r reply) time(key string) time.Time {
+func (r *reply) time(key string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, r.get(key))
 	return t
 }
 
-func (r reply) mode() Mode {
+func (r *reply) mode() Mode {
 	m, _ := ParseMode(r.arg(1))
 	return m
 }
 
-func (r reply) err() error {
+func (r *reply) err() error {
 	if r.kind == replyErr {
 		return &ServerError{Code: Code(r.word), Text: r.text}
 	}
 	return nil
 }
 
-func (r reply) String() string {
-	return fmt.Sprintf("%v %s %v %v %s", r.kind, r.word, r.args, r.kv, r.text)
+func (r *reply) String() string {
+	return fmt.Sprintf("%v %s %v %v %s", r.kind, r.word, r.args[:r.nargs], r.kv[:r.nkv], r.text)
 }
 
 // parseStatus reads STATUS's data lines and final line.

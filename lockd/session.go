@@ -34,6 +34,7 @@ type session struct {
 	wmu    sync.Mutex // serialises flushes
 	spare  []byte     // guarded by wmu
 	broken bool       // a write failed; guarded by wmu
+	wdl    time.Time  // the write deadline set; guarded by wmu
 }
 
 func (ss *session) push(b []byte) {
@@ -53,7 +54,12 @@ func (ss *session) flush() {
 	ss.out = ss.spare[:0]
 	ss.outMu.Unlock()
 	if len(buf) > 0 && !ss.broken {
-		ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+		// Moving a deadline costs a timer update; move it only when
+		// less than half of the write timeout is left.
+		if wt := ss.srv.cfg.WriteTimeout; time.Until(ss.wdl) < wt/2 {
+			ss.wdl = time.Now().Add(wt)
+			ss.conn.SetWriteDeadline(ss.wdl)
+		}
 		if _, err := ss.conn.Write(buf); err != nil {
 			ss.broken = true
 			ss.conn.Close()
@@ -113,12 +119,19 @@ func (ss *session) loop() string {
 	s := ss.srv
 	max := s.cfg.MaxLine
 	br := bufio.NewReaderSize(ss.conn, max+2) // room for "\r\n"
+	idle := s.cfg.IdleTimeout
+	var readSet time.Time // when the read deadline was last moved
 	for {
 		if br.Buffered() == 0 {
 			// Answer a batch of pipelined requests with one write.
 			ss.flush()
-			if s.cfg.IdleTimeout > 0 {
-				ss.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			// Move the idle deadline only when an eighth of it has
+			// passed since it was last moved: a busy session does not pay
+			// a timer update per request, and a silent one is closed
+			// after between 7/8 of the idle timeout and all of it.
+			if now := time.Now(); idle > 0 && now.Sub(readSet) > idle/8 {
+				readSet = now
+				ss.conn.SetReadDeadline(now.Add(idle))
 			}
 		}
 		line, err := br.ReadSlice('\n')

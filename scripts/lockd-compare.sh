@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# lockd-compare.sh: acquire/release pairs per second through mplock's lock
+# server, Redis (SET NX PX + DEL, retrying) and etcd (its lock service,
+# concurrency.Mutex on the server), measured by the same harness
+# (`mplock bench lockd --target ...`): 1 client, 16 clients on distinct
+# names, 16 clients on one name. Redis and etcd come from Debian's packages
+# (apt-get install redis-server etcd-server) and are skipped when missing.
+#
+# Usage: scripts/lockd-compare.sh [-d DURATION] [-r REPEATS]
+#   -d  measuring time per scenario (default 2s)
+#   -r  runs per target, interleaved; the table shows the median (default 3)
+#
+# Servers are started on free loopback ports in a private directory and
+# stopped at exit. Raw JSON of every run is kept in $OUT (default: the
+# private directory, printed at the end).
+set -euo pipefail
+
+duration=2s
+repeats=3
+while getopts d:r:h opt; do
+	case $opt in
+	d) duration=$OPTARG ;;
+	r) repeats=$OPTARG ;;
+	*) sed -n '2,17p' "$0"; exit 2 ;;
+	esac
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/lockd-compare.XXXXXX")
+out=${OUT:-$work}
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work/etcd-data"
+}
+trap cleanup EXIT
+
+echo "building mplock..." >&2
+(cd "$root" && go build -o "$work/mplock" ./cmd/mplock)
+mplock=$work/mplock
+
+# free_port prints a loopback TCP port nobody listens on.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 20000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "no free port" >&2
+	return 1
+}
+
+# wait_for CMD...: retry CMD until it succeeds, for up to 20s.
+wait_for() {
+	for _ in $(seq 200); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	echo "gave up waiting for: $*" >&2
+	return 1
+}
+
+targets=(mplock)
+declare -A addr
+if command -v redis-server >/dev/null; then
+	port=$(free_port)
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
+	pids+=($!)
+	addr[redis]=127.0.0.1:$port
+	wait_for redis-cli -p "$port" ping
+	targets+=(redis)
+	echo "redis $(redis-server --version | grep -o 'v=[^ ]*') on ${addr[redis]}" >&2
+else
+	echo "redis-server not installed: skipped (apt-get install redis-server)" >&2
+fi
+if command -v etcd >/dev/null; then
+	cport=$(free_port)
+	pport=$(free_port)
+	etcd --name lockd-compare --data-dir "$work/etcd-data" \
+		--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+		--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+		--initial-cluster "lockd-compare=http://127.0.0.1:$pport" >"$work/etcd.log" 2>&1 &
+	pids+=($!)
+	addr[etcd]=127.0.0.1:$cport
+	wait_for curl -fsS "http://${addr[etcd]}/health"
+	targets+=(etcd)
+	echo "etcd $(etcd --version | head -1 | awk '{print $3}') on ${addr[etcd]}" >&2
+else
+	echo "etcd not installed: skipped (apt-get install etcd-server)" >&2
+fi
+
+for r in $(seq "$repeats"); do
+	for t in "${targets[@]}"; do
+		echo "run $r/$repeats: $t" >&2
+		args=(bench lockd --duration "$duration" --json --target "$t")
+		if [[ -n ${addr[$t]:-} ]]; then args+=(--addr "${addr[$t]}"); fi
+		"$mplock" "${args[@]}" >"$out/$t-$r.json"
+	done
+done
+
+# Median pairs/s per target and scenario, from the JSON documents.
+summary() {
+	local t=$1 scenario=$2
+	for f in "$out/$t"-*.json; do
+		awk -v want="$scenario" '
+			/"scenario":/ { s = $0; sub(/.*"scenario": "/, "", s); sub(/".*/, "", s) }
+			/"pairs_per_second":/ { v = $2; sub(/,/, "", v); if (s == want) print v }' "$f"
+	done | sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.0f", a[int((NR + 1) / 2)]; else printf "-" }'
+}
+
+echo
+printf '%-28s' "pairs/s (median of $repeats)"
+for t in "${targets[@]}"; do printf '%12s' "$t"; done
+echo
+for s in "1 client" "16 clients, distinct names" "16 clients, one name"; do
+	printf '%-28s' "$s"
+	for t in "${targets[@]}"; do printf '%12s' "$(summary "$t" "$s")"; done
+	echo
+done
+echo
+echo "each: $duration per scenario; one pair = acquire + release, each client its own connection"
+"$mplock" --version
+uname -sr
+echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "raw results: $out"
