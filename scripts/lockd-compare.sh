@@ -3,7 +3,8 @@
 # server, Redis (SET NX PX + DEL, retrying) and etcd (its lock service,
 # concurrency.Mutex on the server), measured by the same harness
 # (`mplock bench lockd --target ...`): 1 client, 16 clients on distinct
-# names, 16 clients on one name. Redis and etcd come from Debian's packages
+# names, 16 clients on one name. mplock is measured twice: through its Go
+# client, and with a bare protocol client like the Redis one. Redis and etcd come from Debian's packages
 # (apt-get install redis-server etcd-server) and are skipped when missing.
 #
 # Usage: scripts/lockd-compare.sh [-d DURATION] [-r REPEATS]
@@ -64,7 +65,9 @@ wait_for() {
 	return 1
 }
 
-targets=(mplock)
+# mplock: through the Go client (lockd.Client); mplock-raw: the bare line
+# protocol read in the calling goroutine, as the Redis driver reads RESP.
+targets=(mplock mplock-raw)
 declare -A addr
 if command -v redis-server >/dev/null; then
 	port=$(free_port)

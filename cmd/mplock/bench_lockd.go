@@ -28,6 +28,11 @@ complete: 1 client; 16 clients on distinct names; 16 clients on one shared
 name (where the server's FIFO queue hands the lock over without retries).
 Each client is its own connection (a session), all in this process.
 
+--target mplock-raw drives the server with a bare protocol client that reads
+each reply in the calling goroutine, as the Redis driver does, so that the
+two servers are measured alike; the default goes through the Go client
+(lockd.Client), which also runs a reader goroutine for events.
+
 --target redis or etcd runs the same scenarios against a server already
 running at --addr: Redis with SET NX PX + DEL and immediate retries, etcd
 through its lock service (concurrency.Mutex on the server) over its JSON
@@ -43,7 +48,7 @@ The figures depend on the machine (printed under them); nothing here is a
 pass/fail check. Exit status: 0; 1 if a run failed; 2 usage.`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Value: 2 * time.Second, Usage: "measure each scenario this long (after a warm-up of a tenth of it)"},
-			&cli.StringFlag{Name: "target", Value: "mplock", Usage: "mplock (a fresh `mplock serve` child unless --addr), redis or etcd"},
+			&cli.StringFlag{Name: "target", Value: "mplock", Usage: "mplock (through the Go client), mplock-raw (bare protocol, read in the caller like the Redis driver), redis or etcd"},
 			&cli.StringFlag{Name: "addr", Usage: "`ADDR` of a running server to measure instead"},
 			&cli.IntFlag{Name: "clients", Value: 16, Usage: "clients in the two many-client scenarios"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
@@ -64,7 +69,7 @@ func benchLockdAction(c *cli.Context) error {
 	var dial lockbench.Dialer
 	var where string
 	switch target {
-	case "mplock":
+	case "mplock", "mplock-raw":
 		if addr == "" {
 			a, stop, err := startServeChild()
 			if err != nil {
@@ -76,6 +81,9 @@ func benchLockdAction(c *cli.Context) error {
 			where = "mplock serve at " + addr
 		}
 		dial = lockbench.Mplock(addr)
+		if target == "mplock-raw" {
+			dial, where = lockbench.MplockRaw(addr), where+", raw protocol (no Go client)"
+		}
 	case "redis":
 		if addr == "" {
 			addr = "127.0.0.1:6379"
@@ -87,7 +95,7 @@ func benchLockdAction(c *cli.Context) error {
 		}
 		dial, where = lockbench.Etcd(addr, 60*time.Second), "etcd at "+addr+" (lock service over the JSON gateway)"
 	default:
-		return usageErrorf("bench lockd: --target %q: want mplock, redis or etcd", target)
+		return usageErrorf("bench lockd: --target %q: want mplock, mplock-raw, redis or etcd", target)
 	}
 	n := c.Int("clients")
 	scenarios := []lockbench.Scenario{{Clients: 1}, {Clients: n}, {Clients: n, Shared: true}}

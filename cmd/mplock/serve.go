@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -61,6 +62,7 @@ use) or fails; 2 usage.`,
 			&cli.IntFlag{Name: "max-sessions", Value: lockd.DefaultMaxSessions, Usage: "most concurrent sessions"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (slog, on stderr)"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until shutdown (for tuning)"},
 		},
 		Action: serveAction,
 	}
@@ -150,6 +152,14 @@ func serveAction(c *cli.Context) error {
 	log.Info("serving", "addr", addr, "ttl", cfg.DefaultTTL, "idle_timeout", c.Duration("idle-timeout"),
 		"max_locks", cfg.MaxLocksPerSession, "pid", os.Getpid())
 
+	if f := c.String("cpuprofile"); f != "" {
+		pf, err := os.Create(f)
+		if err != nil {
+			return fmt.Errorf("serve: --cpuprofile: %w", err)
+		}
+		pprof.StartCPUProfile(pf)
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

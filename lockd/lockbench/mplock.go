@@ -1,8 +1,13 @@
 package lockbench
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"os"
 
 	"mplock/lockd"
 )
@@ -34,3 +39,77 @@ func (m *mplockLocker) Release(ctx context.Context, name string) error {
 }
 
 func (m *mplockLocker) Close() error { return m.c.Close() }
+
+// MplockRaw speaks the line protocol directly, reading each reply in the
+// calling goroutine, as the Redis driver does: it measures the server the
+// way the Redis figures measure Redis. Mplock measures the Go client, which
+// also runs a reader goroutine for events (lost leases) and keepalives.
+func MplockRaw(addr string) Dialer {
+	return func(ctx context.Context, i int) (Locker, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		r := &rawLocker{c: c, br: bufio.NewReader(c)}
+		if _, err := r.roundTrip(fmt.Sprintf("HELLO bench-%d pid=%d\n", i, os.Getpid()), "OK HELLO"); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+type rawLocker struct {
+	c   net.Conn
+	br  *bufio.Reader
+	buf []byte
+}
+
+func (r *rawLocker) roundTrip(req, want string) (string, error) {
+	if _, err := io.WriteString(r.c, req); err != nil {
+		return "", err
+	}
+	return r.expect(want)
+}
+
+func (r *rawLocker) expect(want string) (string, error) {
+	line, err := r.br.ReadSlice('\n')
+	if err != nil {
+		return "", err
+	}
+	if !bytes.HasPrefix(line, []byte(want)) {
+		return "", fmt.Errorf("lockd: got %q, want %q", line, want)
+	}
+	return string(line), nil
+}
+
+func (r *rawLocker) Acquire(ctx context.Context, name string) (int, error) {
+	r.buf = append(append(append(r.buf[:0], "LOCK "...), name...), '\n')
+	if _, err := r.c.Write(r.buf); err != nil {
+		return 0, err
+	}
+	line, err := r.br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case bytes.HasPrefix(line, []byte("OK LOCKED ")):
+		return 0, nil
+	case bytes.HasPrefix(line, []byte("OK QUEUED ")):
+		_, err := r.expect("* GRANTED ")
+		return 0, err
+	}
+	return 0, fmt.Errorf("lockd: LOCK %s: %q", name, line)
+}
+
+func (r *rawLocker) Release(ctx context.Context, name string) error {
+	r.buf = append(append(append(r.buf[:0], "UNLOCK "...), name...), '\n')
+	if _, err := r.c.Write(r.buf); err != nil {
+		return err
+	}
+	_, err := r.expect("OK UNLOCKED ")
+	return err
+}
+
+func (r *rawLocker) Close() error { return r.c.Close() }
