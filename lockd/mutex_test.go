@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -145,6 +144,5 @@ func hammer(ctx context.Context, addr string) int {
 		return 1
 	}
 	fmt.Println("DONE")
-	_ = strings.TrimSpace
 	return 0
 }

@@ -272,11 +272,10 @@ func (h *holder) grantOf(name string) Grant {
 // release a later one. Anyone but the holder gets ErrNotHolder. The events
 // are the grants this release lets through.
 func (t *Table) Unlock(now time.Time, id SessionID, name string, token Token) ([]Event, error) {
-	s, h, err := t.holding(id, name, token)
+	_, h, err := t.holding(id, name, token)
 	if err != nil {
 		return nil, err
 	}
-	_ = s
 	return t.release(now, name, h, nil), nil
 }
 
