@@ -74,8 +74,12 @@ func chooseVictim(c waitfor.Cycle, g waitfor.Graph, start time.Time) (waitfor.Pr
 		}
 	}
 	if tied > 1 {
-		reason = fmt.Sprintf("its wait for %s began last (%s, with %d others) and it held the fewest locks", best.wait.Lock.Name,
-			fmtOffset(best.wait.Waiter.Since.Sub(start)), tied-1)
+		others := fmt.Sprintf("%d others", tied-1)
+		if tied == 2 {
+			others = "1 other"
+		}
+		reason = fmt.Sprintf("its wait for %s began last (%s, tied with %s) and it held the fewest locks", best.wait.Lock.Name,
+			fmtOffset(best.wait.Waiter.Since.Sub(start)), others)
 	}
 	switch len(names) {
 	case 0:
