@@ -193,6 +193,9 @@ func deadlockExit(r *coordinator.DeadlockResult) (int, string) {
 		for _, e := range r.Deadlock.Cycle {
 			procs = append(procs, e.Proc)
 		}
+		if n := len(procs); n > 6 {
+			procs = []string{fmt.Sprintf("%s, %s, ... %s (%d processes)", procs[0], procs[1], procs[n-1], n)}
+		}
 		what := "aborted"
 		if r.Plan.Resolve == coordinator.None {
 			what = "left alone until --timeout"
