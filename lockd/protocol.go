@@ -107,7 +107,8 @@ func ParseRequest(line []byte) (Request, error) {
 			return Request{}, errSyntax("byte %q at %d: requests are printable ASCII", c, i)
 		}
 	}
-	f := strings.Fields(s)
+	var words [8]string
+	f := fields(s, words[:0])
 	if len(f) == 0 {
 		return Request{}, errSyntax("empty request (try HELP)")
 	}
@@ -206,6 +207,25 @@ func ParseRequest(line []byte) (Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// fields splits s at spaces and tabs into buf (which it returns), without
+// allocating for the usual short request.
+func fields(s string, buf []string) []string {
+	for {
+		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+			s = s[1:]
+		}
+		if s == "" {
+			return buf
+		}
+		i := strings.IndexAny(s, " \t")
+		if i < 0 {
+			return append(buf, s)
+		}
+		buf = append(buf, s[:i])
+		s = s[i:]
+	}
 }
 
 func keyIndex(key string) int {

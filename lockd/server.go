@@ -69,6 +69,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	closing   bool
 	armed     time.Time // when the timer goroutine will next call Advance
+	scratch   []byte    // for formatting lines under mu before push copies them
 
 	wake chan struct{} // tells the timer goroutine a deadline came earlier
 	stop chan struct{} // closed by Shutdown
@@ -239,7 +240,8 @@ func (s *Server) deliver(evs []Event, touched []*session) []*session {
 		if !ok {
 			continue
 		}
-		ss.push(appendEvent(nil, ev))
+		s.scratch = appendEvent(s.scratch[:0], ev)
+		ss.push(s.scratch)
 		if ev.Kind == EventGranted && s.wait != nil {
 			s.wait.Observe(ev.Waited.Seconds())
 		}

@@ -251,7 +251,8 @@ func (ss *session) change(req Request) {
 		case err != nil:
 			ss.push(appendErr(nil, codeOf(err), lockErrText(s.table, now, req.Name, err)))
 		case res.Granted:
-			ss.push(appendLocked(nil, res.Grant))
+			s.scratch = appendLocked(s.scratch[:0], res.Grant)
+			ss.push(s.scratch)
 			if s.wait != nil {
 				s.wait.Observe(0)
 			}
@@ -259,7 +260,8 @@ func (ss *session) change(req Request) {
 			if r.Mode == 0 {
 				r.Mode = Exclusive
 			}
-			ss.push(appendQueued(nil, req.Name, r.Mode, res.Position))
+			s.scratch = appendQueued(s.scratch[:0], req.Name, r.Mode, res.Position)
+			ss.push(s.scratch)
 		}
 		s.rearm()
 	case req.Verb == VerbUnlock:
@@ -269,7 +271,8 @@ func (ss *session) change(req Request) {
 			ss.push(appendErr(nil, codeOf(err), clipErr(err)))
 			break
 		}
-		ss.push(append(appendKU(append(append(appendOK(nil, "UNLOCKED"), ' '), req.Name...), "token", uint64(g.Token)), '\n'))
+		s.scratch = append(appendKU(append(append(appendOK(s.scratch[:0], "UNLOCKED"), ' '), req.Name...), "token", uint64(g.Token)), '\n')
+		ss.push(s.scratch)
 		touched = s.deliver(evs, touched)
 	case req.Verb == VerbRenew:
 		ttl := time.Duration(0)
