@@ -14,9 +14,13 @@
 //     full grammar, error codes and limits are in docs/protocol.md.
 //   - server.go, session.go: the TCP server. A connection is a session; its
 //     locks die with it. Optional leases (TTL) must be renewed.
-//   - client.go: the Go client: Dial, Client.Lock, Client.TryLock,
+//   - status.go, deadline.go: the table's snapshots (what STATUS lists) and
+//     its lease expiries and wait timeouts.
+//   - client.go, lease.go: the Go client: Dial, Client.Lock, Client.TryLock,
 //     Client.Unlock, Client.Status; a Lease carries the fencing token and a
 //     Done channel closed when the lock is lost.
+//   - lockbench: the same acquire/release measurement against lockd, Redis
+//     and etcd (`mplock bench lockd`, scripts/lockd-compare.sh).
 //   - metrics.go: Prometheus metrics for the server.
 //
 // Concurrency: a Table is not safe for concurrent use (the server guards it

@@ -1,6 +1,9 @@
 package lockd
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Status is a snapshot of the table: what `STATUS` returns on the wire and
 // Client.Status parses back. The JSON form is `mplock status --json`'s.
@@ -62,4 +65,45 @@ func (m *Mode) UnmarshalText(b []byte) error {
 	}
 	*m = v
 	return nil
+}
+
+// Status lists holders and waiters (in queue order) of name, or of every
+// name when name is "", in name order; with every session when name is "".
+func (t *Table) Status(now time.Time, name string) Status {
+	st := Status{Now: now}
+	names := []string{name}
+	if name == "" {
+		names = sortedKeys(t.locks)
+	}
+	for _, n := range names {
+		l, ok := t.locks[n]
+		if !ok {
+			continue
+		}
+		ls := LockStatus{Name: n}
+		for _, h := range l.holders {
+			info := t.sessions[h.session].info
+			ls.Holders = append(ls.Holders, HolderStatus{Session: h.session, Client: info.Client, PID: info.PID,
+				Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires})
+		}
+		for i, w := range l.queue {
+			info := t.sessions[w.session].info
+			ls.Waiters = append(ls.Waiters, WaiterStatus{Session: w.session, Client: info.Client, PID: info.PID,
+				Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
+		}
+		st.Locks = append(st.Locks, ls)
+	}
+	if name == "" {
+		ids := make([]SessionID, 0, len(t.sessions))
+		for id := range t.sessions {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			s := t.sessions[id]
+			st.Sessions = append(st.Sessions, SessionStatus{ID: id, Client: s.info.Client, PID: s.info.PID,
+				Addr: s.info.Addr, Since: s.info.Since, Held: len(s.held), Waiting: len(s.waiting)})
+		}
+	}
+	return st
 }

@@ -486,47 +486,6 @@ func (t *Table) Holding(id SessionID, name string) (Grant, bool) {
 	return h.grantOf(name), true
 }
 
-// Status lists holders and waiters (in queue order) of name, or of every
-// name when name is "", in name order; with every session when name is "".
-func (t *Table) Status(now time.Time, name string) Status {
-	st := Status{Now: now}
-	names := []string{name}
-	if name == "" {
-		names = sortedKeys(t.locks)
-	}
-	for _, n := range names {
-		l, ok := t.locks[n]
-		if !ok {
-			continue
-		}
-		ls := LockStatus{Name: n}
-		for _, h := range l.holders {
-			info := t.sessions[h.session].info
-			ls.Holders = append(ls.Holders, HolderStatus{Session: h.session, Client: info.Client, PID: info.PID,
-				Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires})
-		}
-		for i, w := range l.queue {
-			info := t.sessions[w.session].info
-			ls.Waiters = append(ls.Waiters, WaiterStatus{Session: w.session, Client: info.Client, PID: info.PID,
-				Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
-		}
-		st.Locks = append(st.Locks, ls)
-	}
-	if name == "" {
-		ids := make([]SessionID, 0, len(t.sessions))
-		for id := range t.sessions {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		for _, id := range ids {
-			s := t.sessions[id]
-			st.Sessions = append(st.Sessions, SessionStatus{ID: id, Client: s.info.Client, PID: s.info.PID,
-				Addr: s.info.Addr, Since: s.info.Since, Held: len(s.held), Waiting: len(s.waiting)})
-		}
-	}
-	return st
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -534,29 +493,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// deadline is a lease expiry (lease) or a wait timeout. Entries are not
-// removed when a lock is released or renewed; Advance skips those that no
-// longer match.
-type deadline struct {
-	at      time.Time
-	name    string
-	session SessionID
-	token   Token  // lease
-	seq     uint64 // wait
-	lease   bool
-}
-
-type deadlineHeap []deadline
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
