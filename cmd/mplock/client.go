@@ -186,10 +186,10 @@ Exit status: 0 done; 1 the lock was lost before the work was done, or the
 server could not be reached; 75 with --timeout when the lock stayed taken;
 2 usage; 130 interrupted (the lock is released, nothing written).`,
 		Flags: append([]cli.Flag{
-			&cli.DurationFlag{Name: "hold", Usage: "hold the lock this long before the READ or WRITE (default 2s for WRITE, 0 for READ)"},
+			&cli.DurationFlag{Name: "hold", DefaultText: "2s for WRITE, 0 for READ", Usage: "hold the lock this long before the READ or WRITE"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "`DIR` of the resource files <resource>.txt"},
-			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (0: do not wait at all); default: wait as long as it takes"},
-			&cli.DurationFlag{Name: "ttl", Usage: "ask for a lease of this length (renewed while held); default: the server's"},
+			&cli.DurationFlag{Name: "timeout", DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
+			&cli.DurationFlag{Name: "ttl", DefaultText: "the server's --ttl", Usage: "ask for a lease of this length (renewed while held)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the lines"},
 		}, serverFlags()...),
 		Action: clientAction,
