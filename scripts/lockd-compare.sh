@@ -41,13 +41,16 @@ echo "building mplock..." >&2
 (cd "$root" && go build -o "$work/mplock" ./cmd/mplock)
 mplock=$work/mplock
 
-# free_port prints a loopback TCP port nobody listens on.
+# free_port VAR sets VAR to a loopback TCP port nobody listens on and that
+# this script has not handed out already.
+given=" "
 free_port() {
 	local p
 	for _ in $(seq 100); do
 		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
+		if [[ $given != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			given+="$p "
+			printf -v "$1" '%s' "$p"
 			return
 		fi
 	done
@@ -55,13 +58,17 @@ free_port() {
 	return 1
 }
 
-# wait_for CMD...: retry CMD until it succeeds, for up to 20s.
+# wait_for LOG CMD...: retry CMD until it succeeds, for up to 60s; on
+# failure show the end of the server's LOG.
 wait_for() {
-	for _ in $(seq 200); do
+	local log=$1
+	shift
+	for _ in $(seq 600); do
 		if "$@" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
-	echo "gave up waiting for: $*" >&2
+	echo "gave up waiting for: $*; end of $log:" >&2
+	tail -20 "$log" >&2
 	return 1
 }
 
@@ -70,26 +77,26 @@ wait_for() {
 targets=(mplock mplock-raw)
 declare -A addr
 if command -v redis-server >/dev/null; then
-	port=$(free_port)
+	free_port port
 	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
 	pids+=($!)
 	addr[redis]=127.0.0.1:$port
-	wait_for redis-cli -p "$port" ping
+	wait_for "$work/redis.log" redis-cli -p "$port" ping
 	targets+=(redis)
 	echo "redis $(redis-server --version | grep -o 'v=[^ ]*') on ${addr[redis]}" >&2
 else
 	echo "redis-server not installed: skipped (apt-get install redis-server)" >&2
 fi
 if command -v etcd >/dev/null; then
-	cport=$(free_port)
-	pport=$(free_port)
+	free_port cport
+	free_port pport
 	etcd --name lockd-compare --data-dir "$work/etcd-data" \
 		--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
 		--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
 		--initial-cluster "lockd-compare=http://127.0.0.1:$pport" >"$work/etcd.log" 2>&1 &
 	pids+=($!)
 	addr[etcd]=127.0.0.1:$cport
-	wait_for curl -fsS "http://${addr[etcd]}/health"
+	wait_for "$work/etcd.log" curl -fsS "http://${addr[etcd]}/health"
 	targets+=(etcd)
 	echo "etcd $(etcd --version | head -1 | awk '{print $3}') on ${addr[etcd]}" >&2
 else
