@@ -144,8 +144,8 @@ func deadlockCycle(w io.Writer, r *coordinator.DeadlockResult, dl *coordinator.D
 	if len(dl.Members) > 0 {
 		fmt.Fprintf(w, "  Also stuck behind them: %s.\n", joinAnd(others(dl.Members, dl.Cycle)))
 	}
-	fmt.Fprintf(w, "  The cycle formed at %s, when the last of these waits began; the detector confirmed it on a second look\n", offset(dl.Formed))
-	fmt.Fprintf(w, "  (look %d, every server asked twice) at %s: %s later.\n", dl.Look, offset(dl.Detected), dur(dl.Latency))
+	fmt.Fprintf(w, "  The cycle formed at %s, when the last of these waits began. The detector found it on look %d and confirmed it\n", offset(dl.Formed), dl.Look-1)
+	fmt.Fprintf(w, "  on look %d, right after, every wait and every grant unchanged, at %s: %s after it formed.\n", dl.Look, offset(dl.Detected), dur(dl.Latency))
 	if len(dl.Cycle) <= scenarioMax {
 		fmt.Fprintln(w)
 		scenario(w, dl)

@@ -98,7 +98,7 @@ func TestDeadlockText(t *testing.T) {
 		"DEADLOCK: 2 processes wait for each other in a cycle across 2 lock servers; none of them can go on.\n",
 		"  P2 (pid 4243) holds lock2 at 127.0.0.1:6001 since +0.021s, waits for lock1 at 127.0.0.1:6000 since +0.122s, held by P1 (pid 4242)\n",
 		"The cycle formed at +0.122s",
-		"at +0.132s: 9.50ms later.",
+		"The detector found it on look 12 and confirmed it\n  on look 13, right after, every wait and every grant unchanged, at +0.132s: 9.50ms after it formed.",
 		"  +0.121s   lock(lock2)  waits\n",
 		"  +0.122s                        lock(lock1)  waits\n",
 		"*** DEADLOCK ***",
