@@ -134,6 +134,10 @@ type deadlockHolder struct {
 	holding []string
 	waiting string
 	stopped string
+	// waitSeen is the lock whose wait the timeline already shows from the
+	// detector's look, because the deadlock was confirmed before the
+	// holder's own note arrived; that note is then left out.
+	waitSeen string
 }
 
 // doing says what the holder was doing, from its notes: "waiting for lock2,
@@ -424,14 +428,17 @@ func (r *deadlockRun) onNote(m holderMsg) {
 	switch n.Kind {
 	case worker.HolderGot:
 		e.Kind, e.Token, e.Waited = EventGot, n.Token, n.Waited
-		h.holding, h.waiting = append(h.holding, n.Lock), ""
+		h.holding, h.waiting, h.waitSeen = append(h.holding, n.Lock), "", ""
 	case worker.HolderWaiting:
 		e.Kind, e.Other, e.OtherPID = EventWaiting, n.Holder, n.HolderPID
 		h.waiting = n.Lock
+		if h.waitSeen == n.Lock {
+			return // shown already, from the servers
+		}
 	case worker.HolderGaveUp:
 		e.Kind, e.Waited = EventGaveUp, n.Waited
 		h.retries++
-		h.waiting = ""
+		h.waiting, h.waitSeen = "", ""
 	case worker.HolderBackoff:
 		e.Kind, e.Waited = EventBackoff, n.Backoff
 	case worker.HolderReleased:
@@ -474,6 +481,18 @@ func (r *deadlockRun) onDeadlock(f detection) bool {
 	d := describeCycle(f.cycle, r.start, f.at, f.look)
 	if r.deadlock == nil {
 		r.deadlock, r.graph, r.graphAt = d, f.graph, f.at
+	}
+	// The detector can confirm a cycle before the last holder to queue has
+	// said so (it first asks its server who holds the lock): the servers'
+	// view of that wait goes on the timeline instead.
+	for _, e := range f.cycle.Edges {
+		for _, h := range r.holders {
+			if h.proc() == e.From() && h.waiting != e.Lock.Name && h.waitSeen != e.Lock.Name {
+				h.waiting, h.waitSeen = e.Lock.Name, e.Lock.Name
+				r.event(DeadlockEvent{At: r.since(e.Waiter.Since), Kind: EventWaiting, Proc: h.spec.Name, PID: h.pid(),
+					Lock: e.Lock.Name, Addr: e.Lock.Server, Other: e.To().Name, OtherPID: e.To().PID, Text: "as its server reports"})
+			}
+		}
 	}
 	var chain []string
 	for _, e := range d.Cycle {

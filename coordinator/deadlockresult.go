@@ -128,7 +128,7 @@ type DeadlockEventKind uint8
 const (
 	EventServerUp DeadlockEventKind = iota + 1 // a lock server listens (Proc is the lock, Addr its address)
 	EventGot                                   // a holder was granted Lock
-	EventWaiting                               // a holder queued for Lock, held by Other
+	EventWaiting                               // a holder queued for Lock, held by Other (Text: "as its server reports" when the detector saw it first)
 	EventGaveUp                                // a timed acquire of Lock ran out
 	EventBackoff                               // a holder released everything and backs off for Waited
 	EventReleased                              // a holder released Lock

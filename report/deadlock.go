@@ -90,6 +90,9 @@ func DeadlockEventText(e coordinator.DeadlockEvent) string {
 		if e.Other != "" {
 			s += " held by " + procPID(e.Other, e.OtherPID)
 		}
+		if e.Text != "" {
+			s += " (" + e.Text + ")"
+		}
 	case coordinator.EventGaveUp:
 		s = fmt.Sprintf("%s gave up on %s after %s (timed acquire)", who, e.Lock, dur(e.Waited))
 	case coordinator.EventBackoff:
