@@ -51,7 +51,10 @@ func RunDeadlock(ctx context.Context, plan DeadlockPlan) (*DeadlockResult, error
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	r := &deadlockRun{plan: plan, start: time.Now(), notes: make(chan holderMsg, 64),
+	// Every time of the run is on the wall clock (Round(0) drops the
+	// monotonic reading), the clock the servers' since= and the holders'
+	// notes use, so that all of them can be compared.
+	r := &deadlockRun{plan: plan, start: time.Now().Round(0), notes: make(chan holderMsg, 64),
 		serverExited: make(chan *child, plan.Procs), quit: make(chan struct{})}
 	defer r.reapAll()
 	if err := r.startServers(ctx); err != nil {
@@ -173,7 +176,7 @@ func (r *deadlockRun) event(e DeadlockEvent) {
 	}
 }
 
-func (r *deadlockRun) since(t time.Time) time.Duration { return t.Sub(r.start) }
+func (r *deadlockRun) since(t time.Time) time.Duration { return t.Round(0).Sub(r.start) }
 
 func (r *deadlockRun) addrs() []string {
 	out := make([]string, len(r.servers))
@@ -514,6 +517,9 @@ func (r *deadlockRun) onDeadlock(f detection) bool {
 		}
 		h.victim = true
 		r.det.forget(p)
+		// The time is taken before the signal: what its death lets through
+		// comes after it on the timeline.
+		killedAt := r.since(time.Now())
 		h.cmd.Process.Signal(syscall.SIGKILL)
 		v := &DeadlockVictim{Proc: p.Name, PID: p.PID, Reason: reason}
 		for _, held := range f.graph.Held(p) {
@@ -522,7 +528,7 @@ func (r *deadlockRun) onDeadlock(f detection) bool {
 		if r.victim == nil {
 			r.victim = v
 		}
-		r.event(DeadlockEvent{At: r.since(time.Now()), Kind: EventVictim, Proc: p.Name, PID: p.PID, Text: reason})
+		r.event(DeadlockEvent{At: killedAt, Kind: EventVictim, Proc: p.Name, PID: p.PID, Text: reason})
 	}
 	return false
 }

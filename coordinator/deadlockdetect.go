@@ -44,7 +44,7 @@ type detectorServer struct {
 type detection struct {
 	cycle waitfor.Cycle
 	graph waitfor.Graph
-	at    time.Time
+	at    time.Time // wall clock, as the servers' times
 	look  int
 }
 
@@ -118,7 +118,7 @@ func (d *detector) run(ctx context.Context) {
 			}
 			d.reported[c.Key()] = true
 			select {
-			case d.found <- detection{cycle: c, graph: second, at: time.Now(), look: d.looks}:
+			case d.found <- detection{cycle: c, graph: second, at: time.Now().Round(0), look: d.looks}:
 			case <-ctx.Done():
 				return
 			}
@@ -159,7 +159,7 @@ func (d *detector) look(ctx context.Context) (waitfor.Graph, error) {
 	d.looks++
 	g := waitfor.New(all).Without(d.isGone)
 	if len(g.Edges) > 0 && len(g.Edges) >= len(d.shown.Edges) {
-		d.shown, d.shownAt = g, time.Now()
+		d.shown, d.shownAt = g, time.Now().Round(0)
 	}
 	return g, nil
 }
