@@ -287,16 +287,12 @@ func victimLine(r *coordinator.DeadlockResult) string {
 		return "Resolution (victim): no victim could be killed."
 	}
 	s := fmt.Sprintf("Resolution (victim): killed %s with SIGKILL, because %s.", procPID(v.Proc, v.PID), v.Reason)
+	// Once the cycle formed, nobody else could get a lock the victim held
+	// until the victim lost it.
 	var after []string
-	var victimAt time.Duration
-	for _, e := range r.Events {
-		if e.Kind == coordinator.EventVictim && e.PID == v.PID {
-			victimAt = e.At
-		}
-	}
 	for _, l := range v.Held {
 		for _, e := range r.Events {
-			if e.Kind == coordinator.EventGot && e.Lock == l && e.At >= victimAt && e.PID != v.PID {
+			if e.Kind == coordinator.EventGot && e.Lock == l && e.At >= r.Deadlock.Formed && e.PID != v.PID {
 				after = append(after, fmt.Sprintf("%s got %s at %s", e.Proc, l, offset(e.At)))
 				break
 			}
