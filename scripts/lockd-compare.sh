@@ -76,6 +76,7 @@ wait_for() {
 # protocol read in the calling goroutine, as the Redis driver reads RESP.
 targets=(mplock mplock-raw)
 declare -A addr
+port='' cport='' pport='' # set by free_port, through printf -v
 if command -v redis-server >/dev/null; then
 	free_port port
 	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
