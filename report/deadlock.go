@@ -273,12 +273,12 @@ func why(dl *coordinator.Deadlock) string {
 		}
 		orders = append(orders, fmt.Sprintf("%s takes %s then %s", e.Proc, e.Holds, e.WaitsFor))
 	}
-	opposite := "opposite orders"
+	shape := "opposite orders, so each holds the lock the other asks for next"
 	if len(dl.Cycle) > 2 {
-		opposite = "orders that go round in a circle"
+		shape = "orders that go round in a circle, so each holds the lock the previous one asks for next"
 	}
-	return fmt.Sprintf("%s: %s. Each holds the lock the next one asks for, a lock server grants a lock only when its holder releases it, "+
-		"and no holder releases while it waits, without a timeout.", joinAnd(orders), opposite)
+	return fmt.Sprintf("%s: %s. A lock server grants a lock only when its holder releases it, "+
+		"and a process that waits without a timeout never does.", joinAnd(orders), shape)
 }
 
 func victimLine(r *coordinator.DeadlockResult) string {

@@ -103,7 +103,7 @@ func TestDeadlockText(t *testing.T) {
 		"  +0.122s                        lock(lock1)  waits\n",
 		"*** DEADLOCK ***",
 		"P1            4242  lock1, lock2",
-		"Why: P1 takes lock1 then lock2 and P2 takes lock2 then lock1: opposite orders.",
+		"Why: P1 takes lock1 then lock2 and P2 takes lock2 then lock1: opposite orders, so each holds the lock the other asks for next.",
 		"Resolution (abort): stopped every holder and lock server.\n",
 		"Exit status 3.\n",
 	} {
