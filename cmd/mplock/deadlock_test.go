@@ -479,3 +479,27 @@ func TestDeadlockSVGWithoutDot(t *testing.T) {
 		t.Errorf("something ran: %s", out.String())
 	}
 }
+
+// TestDeadlockHolderDies: a holder killed from outside is a failure (exit
+// 1) that names it, and the run still cleans up.
+func TestDeadlockHolderDies(t *testing.T) {
+	cmd, pids, addrs, rest := dlStart(t, "--resolve", "none", "--timeout", "1h", "--hold", "1ms")
+	holder := pids[len(pids)-1] // the timeline names the servers first
+
+	if err := syscall.Kill(holder, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var tail strings.Builder
+	for rest.Scan() {
+		tail.WriteString(rest.Text() + "\n")
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
+		t.Fatalf("exit %v, want status 1", err)
+	}
+	if want := fmt.Sprintf("(pid %d) ended before finishing: killed by SIGKILL", holder); !strings.Contains(tail.String(), want) {
+		t.Errorf("report does not say %q:\n%s", want, tail.String())
+	}
+	dlNoLeftovers(t, pids, addrs, 0)
+}
