@@ -96,13 +96,13 @@ func benchAction(c *cli.Context) error {
 			}
 		}
 	}
+	if err := plan.Validate(); err != nil {
+		return usageErrorf("bench: %s", strings.Replace(err.Error(), coordinator.ErrPlan.Error()+": ", "", 1))
+	}
 	if dir := c.String("out"); dir != "" {
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return usageErrorf("bench: --out: %v", err)
 		}
-	}
-	if err := plan.Validate(); err != nil {
-		return usageErrorf("bench: %s", strings.Replace(err.Error(), coordinator.ErrPlan.Error()+": ", "", 1))
 	}
 
 	prog := newBenchProgress(c.App.ErrWriter)
