@@ -35,6 +35,8 @@ Options:
       --raw FILE      also write every sample as CSV to FILE
       --wait-quiet S  before each run, wait up to S seconds for the rest of the
                       machine to use less than a quarter of a CPU (default 0)
+      --drop-busy     leave out of the medians the runs during which other
+                      processes kept a quarter of a CPU or more busy
   -h, --help          this help
 
 Environment:
@@ -53,7 +55,7 @@ EOF
 die() { echo "compare.sh: $*" >&2; exit 2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
-duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0
+duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0 drop_busy=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
@@ -65,6 +67,7 @@ while [[ $# -gt 0 ]]; do
 	--csv-out) [[ $# -ge 2 ]] || die "$1 needs a value"; csv_out=$2; shift 2 ;;
 	--raw) [[ $# -ge 2 ]] || die "$1 needs a value"; raw=$2; shift 2 ;;
 	--wait-quiet) [[ $# -ge 2 ]] || die "$1 needs a value"; wait_quiet=$2; shift 2 ;;
+	--drop-busy) drop_busy=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option $1" ;;
 	esac
@@ -286,10 +289,14 @@ machine() {
 # (issue 5): mplock's kind against the C lock of the same kind, and every
 # kind but sysv at 3x the seed's Python lock.
 summary() {
-	awk -F, -v csv="$1" -v kinds="$kinds" -v dur="$duration" -v rounds="$rounds" -v version="$("$mplock" --version 2>/dev/null | sed 's/^mplock version //')" -v mach="$(machine)" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" '
+	awk -F, -v csv="$1" -v drop="$drop_busy" -v kinds="$kinds" -v dur="$duration" -v rounds="$rounds" -v version="$("$mplock" --version 2>/dev/null | sed 's/^mplock version //')" -v mach="$(machine)" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" '
 function median(job, col,   n, i, j, t, a) {
 	n = 0
-	for (i = 1; i <= cnt[job]; i++) if (val[job, i, col] != "-" && val[job, i, col] != "") a[++n] = val[job, i, col] + 0
+	for (i = 1; i <= cnt[job]; i++) {
+		if (val[job, i, col] == "-" || val[job, i, col] == "") continue
+		if (drop && col != 6 && val[job, i, 6] != "" && val[job, i, 6] + 0 >= 0.25) continue
+		a[++n] = val[job, i, col] + 0
+	}
 	if (n == 0) return "-"
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -317,7 +324,7 @@ function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp, bg, cm
 	printf "%-7s %9s  %-25s %10s  %7s  %6s  %-4s %11s %11s %5s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, pair(hm, hp, "%.1f"), pair(cm, cp, "%.2f"), (bg == "-" ? "-" : sprintf("%.2f", bg))
 }
 NR == 1 { next }
-{ job = $1; i = ++cnt[job]; for (c = 3; c <= 6; c++) val[job, i, c] = $c }
+{ job = $1; i = ++cnt[job]; for (c = 3; c <= 6; c++) val[job, i, c] = $c; if ($6 != "" && $6 + 0 >= 0.25) busy++ }
 END {
 	n = split(kinds, ks, ",")
 	cpeer["atomic"] = "c:atomic"; clabel["atomic"] = "C atomic add"; ctarget["atomic"] = 0.75
@@ -370,7 +377,8 @@ END {
 		print "  non-blocking flock calls in turn and count each success; shared locks do not exclude each other,"
 		print "  so its rate is not a mutual-exclusion rate. Both are shown for orientation, without a target."
 	}
-	if (bg != "-") printf "Other processes kept up to %.2f CPUs busy during the runs (median per job)%s\n", bg, (bg >= 0.25 ? ": the machine was NOT quiet; rerun (--wait-quiet) for clean figures." : ": the machine was quiet.")
+	if (bg != "-") printf "Other processes kept up to %.2f CPUs busy during the runs (median per job)%s\n", bg, (bg >= 0.25 ? ": the machine was NOT quiet; rerun (--wait-quiet, --drop-busy) for clean figures." : ": the machine was quiet.")
+	if (busy) printf "%d of %d runs had a busy neighbour (a quarter of a CPU or more)%s.\n", busy, NR - 1, (drop ? " and were left out of the medians" : "")
 }' "$samples"
 }
 
