@@ -33,6 +33,7 @@ Options:
       --csv           print CSV instead of the tables
       --csv-out FILE  also write the CSV into FILE
       --raw FILE      also write every sample as CSV to FILE
+      --from-raw FILE run nothing: summarise the samples a --raw FILE kept
       --wait-quiet S  before each run, wait up to S seconds for the rest of the
                       machine to use less than a quarter of a CPU (default 0)
       --drop-busy     leave out of the medians the runs during which other
@@ -55,7 +56,7 @@ EOF
 die() { echo "compare.sh: $*" >&2; exit 2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
-duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0 drop_busy=0
+duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0 drop_busy=0 from_raw=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
@@ -66,6 +67,7 @@ while [[ $# -gt 0 ]]; do
 	--csv) csv=1; shift ;;
 	--csv-out) [[ $# -ge 2 ]] || die "$1 needs a value"; csv_out=$2; shift 2 ;;
 	--raw) [[ $# -ge 2 ]] || die "$1 needs a value"; raw=$2; shift 2 ;;
+	--from-raw) [[ $# -ge 2 ]] || die "$1 needs a value"; from_raw=$2; shift 2 ;;
 	--wait-quiet) [[ $# -ge 2 ]] || die "$1 needs a value"; wait_quiet=$2; shift 2 ;;
 	--drop-busy) drop_busy=1; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -82,198 +84,205 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 CC=${CC:-cc} GO=${GO:-go} PYTHON=${PYTHON:-python3} STRESS_NG=${STRESS_NG:-stress-ng}
 
-# Which peers: c always; the optional ones when asked for, or when installed.
-want_python=0 want_stress=0
-if [[ -z $peers ]]; then
-	command -v "$PYTHON" >/dev/null 2>&1 && want_python=1
-	command -v "$STRESS_NG" >/dev/null 2>&1 && want_stress=1
-else
-	IFS=, read -ra list <<<"$peers"
-	for p in "${list[@]}"; do
-		case $p in
-		c) ;;
-		python) want_python=1; need "$PYTHON" "install python3 or set PYTHON" ;;
-		stress-ng) want_stress=1; need "$STRESS_NG" "install stress-ng or set STRESS_NG" ;;
-		*) die "--peers: unknown peer $p (c, python, stress-ng)" ;;
-		esac
-	done
-fi
-need "$CC" "the C reference needs a C compiler: install gcc, or set CC"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/mplock-compare.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-if [[ -n ${MPLOCK:-} ]]; then
-	[[ -x $MPLOCK ]] || die "MPLOCK=$MPLOCK is not an executable"
-	mplock=$MPLOCK
-else
-	need "$GO" "building mplock needs Go: install it, or set MPLOCK to a built binary"
-	rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo devel)
-	(cd "$root" && "$GO" build -ldflags "-X main.buildVersion=$rev" -o "$work/mplock" ./cmd/mplock) ||
-		{ echo "compare.sh: go build failed" >&2; exit 1; }
-	mplock=$work/mplock
-fi
-"$CC" -O2 -o "$work/lockpeer" "$here/peers/lockpeer.c" || { echo "compare.sh: $CC failed on lockpeer.c" >&2; exit 1; }
-
-# Jobs: "tool:what". The peers of each mplock kind follow it, so that in
-# every round a kind and its peers run back to back.
-declare -a jobs
-IFS=, read -ra kindlist <<<"$kinds"
-for k in "${kindlist[@]}"; do
-	case $k in
-	atomic) cpeers=(atomic) ;;
-	sem) cpeers=(futex pthread) ;;
-	spin) cpeers=(spin) ;;
-	flock) cpeers=(flock) ;;
-	fcntl) cpeers=(ofd) ;;
-	sysv) cpeers=(sysv) ;;
-	*) die "--kinds: $k is not one compare.sh pairs with a peer (flock, fcntl, sem, sysv, spin, atomic)" ;;
-	esac
-	jobs+=("mplock:$k" "mplock-latency:$k")
-	for c in "${cpeers[@]}"; do jobs+=("c:$c"); done
-	if [[ $want_stress == 1 && $k == sysv ]]; then jobs+=("stress-ng:sem-sysv"); fi
-	if [[ $want_stress == 1 && $k == flock ]]; then jobs+=("stress-ng:flock"); fi
-done
-[[ $want_python == 1 ]] && jobs+=("python:mp.Lock")
-
-# stress-ng runs whole seconds.
-stress_secs=$(awk "BEGIN{s=int($duration); if (s < $duration) s++; print (s < 1 ? 1 : s)}")
-
-# run_job prints "ops_per_sec handoffs_per_1k cpus" for one job, "-" for
-# what the job does not report; cpus is its CPU time over wall time.
-run_job() {
-	local tool=${1%%:*} what=${1#*:} out
-	case $tool in
-	mplock | mplock-latency)
-		local flags=(--kind "$what" --workers 2 --duration "${duration}s" --repeat 1 --csv)
-		[[ $tool == mplock ]] && flags+=(--no-latency)
-		out=$("$mplock" bench "${flags[@]}") || return 1
-		awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
-			{h=$c["handoffs_per_1k_ops"]; if ($c["lock"]=="atomic") h="-"
-			 print $c["ops_per_second"], h, $c["cpus_busy"]}' <<<"$out"
-		;;
-	c)
-		out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration") || return 1
-		if [[ $what == atomic ]]; then kv "$out" ops_per_sec - cpus; else kv "$out" ops_per_sec handoffs_per_1k cpus; fi
-		;;
-	python)
-		out=$("$PYTHON" "$here/peers/seedlock.py" -p 2 -d "$duration") || return 1
-		kv "$out" ops_per_sec - -
-		;;
-	stress-ng)
-		local opts=(--"$what" 1 --timeout "$stress_secs" --metrics-brief)
-		[[ $what == sem-sysv ]] && opts+=(--sem-sysv-procs 2)
-		out=$(cd "$work" && "$STRESS_NG" "${opts[@]}" 2>&1) || return 1
-		# "... sem-sysv  3000197  2.00  0.45  1.51  1498657.83 ...":
-		# bogo ops over real time.
-		awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f - -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
-		;;
-	esac
-}
-
-# kv LINE KEY... prints the values of keys from a "k=v k=v" line, "-" for
-# a missing one (or the key "-"), after checking the line says consistent=1.
-kv() {
-	local line=$1
-	shift
-	[[ $line == *consistent=1* ]] || { echo "compare.sh: inconsistent run: $line" >&2; return 1; }
-	awk -v keys="$*" '{for(i=1;i<=NF;i++){split($i,p,"="); v[p[1]]=p[2]}
-		n=split(keys,k," "); out=""; for(j=1;j<=n;j++) out=out (j>1?" ":"") (k[j] in v ? v[k[j]] : "-")
-		print out}' <<<"$line"
-}
-
-# The rest of the machine: /proc/stat counts every CPU's busy time (in
-# 1/100 s), and `times` this shell's reaped children's, so the difference
-# over a job is what other processes did meanwhile. A job run beside a busy
-# neighbour measures the neighbour too.
-# cpu_mark sets mark to "busy own now"; it must run in this shell, not in
-# a $(...) subshell, whose children are not this shell's.
-cpu_mark() {
-	local stat now
-	mark=''
-	stat=$(head -1 /proc/stat 2>/dev/null) || return 0
-	times >"$work/times"
-	now=${EPOCHREALTIME:-$(date +%s.%N)}
-	mark=$(awk -v stat="$stat" -v now="$now" 'NR == 2 {
-		split(stat, f, " "); busy = f[2] + f[3] + f[4] + f[7] + f[8]
-		own = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); own += t[1] * 60 + t[2] }
-		printf "%s %s %s\n", busy, own, now }' "$work/times")
-}
-
-# background MARK1 MARK2 prints the CPUs others kept busy between the marks.
-background() {
-	[[ -n $1 && -n $2 ]] || { echo -; return; }
-	# Clamped to [0, CPUs]: the two clocks tick at different grains.
-	awk -v a="$1" -v b="$2" -v n="$ncpu" 'BEGIN { split(a, x, " "); split(b, y, " "); el = y[3] - x[3]
-		if (el <= 0) { print "-"; exit }
-		bg = ((y[1] - x[1]) / 100 - (y[2] - x[2])) / el
-		if (bg < 0) bg = 0
-		if (bg > n + 0) bg = n
-		printf "%.2f\n", bg }'
-}
-
-ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-
-# busy_now prints the CPUs the machine keeps busy over half a second, while
-# nothing of ours runs.
-busy_now() {
-	local a
-	cpu_mark
-	a=$mark
-	sleep 0.5
-	cpu_mark
-	background "$a" "$mark"
-}
-
-# quiet waits up to --wait-quiet seconds for the machine to calm down.
-quiet() {
-	local waited=0 busy
-	((wait_quiet > 0)) || return 0
-	while busy=$(busy_now) && [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; do
-		if ((waited >= wait_quiet)); then
-			echo "compare.sh: the machine stayed busy ($busy CPUs) for ${wait_quiet}s; running anyway" >&2
-			return 0
-		fi
-		((waited == 0)) && echo "compare.sh: waiting for the machine to quiet down ($busy CPUs busy)" >&2
-		sleep 1
-		waited=$((waited + 1))
-	done
-}
-
-busy=$(busy_now)
-if [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; then
-	echo "compare.sh: warning: the machine is busy before the runs ($busy CPUs in use): figures will be disturbed" >&2
-fi
-
-samples=$work/samples.csv
-echo "job,round,ops_per_sec,handoffs_per_1k,cpus,background_cpus" >"$samples"
 failed=0
-total=$((rounds * ${#jobs[@]})) n=0
-for ((r = 1; r <= rounds; r++)); do
-	order=("${jobs[@]}")
-	if ((r % 2 == 0)); then
-		order=()
-		for ((i = ${#jobs[@]} - 1; i >= 0; i--)); do order+=("${jobs[i]}"); done
+if [[ -n $from_raw ]]; then
+	[[ -r $from_raw ]] || die "--from-raw $from_raw: cannot read it"
+	head -1 "$from_raw" | grep -q '^job,round,ops_per_sec,' || die "--from-raw $from_raw: not a --raw file"
+	samples=$from_raw
+	rounds=$(awk -F, 'NR > 1 && $2 > r {r = $2} END {print r + 0}' "$from_raw")
+else
+	# Which peers: c always; the optional ones when asked for, or when installed.
+	want_python=0 want_stress=0
+	if [[ -z $peers ]]; then
+		command -v "$PYTHON" >/dev/null 2>&1 && want_python=1
+		command -v "$STRESS_NG" >/dev/null 2>&1 && want_stress=1
+	else
+		IFS=, read -ra list <<<"$peers"
+		for p in "${list[@]}"; do
+			case $p in
+			c) ;;
+			python) want_python=1; need "$PYTHON" "install python3 or set PYTHON" ;;
+			stress-ng) want_stress=1; need "$STRESS_NG" "install stress-ng or set STRESS_NG" ;;
+			*) die "--peers: unknown peer $p (c, python, stress-ng)" ;;
+			esac
+		done
 	fi
-	for job in "${order[@]}"; do
-		n=$((n + 1))
-		[[ -t 2 ]] && printf '\r\033[Kcompare: run %d of %d: %s (round %d)' "$n" "$total" "$job" "$r" >&2
-		quiet
-		cpu_mark
-		m1=$mark
-		if res=$(run_job "$job") && [[ -n $res ]]; then
-			cpu_mark
-			read -r ops hand cpus <<<"$res"
-			echo "$job,$r,$ops,$hand,$cpus,$(background "$m1" "$mark")" >>"$samples"
-		else
-			[[ -t 2 ]] && printf '\r\033[K' >&2
-			echo "compare.sh: $job failed in round $r" >&2
-			failed=1
-		fi
+	need "$CC" "the C reference needs a C compiler: install gcc, or set CC"
+
+	work=$(mktemp -d "${TMPDIR:-/tmp}/mplock-compare.XXXXXX")
+	trap 'rm -rf "$work"' EXIT
+
+	if [[ -n ${MPLOCK:-} ]]; then
+		[[ -x $MPLOCK ]] || die "MPLOCK=$MPLOCK is not an executable"
+		mplock=$MPLOCK
+	else
+		need "$GO" "building mplock needs Go: install it, or set MPLOCK to a built binary"
+		rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo devel)
+		(cd "$root" && "$GO" build -ldflags "-X main.buildVersion=$rev" -o "$work/mplock" ./cmd/mplock) ||
+			{ echo "compare.sh: go build failed" >&2; exit 1; }
+		mplock=$work/mplock
+	fi
+	"$CC" -O2 -o "$work/lockpeer" "$here/peers/lockpeer.c" || { echo "compare.sh: $CC failed on lockpeer.c" >&2; exit 1; }
+
+	# Jobs: "tool:what". The peers of each mplock kind follow it, so that in
+	# every round a kind and its peers run back to back.
+	declare -a jobs
+	IFS=, read -ra kindlist <<<"$kinds"
+	for k in "${kindlist[@]}"; do
+		case $k in
+		atomic) cpeers=(atomic) ;;
+		sem) cpeers=(futex pthread) ;;
+		spin) cpeers=(spin) ;;
+		flock) cpeers=(flock) ;;
+		fcntl) cpeers=(ofd) ;;
+		sysv) cpeers=(sysv) ;;
+		*) die "--kinds: $k is not one compare.sh pairs with a peer (flock, fcntl, sem, sysv, spin, atomic)" ;;
+		esac
+		jobs+=("mplock:$k" "mplock-latency:$k")
+		for c in "${cpeers[@]}"; do jobs+=("c:$c"); done
+		if [[ $want_stress == 1 && $k == sysv ]]; then jobs+=("stress-ng:sem-sysv"); fi
+		if [[ $want_stress == 1 && $k == flock ]]; then jobs+=("stress-ng:flock"); fi
 	done
-done
-[[ -t 2 ]] && printf '\r\033[K' >&2
-[[ -n $raw ]] && cp "$samples" "$raw"
+	[[ $want_python == 1 ]] && jobs+=("python:mp.Lock")
+
+	# stress-ng runs whole seconds.
+	stress_secs=$(awk "BEGIN{s=int($duration); if (s < $duration) s++; print (s < 1 ? 1 : s)}")
+
+	# run_job prints "ops_per_sec handoffs_per_1k cpus" for one job, "-" for
+	# what the job does not report; cpus is its CPU time over wall time.
+	run_job() {
+		local tool=${1%%:*} what=${1#*:} out
+		case $tool in
+		mplock | mplock-latency)
+			local flags=(--kind "$what" --workers 2 --duration "${duration}s" --repeat 1 --csv)
+			[[ $tool == mplock ]] && flags+=(--no-latency)
+			out=$("$mplock" bench "${flags[@]}") || return 1
+			awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
+				{h=$c["handoffs_per_1k_ops"]; if ($c["lock"]=="atomic") h="-"
+				 print $c["ops_per_second"], h, $c["cpus_busy"]}' <<<"$out"
+			;;
+		c)
+			out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration") || return 1
+			if [[ $what == atomic ]]; then kv "$out" ops_per_sec - cpus; else kv "$out" ops_per_sec handoffs_per_1k cpus; fi
+			;;
+		python)
+			out=$("$PYTHON" "$here/peers/seedlock.py" -p 2 -d "$duration") || return 1
+			kv "$out" ops_per_sec - -
+			;;
+		stress-ng)
+			local opts=(--"$what" 1 --timeout "$stress_secs" --metrics-brief)
+			[[ $what == sem-sysv ]] && opts+=(--sem-sysv-procs 2)
+			out=$(cd "$work" && "$STRESS_NG" "${opts[@]}" 2>&1) || return 1
+			# "... sem-sysv  3000197  2.00  0.45  1.51  1498657.83 ...":
+			# bogo ops over real time.
+			awk -v s="$what" '{for(i=1;i<NF;i++) if ($i==s && $(i+1) ~ /^[0-9]+$/) {printf "%.0f - -\n", $(i+1)/$(i+2); exit}}' <<<"$out"
+			;;
+		esac
+	}
+
+	# kv LINE KEY... prints the values of keys from a "k=v k=v" line, "-" for
+	# a missing one (or the key "-"), after checking the line says consistent=1.
+	kv() {
+		local line=$1
+		shift
+		[[ $line == *consistent=1* ]] || { echo "compare.sh: inconsistent run: $line" >&2; return 1; }
+		awk -v keys="$*" '{for(i=1;i<=NF;i++){split($i,p,"="); v[p[1]]=p[2]}
+			n=split(keys,k," "); out=""; for(j=1;j<=n;j++) out=out (j>1?" ":"") (k[j] in v ? v[k[j]] : "-")
+			print out}' <<<"$line"
+	}
+
+	# The rest of the machine: /proc/stat counts every CPU's busy time (in
+	# 1/100 s), and `times` this shell's reaped children's, so the difference
+	# over a job is what other processes did meanwhile. A job run beside a busy
+	# neighbour measures the neighbour too.
+	# cpu_mark sets mark to "busy own now"; it must run in this shell, not in
+	# a $(...) subshell, whose children are not this shell's.
+	cpu_mark() {
+		local stat now
+		mark=''
+		stat=$(head -1 /proc/stat 2>/dev/null) || return 0
+		times >"$work/times"
+		now=${EPOCHREALTIME:-$(date +%s.%N)}
+		mark=$(awk -v stat="$stat" -v now="$now" 'NR == 2 {
+			split(stat, f, " "); busy = f[2] + f[3] + f[4] + f[7] + f[8]
+			own = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); own += t[1] * 60 + t[2] }
+			printf "%s %s %s\n", busy, own, now }' "$work/times")
+	}
+
+	# background MARK1 MARK2 prints the CPUs others kept busy between the marks.
+	background() {
+		[[ -n $1 && -n $2 ]] || { echo -; return; }
+		# Clamped to [0, CPUs]: the two clocks tick at different grains.
+		awk -v a="$1" -v b="$2" -v n="$ncpu" 'BEGIN { split(a, x, " "); split(b, y, " "); el = y[3] - x[3]
+			if (el <= 0) { print "-"; exit }
+			bg = ((y[1] - x[1]) / 100 - (y[2] - x[2])) / el
+			if (bg < 0) bg = 0
+			if (bg > n + 0) bg = n
+			printf "%.2f\n", bg }'
+	}
+
+	ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+
+	# busy_now prints the CPUs the machine keeps busy over half a second, while
+	# nothing of ours runs.
+	busy_now() {
+		local a
+		cpu_mark
+		a=$mark
+		sleep 0.5
+		cpu_mark
+		background "$a" "$mark"
+	}
+
+	# quiet waits up to --wait-quiet seconds for the machine to calm down.
+	quiet() {
+		local waited=0 busy
+		((wait_quiet > 0)) || return 0
+		while busy=$(busy_now) && [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; do
+			if ((waited >= wait_quiet)); then
+				echo "compare.sh: the machine stayed busy ($busy CPUs) for ${wait_quiet}s; running anyway" >&2
+				return 0
+			fi
+			((waited == 0)) && echo "compare.sh: waiting for the machine to quiet down ($busy CPUs busy)" >&2
+			sleep 1
+			waited=$((waited + 1))
+		done
+	}
+
+	busy=$(busy_now)
+	if [[ $busy != - ]] && awk "BEGIN{exit !($busy >= 0.25)}"; then
+		echo "compare.sh: warning: the machine is busy before the runs ($busy CPUs in use): figures will be disturbed" >&2
+	fi
+
+	samples=$work/samples.csv
+	echo "job,round,ops_per_sec,handoffs_per_1k,cpus,background_cpus" >"$samples"
+	total=$((rounds * ${#jobs[@]})) n=0
+	for ((r = 1; r <= rounds; r++)); do
+		order=("${jobs[@]}")
+		if ((r % 2 == 0)); then
+			order=()
+			for ((i = ${#jobs[@]} - 1; i >= 0; i--)); do order+=("${jobs[i]}"); done
+		fi
+		for job in "${order[@]}"; do
+			n=$((n + 1))
+			[[ -t 2 ]] && printf '\r\033[Kcompare: run %d of %d: %s (round %d)' "$n" "$total" "$job" "$r" >&2
+			quiet
+			cpu_mark
+			m1=$mark
+			if res=$(run_job "$job") && [[ -n $res ]]; then
+				cpu_mark
+				read -r ops hand cpus <<<"$res"
+				echo "$job,$r,$ops,$hand,$cpus,$(background "$m1" "$mark")" >>"$samples"
+			else
+				[[ -t 2 ]] && printf '\r\033[K' >&2
+				echo "compare.sh: $job failed in round $r" >&2
+				failed=1
+			fi
+		done
+	done
+	[[ -t 2 ]] && printf '\r\033[K' >&2
+	[[ -n $raw ]] && cp "$samples" "$raw"
+fi
 
 machine() {
 	local model gov drv
@@ -288,8 +297,11 @@ machine() {
 # Medians per job, then the comparison rows. Targets are the project's
 # (issue 5): mplock's kind against the C lock of the same kind, and every
 # kind but sysv at 3x the seed's Python lock.
+mplock_version=-
+if [[ -n ${mplock:-} ]]; then mplock_version=$("$mplock" --version 2>/dev/null | sed 's/^mplock version //'); fi
+
 summary() {
-	awk -F, -v csv="$1" -v drop="$drop_busy" -v kinds="$kinds" -v dur="$duration" -v rounds="$rounds" -v version="$("$mplock" --version 2>/dev/null | sed 's/^mplock version //')" -v mach="$(machine)" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" '
+	awk -F, -v csv="$1" -v drop="$drop_busy" -v from="$from_raw" -v kinds="$kinds" -v dur="$duration" -v rounds="$rounds" -v version="$mplock_version" -v mach="$(machine)" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" '
 function median(job, col,   n, i, j, t, a) {
 	n = 0
 	for (i = 1; i <= cnt[job]; i++) {
@@ -335,8 +347,11 @@ END {
 	cpeer["sysv"] = "c:sysv"; clabel["sysv"] = "C SysV semop"; ctarget["sysv"] = 1.0
 	if (csv) print "comparison,kind,peer,mplock_ops_per_sec,peer_ops_per_sec,ratio,target,met,mplock_handoffs_per_1k,peer_handoffs_per_1k,mplock_cpus,peer_cpus,peer_unit,background_cpus"
 	else {
-		printf "compare.sh: 2 processes, empty critical section, %ss per run, median of %d rounds (alternating order)\n", dur, rounds
-		printf "Date: %s\nMachine: %s\nmplock: %s (latency recording off for the ratios; its cost is below)\n\n", date, mach, version
+		if (from != "") printf "compare.sh: the samples in %s, median of %d rounds%s\n\n", from, rounds, (drop ? ", runs with a busy neighbour left out" : "")
+		else {
+			printf "compare.sh: 2 processes, empty critical section, %ss per run, median of %d rounds (alternating order)%s\n", dur, rounds, (drop ? ", runs with a busy neighbour left out" : "")
+			printf "Date: %s\nMachine: %s\nmplock: %s (latency recording off for the ratios; its cost is below)\n\n", date, mach, version
+		}
 		printf "%-7s %9s  %-25s %10s  %7s  %6s  %-4s %11s %11s %5s\n", "KIND", "MPLOCK", "PEER", "PEER OPS/S", "RATIO", "TARGET", "MET", "HANDOFFS", "CPUS", "BUSY"
 	}
 	for (i = 1; i <= n; i++) {

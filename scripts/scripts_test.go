@@ -283,3 +283,56 @@ func TestBenchMissingTool(t *testing.T) {
 		t.Errorf("bench.sh -h: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestCompareSummary checks compare.sh's arithmetic on samples it did not
+// measure (--from-raw): medians over rounds, the ratio to each peer against
+// its target, the latency cost, and --drop-busy leaving out a run that had
+// a busy neighbour.
+func TestCompareSummary(t *testing.T) {
+	raw := filepath.Join(t.TempDir(), "samples.csv")
+	samples := `job,round,ops_per_sec,handoffs_per_1k,cpus,background_cpus
+mplock:sem,1,10000000,80,1.9,0.00
+mplock:sem,2,12000000,90,1.9,0.01
+mplock:sem,3,30000000,2,1.0,0.90
+mplock-latency:sem,1,9000000,80,1.9,0.00
+mplock-latency:sem,2,9000000,80,1.9,0.00
+mplock-latency:sem,3,9000000,80,1.9,0.00
+c:futex,1,10000000,100,1.9,0.00
+c:futex,2,10000000,100,1.9,0.00
+c:futex,3,10000000,100,1.9,0.00
+python:mp.Lock,1,1000000,-,-,0.00
+`
+	if err := os.WriteFile(raw, []byte(samples), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(args ...string) map[string][]string {
+		stdout, stderr, code := run(t, nil, "compare.sh", append([]string{"--from-raw", raw, "--kinds", "sem", "--csv"}, args...)...)
+		if code != 0 {
+			t.Fatalf("compare.sh --from-raw %v: exit %d\n%s", args, code, stderr)
+		}
+		recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string][]string{}
+		for _, r := range recs[1:] {
+			m[r[0]+"/"+r[2]] = r
+		}
+		return m
+	}
+	check := func(what string, got []string, ratio, met string) {
+		t.Helper()
+		if got == nil || got[5] != ratio || got[7] != met {
+			t.Errorf("%s: row %q, want ratio %s and met %s", what, got, ratio, met)
+		}
+	}
+
+	all := rows()
+	check("sem vs futex", all["peer/C futex lock"], "1.200", "yes")            // median 12M / 10M
+	check("sem vs python", all["peer/Python mp.Lock (seed)"], "12.000", "yes") // 12M / 1M, target 3
+	check("latency cost", all["overhead/latency on"], "0.750", "NO")           // 9M / 12M: costs 25%
+
+	quiet := rows("--drop-busy")
+	check("sem vs futex, quiet runs", quiet["peer/C futex lock"], "1.100", "yes") // median of 10M and 12M
+	check("latency cost, quiet runs", quiet["overhead/latency on"], "0.818", "NO")
+}
