@@ -178,13 +178,20 @@ func (c counted) Send(m dmutex.Message) error {
 
 // loop runs the process until the exit phase.
 func (p *mutexPeer) loop(ctx context.Context) error {
-	phases := make(chan shm.MutexPhase, 4)
-	go watchControl(p.control, p.mx, phases, p.mesh.done)
+	lines := make(chan bool, 4)
+	go watchControl(p.control, lines, p.mesh.done)
 	for p.phase != shm.PhaseExit {
 		select {
 		case in := <-p.mesh.in:
 			p.receive(in)
-		case ph := <-phases:
+		case ok := <-lines:
+			// The phase word is read here, in the goroutine that returns:
+			// the region is unmapped once RunMutex returns, and a goroutine
+			// left blocked on the control pipe must never touch it.
+			ph := shm.PhaseExit
+			if ok {
+				ph = p.mx.Phase()
+			}
 			p.setPhase(ph)
 		case <-p.timerC:
 			p.timerC = nil
@@ -199,23 +206,20 @@ func (p *mutexPeer) loop(ctx context.Context) error {
 }
 
 // watchControl reads the coordinator's control lines (one per phase change)
-// and reports the phase word each time; the end of the control pipe means
-// the coordinator is gone, and is reported as the exit phase. The pipe is
-// polled by the runtime's network poller: no thread and no scheduler slot is
-// held while waiting, which a blocking futex wait would do.
-func watchControl(cr *bufio.Reader, mx *shm.Mutex, phases chan<- shm.MutexPhase, done <-chan struct{}) {
+// and reports each with true; the end of the control pipe, which means the
+// coordinator is gone, is reported with false. The pipe is polled by the
+// runtime's network poller: no thread and no scheduler slot is held while
+// waiting, which a blocking futex wait would do. It touches no shared
+// memory: it may outlive the region's mapping, blocked on the pipe.
+func watchControl(cr *bufio.Reader, lines chan<- bool, done <-chan struct{}) {
 	for {
 		_, err := cr.ReadString('\n')
-		ph := mx.Phase()
-		if err != nil {
-			ph = shm.PhaseExit
-		}
 		select {
-		case phases <- ph:
+		case lines <- err == nil:
 		case <-done:
 			return
 		}
-		if err != nil || ph == shm.PhaseExit {
+		if err != nil {
 			return
 		}
 	}
