@@ -24,7 +24,7 @@ type child struct {
 // startChild starts cmd, capturing the end of its stderr, and reaps it in the
 // background; exited is sent the child when it ends.
 func startChild(name string, cmd *exec.Cmd, exited chan<- *child) (*child, error) {
-	c := &child{name: name, cmd: cmd, stderr: &tailBuffer{max: 4096}, done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("coordinator: start %s: %w", name, err)
@@ -77,7 +77,9 @@ func (c *child) describe() string {
 	default:
 		s = fmt.Sprintf("exit status %d", ws.ExitStatus())
 	}
-	if msg := c.stderr.lastLine(); msg != "" {
+	if msg := c.stderr.crashLine(); msg != "" {
+		s += ": " + msg
+	} else if msg := c.stderr.lastLine(); msg != "" {
 		s += ": " + msg
 	}
 	return s
@@ -140,6 +142,22 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// crashLine returns the line that says why a Go program crashed ("panic:
+// ...", "fatal error: ..." and the signal line after it), or "". The last
+// line of a crash is the end of a goroutine dump and says nothing.
+func (t *tailBuffer) crashLine() string {
+	lines := strings.Split(t.String(), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "[signal ") {
+				return l + " " + lines[i+1]
+			}
+			return l
+		}
+	}
+	return ""
 }
 
 // lastLine returns the last non-empty line, without a "mplock: " prefix.
