@@ -319,6 +319,7 @@ function rate(v) {
 	if (v >= 1e3) return sprintf("%.0fk", v / 1e3)
 	return sprintf("%.0f", v)
 }
+function num(v, f) { return v == "-" ? "" : sprintf(f, v) }
 function pair(a, b, f) { return (a == "-" ? "-" : sprintf(f, a)) "/" (b == "-" ? "-" : sprintf(f, b)) }
 function bgmax(a, b) { return a == "-" ? b : (b == "-" || a + 0 >= b + 0) ? a : b }
 function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp, bg, cm, cp) {
@@ -330,7 +331,7 @@ function row(kind, peer, label, target, unit,   m, p, ratio, met, hm, hp, bg, cm
 	bg = bgmax(median("mplock:" kind, 6), median(peer, 6))
 	cm = median("mplock:" kind, 5); cp = median(peer, 5)
 	if (csv) {
-		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, m, p, (ratio == "-" ? "" : sprintf("%.3f", ratio)), (target == "-" ? "" : target), met, (hm == "-" ? "" : hm), (hp == "-" ? "" : hp), (cm == "-" ? "" : cm), (cp == "-" ? "" : cp), unit, (bg == "-" ? "" : bg)
+		printf "peer,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", kind, label, num(m, "%.0f"), num(p, "%.0f"), num(ratio, "%.3f"), (target == "-" ? "" : target), met, num(hm, "%.2f"), num(hp, "%.2f"), num(cm, "%.3f"), num(cp, "%.3f"), unit, num(bg, "%.2f")
 		return
 	}
 	printf "%-7s %9s  %-25s %10s  %7s  %6s  %-4s %11s %11s %5s\n", kind, rate(m), label, rate(p) (unit == "bogo-ops" ? "*" : ""), (ratio == "-" ? "-" : sprintf("%.2fx", ratio)), (target == "-" ? "-" : ">=" target), met, pair(hm, hp, "%.1f"), pair(cm, cp, "%.2f"), (bg == "-" ? "-" : sprintf("%.2f", bg))
@@ -372,7 +373,7 @@ END {
 		if (off == "-" || on == "-" || off <= 0) continue
 		cost = 1 - on / off; met = cost < 0.10 ? "yes" : "NO"
 		bg = bgmax(median("mplock:" k, 6), median("mplock-latency:" k, 6))
-		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,,,ops,%s\n", k, off, on, on / off, met, (bg == "-" ? "" : bg)
+		if (csv) printf "overhead,%s,latency on,%s,%s,%.3f,0.9,%s,,,,,ops,%s\n", k, num(off, "%.0f"), num(on, "%.0f"), on / off, met, num(bg, "%.2f")
 		else printf "%-7s %12s %12s %7.1f%%  %7s  %s\n", k, rate(off), rate(on), 100 * cost, "<10%", met
 	}
 	bg = "-"
