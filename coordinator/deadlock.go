@@ -46,7 +46,7 @@ func RunDeadlock(ctx context.Context, plan DeadlockPlan) (*DeadlockResult, error
 		return nil, fmt.Errorf("coordinator: detector: %w", err)
 	}
 	defer det.close()
-	det.every, det.bound = plan.DetectEvery, r.bound
+	det.every = plan.DetectEvery
 	r.det = det
 	if err := r.startHolders(seed); err != nil {
 		return nil, err
@@ -292,18 +292,6 @@ func (r *deadlockRun) onDeadlock(f detection) bool {
 		r.event(DeadlockEvent{At: killedAt, Kind: EventVictim, Proc: p.Name, PID: p.PID, Text: reason})
 	}
 	return false
-}
-
-// bound is the deadline of a holder's timed acquire, which the servers do
-// not know: the holder times it. Called from the detector's goroutine; it
-// reads only what does not change once the holders are started.
-func (r *deadlockRun) bound(w waitfor.Waiter, l waitfor.Lock) time.Time {
-	for _, h := range r.holders {
-		if h.spec.TryTimeout > 0 && h.proc() == w.Proc && l.Name != h.spec.Locks[0].Name {
-			return w.Since.Add(h.spec.TryTimeout)
-		}
-	}
-	return time.Time{}
 }
 
 func (r *deadlockRun) result() *DeadlockResult {

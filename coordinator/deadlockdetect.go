@@ -18,10 +18,7 @@ import (
 type detector struct {
 	servers []detectorServer
 	every   time.Duration
-	// bound gives the deadline of a wait the servers know no deadline
-	// for: the holders' timed acquires are timed on their side.
-	bound func(waitfor.Waiter, waitfor.Lock) time.Time
-	found chan detection
+	found   chan detection
 
 	mu   sync.Mutex
 	gone map[waitfor.Proc]bool // processes killed or ended: their locks are on their way back
@@ -147,14 +144,7 @@ func (d *detector) look(ctx context.Context) (waitfor.Graph, error) {
 	}
 	var all []waitfor.LockState
 	for _, ls := range states {
-		for _, l := range ls {
-			for i, w := range l.Waiters {
-				if w.Deadline.IsZero() && d.bound != nil {
-					l.Waiters[i].Deadline = d.bound(w, l.Lock)
-				}
-			}
-			all = append(all, l)
-		}
+		all = append(all, ls...)
 	}
 	d.looks++
 	g := waitfor.New(all).Without(d.isGone)

@@ -28,6 +28,8 @@ type LockOption func(*lockOptions)
 type lockOptions struct {
 	ttl     time.Duration
 	hasTTL  bool
+	wait    time.Duration
+	hasWait bool
 	onQueue func(position int)
 }
 
@@ -38,6 +40,15 @@ type lockOptions struct {
 // network is cut. Zero asks for no lease even if the server has a default.
 func WithTTL(ttl time.Duration) LockOption {
 	return func(o *lockOptions) { o.ttl, o.hasTTL = ttl, true }
+}
+
+// WithWait bounds the wait in the server's queue: if the lock is not granted
+// within d, the server withdraws the request and Lock returns ErrTimeout.
+// Unlike a ctx deadline, the server knows the bound: its STATUS shows the
+// wait's deadline, so a deadlock detector can tell a wait that will end by
+// itself from one that never will. d = 0 is TryLock.
+func WithWait(d time.Duration) LockOption {
+	return func(o *lockOptions) { o.wait, o.hasWait = d, true }
 }
 
 // OnQueued is called, from the client's reader goroutine, when the request
@@ -82,7 +93,10 @@ func (c *Client) lock(ctx context.Context, name string, mode Mode, try bool, opt
 	c.waits[name] = w
 	c.mu.Unlock()
 
-	req := Request{Verb: VerbLock, Name: name, Mode: mode, TTL: o.ttl, HasTTL: o.hasTTL, HasWait: try}
+	req := Request{Verb: VerbLock, Name: name, Mode: mode, TTL: o.ttl, HasTTL: o.hasTTL, Wait: o.wait, HasWait: o.hasWait}
+	if try {
+		req.Wait, req.HasWait = 0, true
+	}
 	if _, err := c.send(req, func(r *reply) { c.lockReply(w, r) }); err != nil {
 		c.dropWait(w)
 		return nil, err

@@ -442,3 +442,38 @@ func TestClientSeesServerGone(t *testing.T) {
 		t.Fatalf("Lock after shutdown: %v", err)
 	}
 }
+
+// TestClientWithWait checks that a bounded wait is bounded by the server:
+// its STATUS shows the deadline while it waits, and Lock returns ErrTimeout
+// when it passes, leaving nothing queued.
+func TestClientWithWait(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	a, b := dial(t, addr, "A"), dial(t, addr, "B")
+	if _, err := a.Lock(testCtx(t), "w", Exclusive); err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Lock(testCtx(t), "w", Exclusive, WithWait(200*time.Millisecond), OnQueued(func(int) { close(queued) }))
+		done <- err
+	}()
+	<-queued
+	st, err := a.Status(testCtx(t), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Locks) != 1 || len(st.Locks[0].Waiters) != 1 || st.Locks[0].Waiters[0].Deadline.IsZero() {
+		t.Fatalf("status of a bounded wait shows no deadline: %+v", st.Locks)
+	}
+	if err := <-done; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("bounded Lock = %v, want ErrTimeout", err)
+	}
+	st, err = a.Status(testCtx(t), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Locks[0].Waiters) != 0 {
+		t.Fatalf("a timed-out wait is still queued: %+v", st.Locks[0].Waiters)
+	}
+}

@@ -133,7 +133,7 @@ func (h *holder) attempt(ctx context.Context) (gaveUp bool, err error) {
 		timed := i > 0 && h.spec.TryTimeout > 0
 		h.doing = "waiting for " + l.Name
 		lease, err := h.acquire(ctx, l, timed)
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if timed && errors.Is(err, lockd.ErrTimeout) {
 			return true, nil
 		}
 		if err != nil {
@@ -182,17 +182,17 @@ func (h *holder) acquire(ctx context.Context, l HolderLock, timed bool) (*lockd.
 			h.notes.write(n)
 		}()
 	}
-	lctx := ctx
+	opts := []lockd.LockOption{lockd.OnQueued(onQueued)}
 	if timed {
-		var cancel context.CancelFunc
-		lctx, cancel = context.WithTimeout(ctx, h.spec.TryTimeout)
-		defer cancel()
+		// Bounded by the server, which then shows the wait's deadline to
+		// the detector: a timed wait is never part of a deadlock.
+		opts = append(opts, lockd.WithWait(h.spec.TryTimeout))
 	}
 	began := time.Now()
-	lease, err := c.Lock(lctx, l.Name, lockd.Exclusive, lockd.OnQueued(onQueued))
+	lease, err := c.Lock(ctx, l.Name, lockd.Exclusive, opts...)
 	asked.Wait()
 	if err != nil {
-		if timed && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if timed && errors.Is(err, lockd.ErrTimeout) {
 			h.notes.write(HolderNote{Kind: HolderGaveUp, Lock: l.Name, Waited: time.Since(began)})
 		}
 		return nil, err
