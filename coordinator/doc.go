@@ -1,9 +1,19 @@
 // Package coordinator plans and supervises mplock's runs of real processes:
-// it creates what the workers share, starts them through a start barrier,
-// watches the deadline, Ctrl-C and the death of any worker, collects what they
-// did, and releases every resource on every exit path.
+// it creates what the processes share, starts them through a start barrier,
+// watches the deadline, Ctrl-C and the death of any of them, collects what
+// they did, and releases every resource on every exit path.
 //
-// One file set per run kind: bank*.go for `mplock bank`. Shared machinery:
-// children.go (starting and reaping worker processes) and resources.go (the
-// private run directory and the janitor that cleans up after a SIGKILL).
+// One file set per run kind, each a plan (validated, with defaults in one
+// place), a run, and a result that package report renders:
+//
+//	bank*.go      mplock bank: workers on one shared balance, one lock kind
+//	bench*.go     mplock bench: a matrix of bank runs, repeated
+//	mutex*.go     mplock mutex: distributed mutual exclusion among peers,
+//	              checked independently through shared memory
+//	deadlock*.go  mplock deadlock: lock servers, reverse-order holders, and
+//	              the detector that finds their cycle (package waitfor)
+//
+// Shared machinery: children.go (starting, describing and reaping child
+// processes) and resources.go (the private run directory, its manifest, and
+// the janitor that cleans up after a SIGKILL).
 package coordinator
