@@ -252,9 +252,9 @@ func (p *BenchPlan) Describe() string {
 	} else {
 		fmt.Fprintf(&b, "%v per run", p.Duration)
 	}
-	fmt.Fprintf(&b, "; %d repeats", p.Repeat)
+	fmt.Fprintf(&b, "; %s", plural(p.Repeat, "repeat"))
 	if p.Warmup > 0 {
-		fmt.Fprintf(&b, " after %d warm-up", p.Warmup)
+		fmt.Fprintf(&b, " after %s", plural(p.Warmup, "warm-up"))
 	}
 	if p.NoLatency {
 		b.WriteString("; latency not recorded")
@@ -276,4 +276,11 @@ func joinDurations(ds []time.Duration) string {
 		s[i] = ShortDuration(d)
 	}
 	return strings.Join(s, ",")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

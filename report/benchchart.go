@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"strconv"
@@ -134,7 +135,7 @@ func throughputPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, whe
 	p.Title.Text = "Throughput (" + where + ")"
 	p.Y.Label.Text = "operations/s, all workers"
 	p.Y.Tick.Marker = logTicks{label: tickRate}
-	for i, k := range kinds {
+	for _, k := range kinds {
 		var pts errPoints
 		for _, c := range cells {
 			if c.Cell.Kind != k {
@@ -155,9 +156,9 @@ func throughputPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, whe
 		if err != nil {
 			return nil, err
 		}
-		col := plotutil.Color(i)
+		col := kindColor(k)
 		line.Color, points.Color, bars.Color = col, col, col
-		points.Shape = plotutil.Shape(i)
+		points.Shape = plotutil.Shape(int(k))
 		p.Add(line, points, bars)
 		p.Legend.Add(k.String(), line, points)
 	}
@@ -172,7 +173,7 @@ func latencyPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where 
 	p.Title.Text = "Acquire latency p50 (solid), p99 (dashed) (" + where + ")"
 	p.Y.Label.Text = "time to acquire"
 	p.Y.Tick.Marker = logTicks{label: tickDur}
-	for i, k := range kinds {
+	for _, k := range kinds {
 		var p50, p99 plotter.XYs
 		for _, c := range cells {
 			if c.Cell.Kind != k || c.Latency == nil {
@@ -185,7 +186,7 @@ func latencyPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where 
 		if len(p50) == 0 {
 			continue
 		}
-		col := plotutil.Color(i)
+		col := kindColor(k)
 		l50, pts, err := plotter.NewLinePoints(p50)
 		if err != nil {
 			return nil, err
@@ -195,7 +196,7 @@ func latencyPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where 
 			return nil, err
 		}
 		l50.Color, pts.Color, l99.Color = col, col, col
-		pts.Shape = plotutil.Shape(i)
+		pts.Shape = plotutil.Shape(int(k))
 		l99.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l50, pts, l99)
 		p.Legend.Add(k.String(), l50, pts)
@@ -226,6 +227,22 @@ func newLogLogPlot(cells []*coordinator.BenchCellResult) *plot.Plot {
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	return p
+}
+
+// kindColors gives each kind its own colour in every chart, whichever kinds
+// a matrix has (Okabe and Ito's palette, told apart with colour blindness).
+var kindColors = []color.RGBA{
+	{0x00, 0x00, 0x00, 0xff}, // none: black
+	{0xe6, 0x9f, 0x00, 0xff}, // flock: orange
+	{0x56, 0xb4, 0xe9, 0xff}, // fcntl: sky blue
+	{0x00, 0x9e, 0x73, 0xff}, // sem: bluish green
+	{0xd5, 0x5e, 0x00, 0xff}, // sysv: vermillion
+	{0xcc, 0x79, 0xa7, 0xff}, // spin: reddish purple
+	{0x00, 0x72, 0xb2, 0xff}, // atomic: blue
+}
+
+func kindColor(k lock.Kind) color.Color {
+	return kindColors[int(k)%len(kindColors)]
 }
 
 // legendRoom raises a log axis' top so the legend, top right, sits above
