@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,29 +152,8 @@ func (r *bankRun) start(region *shm.Region, spec worker.BankSpec) error {
 // barrier waits until every worker registered, then opens the start barrier.
 func (r *bankRun) barrier(ctx context.Context) error {
 	ctl := r.bank.Control
-	want := uint32(len(r.children))
-	deadline := time.Now().Add(barrierTimeout)
-	for {
-		n := ctl.Ready.Load()
-		if n == want {
-			break
-		}
-		for _, c := range r.children {
-			select {
-			case <-c.done:
-				return fmt.Errorf("coordinator: %s (pid %d) ended before the start: %s", c.name, c.pid(), c.describe())
-			default:
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("coordinator: only %d of %d workers were ready after %v", n, want, barrierTimeout)
-		}
-		if err := shm.Wait(&ctl.Ready, n, 50*time.Millisecond); err != nil && !errors.Is(err, shm.ErrTimeout) {
-			return err
-		}
+	if err := waitReady(ctx, &ctl.Ready, r.children, "workers"); err != nil {
+		return err
 	}
 	r.startNs = worker.Now()
 	ctl.Start.Store(1)

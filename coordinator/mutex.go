@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -238,7 +237,7 @@ func (r *mutexRun) introduce(ctx context.Context) error {
 		case a := <-r.addrs:
 			addrs[a.id] = a.addr
 		case <-poll.C:
-			if err := r.endedEarly(); err != nil {
+			if err := endedEarly(r.children()); err != nil {
 				return err
 			}
 		case <-deadline.C:
@@ -257,41 +256,20 @@ func (r *mutexRun) introduce(ctx context.Context) error {
 	return nil
 }
 
-// endedEarly returns an error naming a process that ended before the start.
-func (r *mutexRun) endedEarly() error {
-	for _, c := range r.procs {
-		select {
-		case <-c.done:
-			return fmt.Errorf("coordinator: %s (pid %d) ended before the start: %s", c.name, c.pid(), c.describe())
-		default:
-		}
+// children returns the run's processes as children, in id order.
+func (r *mutexRun) children() []*child {
+	procs := make([]*child, len(r.procs))
+	for i, p := range r.procs {
+		procs[i] = p.child
 	}
-	return nil
+	return procs
 }
 
 // barrier waits until every process is connected and registered, then
 // starts the run.
 func (r *mutexRun) barrier(ctx context.Context) error {
-	ctl := r.mx.Control
-	want := uint32(len(r.procs))
-	deadline := time.Now().Add(barrierTimeout)
-	for {
-		n := ctl.Ready.Load()
-		if n == want {
-			break
-		}
-		if err := r.endedEarly(); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("coordinator: only %d of %d processes were connected after %v", n, want, barrierTimeout)
-		}
-		if err := shm.Wait(&ctl.Ready, n, 50*time.Millisecond); err != nil && !errors.Is(err, shm.ErrTimeout) {
-			return err
-		}
+	if err := waitReady(ctx, &r.mx.Control.Ready, r.children(), "processes"); err != nil {
+		return err
 	}
 	r.startNs = worker.Now()
 	return r.setPhase(shm.PhaseRun)
