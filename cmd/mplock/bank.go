@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"mplock/coordinator"
 	"mplock/lock"
@@ -118,8 +116,13 @@ func bankAction(c *cli.Context) error {
 		}
 	}
 
-	progress := newProgress(c.App.ErrWriter)
-	plan.Progress = progress.bank
+	progress := newStatusLine(c.App.ErrWriter)
+	plan.Progress = func(s coordinator.BankProgress) {
+		// Short runs end before a line would be worth reading.
+		if s.Elapsed >= 300*time.Millisecond {
+			progress.draw(false, func() string { return bankProgressLine(s) })
+		}
+	}
 	b := report.Bank{Machine: machine.Collect(version())}
 	var runErr error
 	for _, k := range kinds {
@@ -229,36 +232,14 @@ func bankExit(b report.Bank, runErr error, interrupted bool) error {
 	return nil
 }
 
-// progress draws one status line on a terminal's stderr and nothing
-// elsewhere, so piped and scripted runs stay clean.
-type progress struct {
-	w     io.Writer
-	on    bool
-	drawn bool
-}
-
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) bank(s coordinator.BankProgress) {
-	if !p.on || s.Elapsed < 300*time.Millisecond {
-		return
+// bankProgressLine is the status line of a bank run: its kind, the
+// operations committed, and how far along it is.
+func bankProgressLine(s coordinator.BankProgress) string {
+	switch {
+	case s.Total > 0:
+		return fmt.Sprintf("%s: %d of %d ops (%.0f%%), %.1fs", s.Kind, s.Ops, s.Total, 100*float64(s.Ops)/float64(s.Total), s.Elapsed.Seconds())
+	case s.Planned > 0:
+		return fmt.Sprintf("%s: %d ops, %.1fs of %v", s.Kind, s.Ops, s.Elapsed.Seconds(), s.Planned)
 	}
-	line := fmt.Sprintf("%s: %d ops, %.1fs", s.Kind, s.Ops, s.Elapsed.Seconds())
-	if s.Total > 0 {
-		line = fmt.Sprintf("%s: %d of %d ops (%.0f%%), %.1fs", s.Kind, s.Ops, s.Total, 100*float64(s.Ops)/float64(s.Total), s.Elapsed.Seconds())
-	} else if s.Planned > 0 {
-		line = fmt.Sprintf("%s: %d ops, %.1fs of %v", s.Kind, s.Ops, s.Elapsed.Seconds(), s.Planned)
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s", line)
-	p.drawn = true
-}
-
-func (p *progress) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
-	}
+	return fmt.Sprintf("%s: %d ops, %.1fs", s.Kind, s.Ops, s.Elapsed.Seconds())
 }

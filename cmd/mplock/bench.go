@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"mplock/coordinator"
 	"mplock/lock"
@@ -105,8 +104,12 @@ func benchAction(c *cli.Context) error {
 		}
 	}
 
-	prog := newBenchProgress(c.App.ErrWriter)
-	plan.Progress = prog.show
+	prog := newStatusLine(c.App.ErrWriter)
+	plan.Progress = func(s coordinator.BenchProgress) {
+		// The first line of each run is always drawn, then at most ten a second.
+		first := s.Bank.Elapsed == 0 && s.Waiting == 0
+		prog.draw(first, func() string { return benchProgressLine(s) })
+	}
 	mach := machine.Collect(version())
 	res, runErr := coordinator.RunBench(c.Context, plan)
 	prog.clear()
@@ -297,34 +300,6 @@ func writeChart(path string, b report.Bench, format report.ChartFormat) error {
 	return f.Close()
 }
 
-// benchProgress draws one status line on a terminal's stderr, and nothing
-// when stderr is not a terminal, so piped and scripted runs stay clean.
-type benchProgress struct {
-	w     io.Writer
-	on    bool
-	drawn bool
-	last  time.Time
-}
-
-func newBenchProgress(w io.Writer) *benchProgress {
-	f, ok := w.(*os.File)
-	return &benchProgress{w: w, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *benchProgress) show(s coordinator.BenchProgress) {
-	if !p.on {
-		return
-	}
-	// At most ten lines a second; always the first of each run.
-	if now := time.Now(); (s.Bank.Elapsed > 0 || s.Waiting > 0) && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	} else {
-		p.last = now
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s", benchProgressLine(s))
-	p.drawn = true
-}
-
 // benchProgressLine is the status line's text: run i of n, cell j of m,
 // time spent and estimated time left.
 func benchProgressLine(s coordinator.BenchProgress) string {
@@ -342,11 +317,4 @@ func benchProgressLine(s coordinator.BenchProgress) string {
 		line += fmt.Sprintf(", about %s left", s.Remaining.Round(time.Second))
 	}
 	return line
-}
-
-func (p *benchProgress) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
-	}
 }

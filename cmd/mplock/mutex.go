@@ -3,14 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"mplock/coordinator"
 	"mplock/dmutex"
@@ -79,11 +76,17 @@ func mutexAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	progress := newMutexProgress(c.App.ErrWriter)
+	progress := newStatusLine(c.App.ErrWriter)
 	m := report.Mutex{Machine: machine.Collect(version())}
 	var runErr error
 	for _, plan := range plans {
-		plan.Progress = progress.show
+		plan.Progress = func(s coordinator.MutexProgress) {
+			if s.Elapsed >= 300*time.Millisecond {
+				progress.draw(false, func() string {
+					return fmt.Sprintf("%s: %d entries, %.1fs of %v", s.Algorithm, s.Entries, s.Elapsed.Seconds(), s.Planned)
+				})
+			}
+		}
 		res, err := coordinator.RunMutex(c.Context, plan)
 		progress.clear()
 		if err != nil {
@@ -398,32 +401,4 @@ func mutexExit(m report.Mutex, runErr error, interrupted bool) error {
 		}
 	}
 	return nil
-}
-
-// mutexProgress draws one status line on a terminal's stderr and nothing
-// elsewhere, so piped and scripted runs stay clean.
-type mutexProgress struct {
-	w     io.Writer
-	on    bool
-	drawn bool
-}
-
-func newMutexProgress(w io.Writer) *mutexProgress {
-	f, ok := w.(*os.File)
-	return &mutexProgress{w: w, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *mutexProgress) show(s coordinator.MutexProgress) {
-	if !p.on || s.Elapsed < 300*time.Millisecond {
-		return
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s: %d entries, %.1fs of %v", s.Algorithm, s.Entries, s.Elapsed.Seconds(), s.Planned)
-	p.drawn = true
-}
-
-func (p *mutexProgress) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
-	}
 }
