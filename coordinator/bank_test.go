@@ -1,17 +1,16 @@
 package coordinator
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"mplock/internal/proctest"
 	"mplock/lock"
 	"mplock/shm"
 )
@@ -158,7 +157,7 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 		Progress: func(p BankProgress) {
 			if !killed && p.Ops > 0 {
 				killed = true
-				kids := workerPids(t)
+				kids := proctest.ChildrenRunning(os.Getpid(), "worker", "bank")
 				if len(kids) != 3 {
 					t.Errorf("found workers %v, want 3", kids)
 					return
@@ -180,18 +179,6 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 	if !r.Consistent {
 		t.Fatalf("inconsistent after a worker died: lost %d, in doubt %d", r.LostUpdates, r.InDoubt)
 	}
-}
-
-// workerPids lists this process's bank worker children, by slot order of pid.
-func workerPids(t *testing.T) []int {
-	var pids []int
-	for _, pid := range children(os.Getpid()) {
-		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(cmdline), "worker\x00bank") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func TestInterruptedRunReportsWhatFinished(t *testing.T) {
@@ -224,7 +211,7 @@ func TestStalledRunIsStopped(t *testing.T) {
 		Progress: func(p BankProgress) {
 			if !stopped && p.Ops > 0 {
 				stopped = true
-				for _, pid := range workerPids(t) {
+				for _, pid := range proctest.ChildrenRunning(os.Getpid(), "worker", "bank") {
 					syscall.Kill(pid, syscall.SIGSTOP)
 				}
 			}
@@ -253,30 +240,9 @@ func TestCoordinatorKilled(t *testing.T) {
 
 func testCoordinatorKilled(t *testing.T, kind lock.Kind) {
 	name := testShmPrefix()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MPLOCK_TEST_COORDINATOR=1", "MPLOCK_TEST_SHM="+name, "MPLOCK_TEST_KIND="+kind.String())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "running\n" {
-		t.Fatalf("coordinator said %q", line)
-	}
-	var workers []int
-	for _, pid := range children(cmd.Process.Pid) {
-		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(cmdline), "worker\x00bank") {
-			workers = append(workers, pid)
-		}
-	}
+	coord := proctest.StartHelper(t, "MPLOCK_TEST_COORDINATOR=1", "MPLOCK_TEST_SHM="+name, "MPLOCK_TEST_KIND="+kind.String())
+	coord.Expect(t, "running")
+	workers := proctest.ChildrenRunning(coord.Pid(), "worker", "bank")
 	if len(workers) != 2 {
 		t.Fatalf("found %d workers, want 2", len(workers))
 	}
@@ -298,25 +264,25 @@ func testCoordinatorKilled(t *testing.T, kind lock.Kind) {
 		}
 	}
 
-	cmd.Process.Kill()
-	cmd.Wait()
-	eventually(t, "the workers to die", func() bool {
+	coord.Cmd.Process.Kill()
+	coord.Cmd.Wait()
+	proctest.Eventually(t, "the workers to die", func() bool {
 		for _, pid := range workers {
-			if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+			if proctest.Alive(pid) {
 				return false
 			}
 		}
 		return true
 	})
-	eventually(t, "the janitor to remove the named region", func() bool {
+	proctest.Eventually(t, "the janitor to remove the named region", func() bool {
 		_, err := os.Stat(shm.NamedPath(name))
 		return errors.Is(err, os.ErrNotExist)
 	})
 	switch kind {
 	case lock.SysV:
-		eventually(t, "the janitor to remove the semaphore", func() bool { return !lock.SysVExists(semID) })
+		proctest.Eventually(t, "the janitor to remove the semaphore", func() bool { return !lock.SysVExists(semID) })
 	case lock.Flock:
-		eventually(t, "the janitor to remove the run directory", func() bool {
+		proctest.Eventually(t, "the janitor to remove the run directory", func() bool {
 			_, err := os.Stat(lockFile)
 			ents, _ := os.ReadDir(os.Getenv("TMPDIR"))
 			return errors.Is(err, os.ErrNotExist) && len(ents) == 0
@@ -326,8 +292,7 @@ func testCoordinatorKilled(t *testing.T, kind lock.Kind) {
 
 // workerArgs returns a worker's "-flag value" arguments by flag.
 func workerArgs(pid int) map[string]string {
-	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	args := strings.Split(string(cmdline), "\x00")
+	args := proctest.Cmdline(pid)
 	m := map[string]string{}
 	for i, a := range args {
 		if strings.HasPrefix(a, "-") && i+1 < len(args) {
@@ -335,16 +300,6 @@ func workerArgs(pid int) map[string]string {
 		}
 	}
 	return m
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
 }
 
 func TestPlanValidation(t *testing.T) {

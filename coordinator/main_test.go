@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"mplock/internal/proctest"
 	"mplock/janitor"
 	"mplock/lock"
 	"mplock/worker"
@@ -92,7 +92,7 @@ func leakCheck(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	t.Cleanup(func() {
-		if kids := children(os.Getpid()); len(kids) > 0 {
+		if kids := proctest.Children(os.Getpid()); len(kids) > 0 {
 			t.Errorf("child processes left behind: %v", kids)
 		}
 		for _, f := range shmFiles(t) {
@@ -119,42 +119,4 @@ func shmFiles(t *testing.T) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-// children returns the pids of live (not zombie) processes whose parent is pid.
-func children(pid int) []int {
-	var kids []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			k, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			kids = append(kids, k)
-		}
-	}
-	return kids
-}
-
-// eventually polls cond until it holds or the deadline passes: for effects
-// of another process (a janitor's cleanup) that nothing signals to us.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

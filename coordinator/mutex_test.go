@@ -1,19 +1,16 @@
 package coordinator
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"mplock/dmutex"
+	"mplock/internal/proctest"
 )
 
 // mutexCoordinatorHelper runs a long Ricart-Agrawala run and prints
@@ -78,30 +75,9 @@ func TestRunMutexInterrupted(t *testing.T) {
 // each closes its listener, which removes the socket, once its links are up.)
 func TestRunMutexCoordinatorKilled(t *testing.T) {
 	leakCheck(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MPLOCK_TEST_MUTEX_COORDINATOR=1")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "running\n" {
-		t.Fatalf("coordinator said %q", line)
-	}
-	var peers []int
-	for _, pid := range children(cmd.Process.Pid) {
-		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(cmdline), "worker\x00mutex\x00peer") {
-			peers = append(peers, pid)
-		}
-	}
+	coord := proctest.StartHelper(t, "MPLOCK_TEST_MUTEX_COORDINATOR=1")
+	coord.Expect(t, "running")
+	peers := proctest.ChildrenRunning(coord.Pid(), "worker", "mutex", "peer")
 	if len(peers) != 4 {
 		t.Fatalf("found %d peers, want 4", len(peers))
 	}
@@ -110,17 +86,17 @@ func TestRunMutexCoordinatorKilled(t *testing.T) {
 		t.Fatalf("TMPDIR holds %v, want the run directory", dirs)
 	}
 
-	cmd.Process.Kill()
-	cmd.Wait()
-	eventually(t, "the peers to die with their coordinator", func() bool {
+	coord.Cmd.Process.Kill()
+	coord.Cmd.Wait()
+	proctest.Eventually(t, "the peers to die with their coordinator", func() bool {
 		for _, pid := range peers {
-			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			if proctest.Alive(pid) {
 				return false
 			}
 		}
 		return true
 	})
-	eventually(t, "the janitor to remove the run directory", func() bool {
+	proctest.Eventually(t, "the janitor to remove the run directory", func() bool {
 		ents, _ := os.ReadDir(os.Getenv("TMPDIR"))
 		return len(ents) == 0
 	})

@@ -1,13 +1,14 @@
 package lockd
 
 import (
+	"mplock/internal/proctest"
+
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -117,39 +118,11 @@ func (r *rawConn) expectEOF() {
 	}
 }
 
-// helperProc is a client process started from this test binary.
-type helperProc struct {
-	cmd *exec.Cmd
-	out *bufio.Reader
-}
-
-func startHelper(t *testing.T, role string, env ...string) *helperProc {
+// startHelper starts this test binary as a client process in role (see
+// runHelper); its output lines are the hand-off, never a sleep.
+func startHelper(t *testing.T, role string, env ...string) *proctest.Helper {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{"LOCKD_TEST_HELPER=" + role}, env...)...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return &helperProc{cmd: cmd, out: bufio.NewReader(out)}
-}
-
-// line reads the helper's next stdout line (the hand-off: no sleeping).
-func (h *helperProc) line(t *testing.T) string {
-	t.Helper()
-	s, err := h.out.ReadString('\n')
-	if err != nil {
-		t.Fatalf("helper %d: %v (read %q)", h.cmd.Process.Pid, err, s)
-	}
-	return strings.TrimSuffix(s, "\n")
+	return proctest.StartHelper(t, append([]string{"LOCKD_TEST_HELPER=" + role}, env...)...)
 }
 
 func runHelper(role string) int {

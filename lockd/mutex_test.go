@@ -1,6 +1,8 @@
 package lockd
 
 import (
+	"mplock/internal/proctest"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -22,16 +24,16 @@ func TestMutualExclusion200Clients(t *testing.T) {
 	const procs, perProc, rounds = 8, 25, 10
 	_, addr := startServer(t, Config{})
 	dir := t.TempDir()
-	var hs []*helperProc
+	var hs []*proctest.Helper
 	for p := 0; p < procs; p++ {
 		hs = append(hs, startHelper(t, "hammer", "LOCKD_ADDR="+addr, "LOCKD_DIR="+dir,
 			"LOCKD_CLIENTS="+strconv.Itoa(perProc), "LOCKD_ROUNDS="+strconv.Itoa(rounds), "LOCKD_NAMES=4"))
 	}
 	for _, h := range hs {
-		if got := h.line(t); got != "DONE" {
+		if got := h.Line(t); got != "DONE" {
 			t.Fatalf("hammer process said %q", got)
 		}
-		if err := h.cmd.Wait(); err != nil {
+		if err := h.Cmd.Wait(); err != nil {
 			t.Fatalf("hammer process: %v", err)
 		}
 	}

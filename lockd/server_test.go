@@ -181,11 +181,11 @@ func TestServerLeaseExpiryTellsRawHolder(t *testing.T) {
 func TestServerLeaseExpiryTellsStoppedHolder(t *testing.T) {
 	_, addr := startServer(t, Config{})
 	h := startHelper(t, "hold", "LOCKD_ADDR="+addr, "LOCKD_NAME=job", "LOCKD_TTL=300ms")
-	first := h.line(t)
+	first := h.Line(t)
 	if !strings.HasPrefix(first, "LOCKED ") {
 		t.Fatalf("holder said %q", first)
 	}
-	if err := h.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := h.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	c := dial(t, addr, "next")
@@ -193,8 +193,8 @@ func TestServerLeaseExpiryTellsStoppedHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.cmd.Process.Signal(syscall.SIGCONT)
-	if got := h.line(t); got != "LOST "+ErrLeaseExpired.Error() {
+	h.Cmd.Process.Signal(syscall.SIGCONT)
+	if got := h.Line(t); got != "LOST "+ErrLeaseExpired.Error() {
 		t.Fatalf("stopped holder said %q after continuing, want it told the lease expired", got)
 	}
 	if tok := strings.TrimPrefix(first, "LOCKED "); tok >= "" && l.Token <= Token(atoi(t, tok)) {
@@ -208,7 +208,7 @@ func TestServerLeaseExpiryTellsStoppedHolder(t *testing.T) {
 func TestServerKilledClientReleases(t *testing.T) {
 	_, addr := startServer(t, Config{})
 	h := startHelper(t, "hold", "LOCKD_ADDR="+addr, "LOCKD_NAME=file_A")
-	if got := h.line(t); !strings.HasPrefix(got, "LOCKED ") {
+	if got := h.Line(t); !strings.HasPrefix(got, "LOCKED ") {
 		t.Fatalf("holder said %q", got)
 	}
 	c := dial(t, addr, "waiter")
@@ -219,7 +219,7 @@ func TestServerKilledClientReleases(t *testing.T) {
 		got <- err
 	}()
 	<-queued
-	if err := h.cmd.Process.Kill(); err != nil {
+	if err := h.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-got; err != nil {

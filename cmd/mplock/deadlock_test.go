@@ -1,6 +1,8 @@
 package main
 
 import (
+	"mplock/internal/proctest"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -71,7 +73,7 @@ func dlNoLeftovers(t *testing.T, pids []int, addrs []string, wait time.Duration)
 	}
 	deadline := time.Now().Add(wait)
 	for _, pid := range pids {
-		for dlAlive(pid) {
+		for proctest.Alive(pid) {
 			if time.Now().After(deadline) {
 				t.Errorf("process %d is still running", pid)
 				break
@@ -96,48 +98,9 @@ func dlNoLeftovers(t *testing.T, pids []int, addrs []string, wait time.Duration)
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if kids := dlChildren(os.Getpid()); len(kids) > 0 {
+	if kids := proctest.Children(os.Getpid()); len(kids) > 0 {
 		t.Errorf("child processes left behind: %v", kids)
 	}
-}
-
-// dlAlive reports whether pid is a live process: a zombie has closed its
-// files (and sockets) already. (A process that is exiting still counts: it
-// may not have closed them yet.)
-func dlAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
-// dlChildren returns the live processes whose parent is pid.
-func dlChildren(pid int) []int {
-	var kids []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			k, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			kids = append(kids, k)
-		}
-	}
-	return kids
 }
 
 // dlCheckRing checks that the cycle is the ring the reverse strategy
@@ -352,7 +315,7 @@ func TestDeadlockPortInUse(t *testing.T) {
 	if want := fmt.Sprintf("port %d is already in use", port); !strings.Contains(errb.String(), want) || !strings.Contains(errb.String(), "--base-port 0") {
 		t.Errorf("stderr %q: want %q and the way out", errb.String(), want)
 	}
-	if kids := dlChildren(os.Getpid()); len(kids) > 0 {
+	if kids := proctest.Children(os.Getpid()); len(kids) > 0 {
 		t.Errorf("child processes left behind: %v", kids)
 	}
 }
