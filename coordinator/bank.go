@@ -116,9 +116,19 @@ type bankRun struct {
 }
 
 func (r *bankRun) start(region *shm.Region, spec worker.BankSpec) error {
+	var cpus []int
+	if r.plan.Pin {
+		var err error
+		if cpus, err = worker.AllowedCPUs(); err != nil {
+			return err
+		}
+	}
 	for i := range r.plan.Workers {
 		s := spec
 		s.Slot = i
+		if cpus != nil {
+			s.Pin, s.CPU = true, cpus[i%len(cpus)]
+		}
 		if k := r.plan.KillAt; k != nil && k.Slot == i {
 			s.KillAt = k.Op
 		}
@@ -243,7 +253,7 @@ func (r *bankRun) result() *BankResult {
 		Think: p.Think, Hold: p.Hold, Amount: p.Amount, Initial: p.Initial,
 		Interrupted: r.interrupted, Stalled: r.stalled,
 		Recoveries: int(r.bank.Control.Recoveries.Load()),
-		SemID:      r.spec.SemID, LockFile: r.spec.LockFile,
+		SemID:      r.spec.SemID, LockFile: r.spec.LockFile, Pinned: p.Pin,
 	}
 	var deadDep, deadWd, cpu int64
 	var opsAt []int64
@@ -254,13 +264,14 @@ func (r *bankRun) result() *BankResult {
 		pr := ProcResult{
 			Slot: i, Pid: c.pid(), Role: worker.RoleOf(i),
 			Deposits: int64(slot.Deposits.Load()), Withdrawals: int64(slot.Withdrawals.Load()),
-			Exit: c.describe(),
+			Exit: c.describe(), PinnedTo: -1,
 		}
 		pr.Ops = pr.Deposits + pr.Withdrawals
 		rep := <-r.reports[i]
 		if rep != nil && c.exitedCleanly() {
 			pr.Handoffs, pr.MaxRun, pr.Recovered = rep.Handoffs, rep.MaxRun, rep.Recovered
 			pr.CPU = time.Duration(rep.UserNs + rep.SysNs)
+			pr.PinnedTo = rep.PinnedTo
 			cpu += rep.UserNs + rep.SysNs
 			end = max(end, rep.End)
 			if rep.FirstDoneOps != nil {

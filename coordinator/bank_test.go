@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"mplock/internal/proctest"
 	"mplock/lock"
 	"mplock/shm"
+	"mplock/worker"
 )
 
 func runBank(t *testing.T, ctx context.Context, p BankPlan) *BankResult {
@@ -363,5 +365,47 @@ func TestJain(t *testing.T) {
 	}
 	if j := jain([]int64{10, 0}); j != 0.5 {
 		t.Errorf("one of two did all: %v, want 0.5", j)
+	}
+}
+
+// TestPinnedWorkers binds each worker to its own CPU and checks it twice:
+// in the report (what the worker read back from the kernel), and from
+// outside, in /proc, while the run goes on: one of each worker's threads
+// may run only on its CPU.
+func TestPinnedWorkers(t *testing.T) {
+	leakCheck(t)
+	cpus, err := worker.AllowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]string{} // pid: the CPUs one of its threads is allowed
+	r := runBank(t, context.Background(), BankPlan{
+		Kind: lock.Sem, Workers: 3, Duration: 500 * time.Millisecond, Amount: 1, Pin: true,
+		Progress: func(p BankProgress) {
+			for _, pid := range proctest.ChildrenRunning(os.Getpid(), "worker", "bank") {
+				tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/status")
+				for _, task := range tasks {
+					b, _ := os.ReadFile(task)
+					for _, line := range strings.Split(string(b), "\n") {
+						if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok && !strings.ContainsAny(strings.TrimSpace(v), ",-") {
+							seen[pid] = strings.TrimSpace(v)
+						}
+					}
+				}
+			}
+		},
+	})
+	checkBooks(t, r)
+	if !r.Pinned || !r.Consistent {
+		t.Fatalf("pinned %v, consistent %v", r.Pinned, r.Consistent)
+	}
+	for i, p := range r.Procs {
+		want := cpus[i%len(cpus)]
+		if p.PinnedTo != want {
+			t.Errorf("worker %d pinned to %d, want %d", i, p.PinnedTo, want)
+		}
+		if got := seen[p.Pid]; got != strconv.Itoa(want) {
+			t.Errorf("worker %d (pid %d): /proc shows a thread allowed only on CPU %q, want %d", i, p.Pid, got, want)
+		}
 	}
 }

@@ -54,6 +54,11 @@ type BankPlan struct {
 	ShmName string
 	// NoLatency turns acquire-latency recording off (to measure its cost).
 	NoLatency bool
+	// Pin binds worker i to the i-th CPU this process may run on (modulo
+	// their number), so that workers contend from separate CPUs rather than
+	// sometimes take turns on one: the scheduler's choice between the two
+	// regimes otherwise changes the figures by up to 3x.
+	Pin bool
 	// KillAt makes worker KillAt.Slot SIGKILL itself while holding the
 	// lock at operation KillAt.Op (tests and demonstrations of recovery).
 	KillAt *KillAt

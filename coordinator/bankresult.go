@@ -57,6 +57,8 @@ type BankResult struct {
 	// run ended; LockFile the lock file of a flock or fcntl run.
 	SemID    int
 	LockFile string
+	// Pinned is true when each worker was bound to a CPU (ProcResult.PinnedTo).
+	Pinned bool
 
 	Procs       []ProcResult
 	Recoveries  int  // locks taken over from dead holders (sem, spin)
@@ -78,6 +80,7 @@ type ProcResult struct {
 	Exit        string // "exit 0", "killed by SIGKILL", ...
 	Died        bool   // ended by a signal or an error, without a report
 	Recovered   []int  // pids of dead holders it took the lock over from
+	PinnedTo    int    // the CPU it was bound to, as the kernel reported; -1 when not pinned
 }
 
 // Failed reports whether any worker ended without finishing its work.

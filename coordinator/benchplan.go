@@ -35,6 +35,8 @@ type BenchPlan struct {
 	Warmup   int // unmeasured runs per cell, before its first measured one
 	// NoLatency turns acquire-latency recording off in every run.
 	NoLatency bool
+	// Pin binds each worker to its own CPU in every run (BankPlan.Pin).
+	Pin bool
 	// WaitQuiet, when positive, holds each run until the rest of the
 	// machine keeps fewer than QuietCPUs busy, or for at most WaitQuiet:
 	// on a shared machine a neighbour's burst otherwise lands in the
@@ -233,7 +235,7 @@ func (p *BenchPlan) Runs() int { return len(p.Cells()) * (p.Repeat + p.Warmup) }
 func (p *BenchPlan) bankPlan(c BenchCell) BankPlan {
 	return BankPlan{
 		Kind: c.Kind, Workers: c.Workers, Hold: c.Hold, Think: c.Think,
-		Ops: p.Ops, Duration: p.Duration, NoLatency: p.NoLatency,
+		Ops: p.Ops, Duration: p.Duration, NoLatency: p.NoLatency, Pin: p.Pin,
 		Amount: DefaultBankAmount, Initial: DefaultBankInitial,
 	}
 }
@@ -258,6 +260,9 @@ func (p *BenchPlan) Describe() string {
 	}
 	if p.NoLatency {
 		b.WriteString("; latency not recorded")
+	}
+	if p.Pin {
+		b.WriteString("; each worker pinned to its own CPU")
 	}
 	return b.String()
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"mplock/coordinator"
@@ -37,6 +38,13 @@ func BankText(w io.Writer, b Bank) error {
 	}
 	if first.Hold > 0 {
 		fmt.Fprintf(w, ", hold %v", first.Hold)
+	}
+	if first.Pinned {
+		cpus := make([]string, len(first.Procs))
+		for i, p := range first.Procs {
+			cpus[i] = fmt.Sprint(p.PinnedTo)
+		}
+		fmt.Fprintf(w, ", pinned to CPUs %s", strings.Join(cpus, ","))
 	}
 	fmt.Fprint(w, "\n\n")
 

@@ -45,6 +45,7 @@ type BankRun struct {
 	Recoveries      int        `json:"recoveries"`
 	Interrupted     bool       `json:"interrupted"`
 	Stalled         bool       `json:"stalled"`
+	Pinned          bool       `json:"pinned"`
 	Procs           []BankProc `json:"procs"`
 }
 
@@ -73,6 +74,7 @@ type BankProc struct {
 	Exit          string `json:"exit"`
 	Died          bool   `json:"died"`
 	RecoveredFrom []int  `json:"recovered_from"`
+	PinnedTo      int    `json:"pinned_to"` // -1 when not pinned
 }
 
 // NewBankDoc converts results to the JSON document.
@@ -93,7 +95,7 @@ func bankRun(r *coordinator.BankResult) BankRun {
 		WallNs: int64(r.Wall), OpsPerSecond: r.OpsPerSecond,
 		Handoffs: r.Handoffs, MaxRun: r.MaxRun, Fairness: r.Fairness, FairnessAt: r.FairnessAt,
 		CPUNsPerOp: int64(r.CPUPerOp), Recoveries: r.Recoveries,
-		Interrupted: r.Interrupted, Stalled: r.Stalled, Procs: []BankProc{},
+		Interrupted: r.Interrupted, Stalled: r.Stalled, Pinned: r.Pinned, Procs: []BankProc{},
 	}
 	if h := r.Latency; h != nil && h.TotalCount() > 0 {
 		out.AcquireNs = &Latencies{
@@ -109,7 +111,7 @@ func bankRun(r *coordinator.BankResult) BankRun {
 		out.Procs = append(out.Procs, BankProc{
 			Slot: p.Slot, Pid: p.Pid, Role: p.Role.String(), Ops: p.Ops, Deposits: p.Deposits,
 			Withdrawals: p.Withdrawals, Handoffs: p.Handoffs, MaxRun: p.MaxRun, CPUNs: int64(p.CPU),
-			Exit: p.Exit, Died: p.Died, RecoveredFrom: rec,
+			Exit: p.Exit, Died: p.Died, RecoveredFrom: rec, PinnedTo: p.PinnedTo,
 		})
 	}
 	return out
@@ -127,7 +129,7 @@ var BankCSVHeader = []string{
 	"lock", "workers", "ops", "planned_ops", "duration_ns", "think_ns", "hold_ns", "amount",
 	"initial_balance", "expected_balance", "final_balance", "lost_updates", "in_doubt", "consistent",
 	"wall_ns", "ops_per_second", "acquire_p50_ns", "acquire_p99_ns", "acquire_max_ns",
-	"handoffs", "max_run", "fairness", "cpu_ns_per_op", "recoveries", "workers_died", "interrupted", "stalled",
+	"handoffs", "max_run", "fairness", "cpu_ns_per_op", "recoveries", "workers_died", "interrupted", "stalled", "pinned",
 }
 
 // BankCSV writes a header and one row per run. Acquire columns are empty for
@@ -154,7 +156,7 @@ func BankCSV(w io.Writer, b Bank) error {
 			strconv.FormatBool(run.Consistent), i64(run.WallNs), strconv.FormatFloat(run.OpsPerSecond, 'f', 0, 64),
 			p50, p99, pmax, i64(run.Handoffs), i64(run.MaxRun), strconv.FormatFloat(run.Fairness, 'f', 4, 64),
 			i64(run.CPUNsPerOp), strconv.Itoa(run.Recoveries), strconv.Itoa(died),
-			strconv.FormatBool(run.Interrupted), strconv.FormatBool(run.Stalled),
+			strconv.FormatBool(run.Interrupted), strconv.FormatBool(run.Stalled), strconv.FormatBool(run.Pinned),
 		})
 	}
 	cw.Flush()

@@ -38,6 +38,9 @@ Options:
                       machine to use less than a quarter of a CPU (default 0)
       --drop-busy     leave out of the medians the runs during which other
                       processes kept a quarter of a CPU or more busy
+      --pin           bind each process to its own CPU (mplock --pin, lockpeer -a):
+                      both sides contend from two CPUs, instead of the scheduler
+                      choosing, run by run, between contending and taking turns
   -h, --help          this help
 
 Environment:
@@ -56,7 +59,7 @@ EOF
 die() { echo "compare.sh: $*" >&2; exit 2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
-duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0 drop_busy=0 from_raw=
+duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0 drop_busy=0 from_raw='' pin=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
@@ -70,6 +73,7 @@ while [[ $# -gt 0 ]]; do
 	--from-raw) [[ $# -ge 2 ]] || die "$1 needs a value"; from_raw=$2; shift 2 ;;
 	--wait-quiet) [[ $# -ge 2 ]] || die "$1 needs a value"; wait_quiet=$2; shift 2 ;;
 	--drop-busy) drop_busy=1; shift ;;
+	--pin) pin=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option $1" ;;
 	esac
@@ -156,13 +160,16 @@ else
 		mplock | mplock-latency)
 			local flags=(--kind "$what" --workers 2 --duration "${duration}s" --repeat 1 --csv)
 			[[ $tool == mplock ]] && flags+=(--no-latency)
+			((pin)) && flags+=(--pin)
 			out=$("$mplock" bench "${flags[@]}") || return 1
 			awk -F, 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next}
 				{h=$c["handoffs_per_1k_ops"]; if ($c["lock"]=="atomic") h="-"
 				 print $c["ops_per_second"], h, $c["cpus_busy"]}' <<<"$out"
 			;;
 		c)
-			out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration") || return 1
+			local pinflag=()
+			((pin)) && pinflag=(-a)
+			out=$("$work/lockpeer" -k "$what" -p 2 -d "$duration" "${pinflag[@]}") || return 1
 			if [[ $what == atomic ]]; then kv "$out" ops_per_sec - cpus; else kv "$out" ops_per_sec handoffs_per_1k cpus; fi
 			;;
 		python)

@@ -47,7 +47,7 @@ func RunBank(ctx context.Context, region *shm.Region, spec BankSpec, report io.W
 		return fmt.Errorf("worker: slot %d outside the region's %d slots", spec.Slot, bank.Workers())
 	}
 	pid := os.Getpid()
-	rep := &BankReport{Slot: spec.Slot, Pid: pid, Role: RoleOf(spec.Slot)}
+	rep := &BankReport{Slot: spec.Slot, Pid: pid, Role: RoleOf(spec.Slot), PinnedTo: -1}
 	word := bank.Sem
 	if spec.Kind == lock.Spin {
 		word = bank.Spin
@@ -72,6 +72,11 @@ func RunBank(ctx context.Context, region *shm.Region, spec BankSpec, report io.W
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	if spec.Pin {
+		if rep.PinnedTo, err = pinThread(spec.CPU); err != nil {
+			return err
+		}
+	}
 
 	slot := bank.Slot(spec.Slot)
 	slot.Pid.Store(int32(pid))

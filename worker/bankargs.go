@@ -40,6 +40,9 @@ func (s BankSpec) Args() []string {
 	if s.KillAt > 0 {
 		args = append(args, "-kill-at", strconv.FormatInt(s.KillAt, 10))
 	}
+	if s.Pin {
+		args = append(args, "-cpu", strconv.Itoa(s.CPU))
+	}
 	return args
 }
 
@@ -57,6 +60,7 @@ func ParseBankArgs(args []string) (BankSpec, error) {
 	fs.IntVar(&s.SemID, "sem-id", 0, "")
 	fs.BoolVar(&s.NoLatency, "no-latency", false, "")
 	fs.Int64Var(&s.KillAt, "kill-at", 0, "")
+	fs.IntVar(&s.CPU, "cpu", -1, "")
 	if err := fs.Parse(args); err != nil {
 		return s, fmt.Errorf("worker: bank: %w", err)
 	}
@@ -68,6 +72,7 @@ func ParseBankArgs(args []string) (BankSpec, error) {
 		return s, fmt.Errorf("worker: bank: %w", err)
 	}
 	s.Kind = k
+	s.Pin = s.CPU >= 0
 	if s.Slot < 0 || s.Ops < 0 || s.Think < 0 || s.Hold < 0 {
 		return s, fmt.Errorf("worker: bank: negative -slot, -ops, -think or -hold")
 	}

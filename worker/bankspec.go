@@ -17,6 +17,11 @@ type BankSpec struct {
 	SemID    int           // the System V semaphore set (sysv)
 	// NoLatency turns acquire-latency recording off, to measure its cost.
 	NoLatency bool
+	// Pin, when set, binds the worker's thread to CPU: two workers then
+	// contend from two CPUs instead of the scheduler sometimes putting both
+	// on one CPU to take turns, a different regime with different figures.
+	Pin bool
+	CPU int
 	// KillAt, when positive, makes the worker SIGKILL itself at that
 	// operation, after writing the balance and before counting the write:
 	// the worst moment to die, used to test recovery and accounting.
@@ -52,4 +57,7 @@ type BankReport struct {
 	// CPU time of the whole worker process.
 	UserNs int64 `json:"user_ns"`
 	SysNs  int64 `json:"sys_ns"`
+	// PinnedTo is the CPU the worker's thread was bound to, read back from
+	// the kernel after binding it; -1 when not pinned.
+	PinnedTo int `json:"pinned_to"`
 }

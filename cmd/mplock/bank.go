@@ -67,6 +67,7 @@ what finished).`,
 			&cli.BoolFlag{Name: "csv", Usage: "print CSV, one row per run, instead of the table"},
 			&cli.BoolFlag{Name: "list-kinds", Usage: "list the lock kinds and exit"},
 			&cli.BoolFlag{Name: "no-latency", Usage: "do not time lock acquisitions (to measure what timing costs)"},
+			&cli.BoolFlag{Name: "pin", Usage: "bind each worker to its own CPU (worker i to the i-th allowed CPU), so that workers contend instead of taking turns on one CPU (on a quiet machine: a pinned worker cannot leave a busy CPU)"},
 			&cli.StringFlag{Name: "kill-worker", Hidden: true, Usage: "SLOT:OP: that worker SIGKILLs itself while holding the lock at that operation"},
 		},
 		Action: bankAction,
@@ -94,6 +95,7 @@ func bankAction(c *cli.Context) error {
 		Think: c.Duration("think"), Hold: c.Duration("hold"),
 		LockFile: c.String("lock-file"), ShmName: c.String("shm-name"),
 		NoLatency: c.Bool("no-latency"),
+		Pin:       c.Bool("pin"),
 		Log:       c.App.ErrWriter,
 	}
 	if c.IsSet("workers") && plan.Workers == 0 {

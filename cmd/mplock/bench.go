@@ -63,6 +63,7 @@ interrupted.`,
 			&cli.IntFlag{Name: "repeat", Aliases: []string{"r"}, Value: coordinator.DefaultBenchRepeat, Usage: "measured runs per cell"},
 			&cli.IntFlag{Name: "warmup", Usage: "unmeasured runs per cell before its first measured one"},
 			&cli.BoolFlag{Name: "no-latency", Usage: "do not time lock acquisitions (to measure what timing costs)"},
+			&cli.BoolFlag{Name: "pin", Usage: "bind each worker to its own CPU, so that workers contend instead of taking turns on one CPU (on a quiet machine: a pinned worker cannot leave a busy CPU)"},
 			&cli.DurationFlag{Name: "wait-quiet", Usage: "before each run, wait up to this long for other processes to use under a quarter of a CPU"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output `FORMAT`: table, csv, json or gobench"},
 			&cli.BoolFlag{Name: "csv", Usage: "same as --format csv"},
@@ -173,6 +174,7 @@ func benchPlan(c *cli.Context) (coordinator.BenchPlan, error) {
 	plan := coordinator.BenchPlan{
 		Duration: c.Duration("duration"), Ops: c.Int64("ops"),
 		Repeat: c.Int("repeat"), Warmup: c.Int("warmup"), NoLatency: c.Bool("no-latency"),
+		Pin:       c.Bool("pin"),
 		WaitQuiet: c.Duration("wait-quiet"),
 	}
 	if c.IsSet("repeat") && plan.Repeat < 1 {

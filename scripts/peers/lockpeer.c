@@ -26,8 +26,12 @@
  * slice (almost no handoffs, cpus near 1) - which the scheduler's wake-up
  * placement produces often, and which is faster, since nothing contends.
  *
+ * With -a, child i is bound to the i-th CPU the program may run on (modulo
+ * their number), as `mplock bank --pin` binds its workers: the processes then
+ * contend from separate CPUs, whatever the scheduler would have chosen.
+ *
  * Build: cc -O2 -o lockpeer lockpeer.c      (scripts/compare.sh does this)
- * Usage: lockpeer -k KIND [-p PROCS] [-d SECONDS] [-f LOCKFILE]
+ * Usage: lockpeer -k KIND [-p PROCS] [-d SECONDS] [-f LOCKFILE] [-a]
  * Kinds: atomic futex pthread flock ofd sysv spin
  */
 #define _GNU_SOURCE
@@ -80,6 +84,7 @@ struct shared {
 static struct shared *sh;
 static enum kind kind;
 static int semid = -1;
+static int pin = 0; /* -a: bind child i to the i-th allowed CPU */
 static const char *lockpath;
 
 static void die(const char *what)
@@ -174,10 +179,30 @@ static void flock1(int fd, int op)
 			die("flock");
 }
 
+/* pin_to binds this process to the n-th CPU of those it may run on. */
+static void pin_to(int n)
+{
+	cpu_set_t allowed, one;
+	if (sched_getaffinity(0, sizeof allowed, &allowed) < 0)
+		die("sched_getaffinity");
+	int count = CPU_COUNT(&allowed), seen = 0;
+	CPU_ZERO(&one);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &allowed) && seen++ == n % count) {
+			CPU_SET(cpu, &one);
+			break;
+		}
+	}
+	if (sched_setaffinity(0, sizeof one, &one) < 0)
+		die("sched_setaffinity");
+}
+
 static void child(int me)
 {
 	struct slot *s = &sh->slots[me];
 	int fd = -1;
+	if (pin)
+		pin_to(me);
 	if (kind == K_FLOCK || kind == K_OFD) {
 		/* Each process opens the file itself: flock and OFD locks belong
 		 * to the open file description, so a shared one would not exclude. */
@@ -238,7 +263,7 @@ static void child(int me)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lockpeer -k KIND [-p PROCS] [-d SECONDS] [-f LOCKFILE]\nkinds:");
+	fprintf(stderr, "usage: lockpeer -k KIND [-p PROCS] [-d SECONDS] [-f LOCKFILE] [-a]\nkinds:");
 	for (size_t i = 0; i < NKINDS; i++)
 		fprintf(stderr, " %s", kind_names[i]);
 	fprintf(stderr, "\n");
@@ -252,8 +277,9 @@ int main(int argc, char **argv)
 	double seconds = 1.0;
 	char tmpl[] = "/tmp/lockpeer-XXXXXX";
 	int opt;
-	while ((opt = getopt(argc, argv, "k:p:d:f:h")) != -1) {
+	while ((opt = getopt(argc, argv, "k:p:d:f:ah")) != -1) {
 		switch (opt) {
+		case 'a': pin = 1; break;
 		case 'k': kname = optarg; break;
 		case 'p': procs = atoi(optarg); break;
 		case 'd': seconds = atof(optarg); break;
@@ -346,10 +372,10 @@ int main(int argc, char **argv)
 	double wall = (double)(end - t0) / 1e9;
 	int consistent = sh->counter == ops;
 	printf("peer=c kind=%s procs=%d seconds=%.3f ops=%llu ops_per_sec=%.0f handoffs_per_1k=%.2f "
-	       "max_run=%llu cpu_ns_per_op=%.0f cpus=%.2f consistent=%d\n",
+	       "max_run=%llu cpu_ns_per_op=%.0f cpus=%.2f pinned=%d consistent=%d\n",
 	       kind_names[kind], procs, wall, (unsigned long long)ops, ops / wall,
 	       kind == K_ATOMIC || ops == 0 ? 0.0 : 1000.0 * handoffs / ops,
-	       (unsigned long long)max_run, ops ? (double)cpu / ops : 0.0, (double)cpu / 1e9 / wall, consistent);
+	       (unsigned long long)max_run, ops ? (double)cpu / ops : 0.0, (double)cpu / 1e9 / wall, pin, consistent);
 	if (!consistent) {
 		fprintf(stderr, "lockpeer: %s lost updates: counter %llu, ops %llu\n", kind_names[kind],
 			(unsigned long long)sh->counter, (unsigned long long)ops);
