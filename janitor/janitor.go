@@ -26,9 +26,10 @@ type Kind string
 
 // Resource kinds the janitor knows how to remove.
 const (
-	SysVSem Kind = "sem"  // a System V semaphore set, by id
-	File    Kind = "file" // a file, such as /dev/shm/<name>
-	Dir     Kind = "dir"  // a private run directory and everything in it
+	Group   Kind = "group" // a process group, by id: killed with SIGKILL
+	SysVSem Kind = "sem"   // a System V semaphore set, by id; only this user's
+	File    Kind = "file"  // a named region, /dev/shm/<name>
+	Dir     Kind = "dir"   // a private run directory and everything in it
 )
 
 // Resource names one thing to remove.

@@ -10,7 +10,10 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"mplock/lock"
+	"mplock/shm"
 )
 
 // Main is the sidecar process: it serves the manifest on stdin.
@@ -47,7 +50,8 @@ func Serve(r io.Reader, log io.Writer, remove func(Resource) error) error {
 		}
 	}
 	// End of file without "done": the parent is gone. Remove in a fixed order
-	// (semaphores, then files, then directories) so that reports read the same.
+	// (process groups, so nothing still uses what follows; semaphores; files;
+	// directories) so that reports read the same.
 	list := make([]Resource, 0, len(tracked))
 	for res := range tracked {
 		list = append(list, res)
@@ -70,17 +74,24 @@ func Serve(r io.Reader, log io.Writer, remove func(Resource) error) error {
 	return failed
 }
 
-var order = map[Kind]int{SysVSem: 0, File: 1, Dir: 2}
+var order = map[Kind]int{Group: 0, SysVSem: 1, File: 2, Dir: 3}
 
 func validate(r Resource) error {
 	switch r.Kind {
+	case Group:
+		// 0 and 1 would be this process's own group and init's.
+		if n, err := strconv.Atoi(r.ID); err != nil || n < 2 {
+			return fmt.Errorf("janitor: bad process group %q", r.ID)
+		}
 	case SysVSem:
 		if n, err := strconv.Atoi(r.ID); err != nil || n < 0 {
 			return fmt.Errorf("janitor: bad semaphore id %q", r.ID)
 		}
 	case File:
-		if !filepath.IsAbs(r.ID) || filepath.Clean(r.ID) != r.ID {
-			return fmt.Errorf("janitor: bad file %q", r.ID)
+		// Only named regions: whatever else a manifest names is not ours.
+		dir, name := filepath.Dir(r.ID), filepath.Base(r.ID)
+		if filepath.Clean(r.ID) != r.ID || dir != filepath.Dir(shm.NamedPath(name)) || shm.ValidName(name) != nil {
+			return fmt.Errorf("janitor: refusing file %q: not a named region", r.ID)
 		}
 	case Dir:
 		if !filepath.IsAbs(r.ID) || filepath.Clean(r.ID) != r.ID || !strings.HasPrefix(filepath.Base(r.ID), "mplock-") {
@@ -93,14 +104,30 @@ func validate(r Resource) error {
 }
 
 // Remove removes one resource; a resource that is already gone is not an
-// error.
+// error. It refuses what validate refuses, and semaphores of another user.
 func Remove(r Resource) error {
+	if err := validate(r); err != nil {
+		return err
+	}
 	var err error
 	switch r.Kind {
+	case Group:
+		pgid, _ := strconv.Atoi(r.ID)
+		if err := unix.Kill(-pgid, unix.SIGKILL); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("janitor: kill process group %d: %w", pgid, err)
+		}
+		return nil
 	case SysVSem:
-		id, err := strconv.Atoi(r.ID)
+		id, _ := strconv.Atoi(r.ID)
+		uid, cuid, err := lock.SysVOwner(id)
 		if err != nil {
-			return fmt.Errorf("janitor: bad semaphore id %q", r.ID)
+			if !lock.SysVExists(id) {
+				return nil
+			}
+			return err
+		}
+		if me := os.Getuid(); uid != me && cuid != me {
+			return fmt.Errorf("janitor: refusing semaphore %d: it belongs to uid %d, not %d", id, uid, me)
 		}
 		return lock.RemoveSysV(id)
 	case File:

@@ -2,11 +2,17 @@ package janitor
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"mplock/internal/proctest"
 )
 
 func serve(t *testing.T, manifest string) (removed []Resource, log string) {
@@ -53,6 +59,10 @@ func TestServeRefusesWhatIsNotMplocks(t *testing.T) {
 		"track dir /home",                // not an mplock run directory
 		"track dir /tmp/../etc/mplock-x", // not clean
 		"track file relative/path",
+		"track file /etc/passwd",       // not a named region
+		"track file /dev/shm/../etc/x", // not clean
+		"track group 1",                // init's
+		"track group 0",                // our own
 		"track sem -1",
 		"track sem abc",
 		"track socket /tmp/x",
@@ -62,7 +72,7 @@ func TestServeRefusesWhatIsNotMplocks(t *testing.T) {
 	if len(removed) != 0 {
 		t.Fatalf("removed %v", removed)
 	}
-	if strings.Count(log, "ignoring") != 7 {
+	if strings.Count(log, "ignoring") != 11 {
 		t.Fatalf("want every bad line reported, got:\n%s", log)
 	}
 }
@@ -71,8 +81,9 @@ func TestRemove(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mplock-run-x")
 	os.MkdirAll(filepath.Join(dir, "sub"), 0o700)
 	os.WriteFile(filepath.Join(dir, "sub", "bank.lock"), nil, 0o600)
-	file := filepath.Join(t.TempDir(), "region")
+	file := "/dev/shm/mplock-janitor-test-" + strconv.Itoa(os.Getpid())
 	os.WriteFile(file, nil, 0o600)
+	defer os.Remove(file)
 	for _, r := range []Resource{{Dir, dir}, {File, file}} {
 		if err := Remove(r); err != nil {
 			t.Fatal(err)
@@ -83,5 +94,38 @@ func TestRemove(t *testing.T) {
 		if err := Remove(r); err != nil {
 			t.Fatalf("removing %s again: %v, want nil", r, err)
 		}
+	}
+	outside := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(outside, nil, 0o600)
+	if err := Remove(Resource{File, outside}); err == nil {
+		t.Fatal("Remove of a file that is not a named region succeeded")
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Fatalf("refused file removed anyway: %v", err)
+	}
+}
+
+func TestRemoveGroupKillsTheWholeGroup(t *testing.T) {
+	// A shell in its own process group with a child of its own: both must
+	// die, the grandchild too, which a parent-death signal would not reach.
+	cmd := exec.Command("sh", "-c", "sleep 300 & echo $!; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var grandchild int
+	if _, err := fmt.Fscan(out, &grandchild); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(Resource{Group, strconv.Itoa(cmd.Process.Pid)}); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	// Orphaned, the dead grandchild waits for init to reap it: a zombie is
+	// dead enough.
+	proctest.Eventually(t, "the grandchild to die with its group", func() bool { return !proctest.Alive(grandchild) })
+	if err := Remove(Resource{Group, strconv.Itoa(cmd.Process.Pid)}); err != nil {
+		t.Fatalf("removing a group that is gone: %v, want nil", err)
 	}
 }

@@ -45,14 +45,19 @@ func AppendManifest(dir string, r Resource) error {
 // Sweep removes what runs of dead coordinators left in tmp: for each run
 // directory whose pid is not a live process, the resources its manifest
 // lists, then the directory. It reports each removal to log and returns the
-// number of directories swept. Directories of live coordinators, and
-// anything not named like a run directory, are left alone.
+// number of directories swept.
+//
+// A manifest is trusted only as far as a run directory of this user's can
+// be: a real directory (not a symbolic link), owned by this user, mode 0700,
+// as os.MkdirTemp makes them. Its entries pass the same checks as the
+// janitor's (named regions only, this user's semaphores only). Directories
+// of live coordinators, and anything else, are left alone.
 func Sweep(tmp string, log io.Writer) int {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, runDirPrefix+"*"))
 	swept := 0
 	for _, dir := range dirs {
 		pid, ok := runDirPid(filepath.Base(dir))
-		if !ok || pidAlive(pid) {
+		if !ok || pidAlive(pid) || !ownRunDir(dir) {
 			continue
 		}
 		for _, r := range readManifest(filepath.Join(dir, manifestName)) {
@@ -69,6 +74,15 @@ func Sweep(tmp string, log io.Writer) int {
 		swept++
 	}
 	return swept
+}
+
+// ownRunDir reports whether dir is a directory this user made private.
+func ownRunDir(dir string) bool {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == os.Getuid() && st.Mode&0o777 == 0o700
 }
 
 // runDirPid parses "mplock-run-<pid>-<random>".

@@ -42,11 +42,28 @@ func TestSweepRemovesWhatDeadRunsLeft(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Planted by someone else, or left open: a manifest there is not trusted,
+	// whatever it lists (here, a file of the test's that is no named region).
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, nil, 0o600)
+	open := filepath.Join(tmp, "mplock-run-"+strconv.Itoa(deadPid(t))+"-789")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	real := filepath.Join(t.TempDir(), "mplock-run-real")
+	os.Mkdir(real, 0o700)
+	link := filepath.Join(tmp, "mplock-run-"+strconv.Itoa(deadPid(t))+"-999")
+	os.Symlink(real, link)
+	for _, d := range []string{open, real} {
+		os.WriteFile(filepath.Join(d, "resources"), []byte("file "+victim+"\n"), 0o600)
+	}
 	for _, r := range []Resource{{SysVSem, strconv.Itoa(semID)}, {File, shmFile}} {
 		if err := AppendManifest(dead, r); err != nil {
 			t.Fatal(err)
 		}
 	}
+	f, _ := os.OpenFile(filepath.Join(dead, "resources"), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("file " + victim + "\n") // not a named region: never removed
+	f.Close()
 	AppendManifest(live, Resource{File, shmFile}) // a live run's: must survive
 
 	var log bytes.Buffer
@@ -62,8 +79,8 @@ func TestSweepRemovesWhatDeadRunsLeft(t *testing.T) {
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {
 		t.Errorf("the dead run's directory survived: %v", err)
 	}
-	for _, d := range []string{live, other} {
-		if _, err := os.Stat(d); err != nil {
+	for _, d := range []string{live, other, open, link, real, victim} {
+		if _, err := os.Lstat(d); err != nil {
 			t.Errorf("%s was removed: %v", d, err)
 		}
 	}

@@ -127,3 +127,16 @@ func (l *sysvLock) Close() error { return nil }
 func (l *sysvLock) err(op string, e unix.Errno) error {
 	return fmt.Errorf("lock: sysv %s (semaphore %d): %w", op, l.id, e)
 }
+
+// SysVOwner returns the owner's and the creator's uid of semaphore set id.
+func SysVOwner(id int) (uid, cuid int, err error) {
+	// struct semid64_ds begins with struct ipc64_perm: key, uid, gid, cuid,
+	// cgid (32 bits each); the buffer is larger than the whole struct on
+	// every architecture.
+	var buf [256]byte
+	if _, _, e := unix.RawSyscall6(unix.SYS_SEMCTL, uintptr(id), 0, unix.IPC_STAT, uintptr(unsafe.Pointer(&buf[0])), 0, 0); e != 0 {
+		return 0, 0, fmt.Errorf("lock: semctl IPC_STAT %d: %w", id, e)
+	}
+	u32 := func(off int) int { return int(*(*uint32)(unsafe.Pointer(&buf[off]))) }
+	return u32(4), u32(12), nil
+}
