@@ -73,6 +73,9 @@ func RunBank(ctx context.Context, plan BankPlan) (res *BankResult, err error) {
 	}
 
 	spec := worker.BankSpec{Kind: plan.Kind, Ops: plan.Ops, Think: plan.Think, Hold: plan.Hold, NoLatency: plan.NoLatency}
+	if plan.Ops == 0 {
+		spec.Cap = plan.opsCap()
+	}
 	switch plan.Kind {
 	case lock.Flock, lock.Fcntl:
 		spec.LockFile = plan.LockFile
@@ -188,6 +191,7 @@ func (r *bankRun) supervise(ctx context.Context) {
 	stop := func() {
 		if stopAt.IsZero() {
 			r.bank.Control.Stop.Store(1)
+			shm.Wake(&r.bank.Control.Stop, len(r.children)) // workers thinking wait on it
 			stopAt = time.Now()
 		}
 	}
@@ -215,7 +219,9 @@ func (r *bankRun) supervise(ctx context.Context) {
 				r.stalled = true
 				stop()
 			}
-			if !stopAt.IsZero() && now.Sub(stopAt) > stopGrace+2*r.plan.Hold {
+			// A worker sees the stop flag between operations: after its
+			// think time and its hold, which the grace must cover.
+			if !stopAt.IsZero() && now.Sub(stopAt) > stopGrace+2*(r.plan.Hold+r.plan.Think) {
 				for _, c := range r.children {
 					c.kill()
 				}
@@ -272,6 +278,7 @@ func (r *bankRun) result() *BankResult {
 			pr.Handoffs, pr.MaxRun, pr.Recovered = rep.Handoffs, rep.MaxRun, rep.Recovered
 			pr.CPU = time.Duration(rep.UserNs + rep.SysNs)
 			pr.PinnedTo = rep.PinnedTo
+			res.Capped = res.Capped || rep.Capped
 			cpu += rep.UserNs + rep.SysNs
 			end = max(end, rep.End)
 			if rep.FirstDoneOps != nil {

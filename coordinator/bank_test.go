@@ -409,3 +409,43 @@ func TestPinnedWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestTimedRunStopsAtTheCap runs for an hour with a cap of a few thousand
+// operations per worker: the run must end at the cap, say so, and balance.
+func TestTimedRunStopsAtTheCap(t *testing.T) {
+	leakCheck(t)
+	r := runBank(t, context.Background(), BankPlan{Kind: lock.Sem, Workers: 2, Duration: time.Hour, Amount: 1, capOverride: 5000})
+	checkBooks(t, r)
+	if !r.Capped || !r.Consistent || r.Failed() {
+		t.Fatalf("capped %v, consistent %v, failed %v", r.Capped, r.Consistent, r.Failed())
+	}
+	for _, p := range r.Procs {
+		if p.Ops != 5000 {
+			t.Errorf("worker %d did %d operations, want the cap, 5000", p.Slot, p.Ops)
+		}
+	}
+}
+
+// TestOneWorkerHandsOffToNobody: a lone worker's acquisitions never change
+// the holder, the first one included.
+func TestOneWorkerHandsOffToNobody(t *testing.T) {
+	leakCheck(t)
+	r := runBank(t, context.Background(), BankPlan{Kind: lock.Sem, Workers: 1, Ops: 1000, Amount: 1})
+	if r.Handoffs != 0 || r.MaxRun != 1000 {
+		t.Fatalf("handoffs %d, max run %d; want 0 and 1000", r.Handoffs, r.MaxRun)
+	}
+}
+
+// TestStopEndsALongThink: workers thinking for 10s between operations must
+// see the deadline's stop at once, and finish cleanly, not be killed after
+// the grace period.
+func TestStopEndsALongThink(t *testing.T) {
+	leakCheck(t)
+	r := runBank(t, context.Background(), BankPlan{Kind: lock.Sem, Workers: 2, Duration: 200 * time.Millisecond, Think: 10 * time.Second, Amount: 1})
+	if r.Failed() || !r.Consistent {
+		t.Fatalf("failed %v (%+v), consistent %v", r.Failed(), r.Procs, r.Consistent)
+	}
+	if r.Ops != 0 { // the stop came during the think before each worker's first operation
+		t.Fatalf("%d operations, want none", r.Ops)
+	}
+}

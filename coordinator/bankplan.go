@@ -71,6 +71,19 @@ type BankPlan struct {
 	// Log receives notices about the machine's state, such as resources of a
 	// dead run that this run removed; nil discards them.
 	Log io.Writer
+
+	// capOverride replaces opsCap in tests, which cannot wait for 2^31
+	// operations.
+	capOverride int64
+}
+
+// opsCap is the most operations a worker of this plan may commit: the
+// workers' shares of the account word's 2^31-1 net operations.
+func (p *BankPlan) opsCap() int64 {
+	if p.capOverride > 0 {
+		return p.capOverride
+	}
+	return (math.MaxInt32 - 1) / int64(p.Workers)
 }
 
 func (p *BankPlan) log() io.Writer {
@@ -123,8 +136,9 @@ func (p *BankPlan) Validate() error {
 		p.Ops = DefaultBankOps
 	}
 	// The account word counts net operations in 31 bits and the version in
-	// 32: an ops run must fit; a timed run stops its workers before.
-	if p.Ops > 0 && p.Ops > (math.MaxInt32-1)/int64(p.Workers) {
+	// 32: an ops run must fit; a timed run stops each worker at its share
+	// (opsCap).
+	if p.Ops > 0 && p.Ops > p.opsCap() {
 		return bad("--ops %d x %d workers: more than %d operations in one run", p.Ops, p.Workers, math.MaxInt32-1)
 	}
 	if m := float64(p.Amount) * float64(math.MaxInt32); math.Abs(float64(p.Initial))+m > math.MaxInt64/2 {

@@ -63,6 +63,7 @@ type BankResult struct {
 	Procs       []ProcResult
 	Recoveries  int  // locks taken over from dead holders (sem, spin)
 	Interrupted bool // stopped early by Ctrl-C or SIGTERM
+	Capped      bool // a timed run stopped a worker at its share of the account's range
 	Stalled     bool // stopped because no worker made progress
 }
 

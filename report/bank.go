@@ -123,6 +123,8 @@ func outcome(r *coordinator.BankResult) string {
 		s += ", interrupted"
 	case r.Stalled:
 		s += ", STALLED"
+	case r.Capped:
+		s += ", capped"
 	}
 	if r.Failed() {
 		s += ", worker died"
@@ -155,6 +157,9 @@ func Verdict(runs []*coordinator.BankResult) []string {
 		if r.Stalled {
 			lines = append(lines, fmt.Sprintf("Stalled: with %s no worker committed an operation for a long time, so the run was stopped.", r.Kind))
 		}
+		if r.Capped {
+			lines = append(lines, fmt.Sprintf("Capped: with %s a worker reached its share of the 2,147,483,646 operations the account word can count, and stopped before --duration ended.", r.Kind))
+		}
 		for _, p := range r.Procs {
 			if p.Died {
 				lines = append(lines, fmt.Sprintf("With %s, worker %d (pid %d) ended early (%s); %s",
@@ -173,12 +178,14 @@ func Verdict(runs []*coordinator.BankResult) []string {
 				count(r.Ops)))
 		}
 	}
-	if len(bad) > 0 {
-		var names []string
-		for _, r := range bad {
-			names = append(names, fmt.Sprintf("%s (%s lost)", r.Kind, count(r.LostUpdates)))
+	for _, r := range bad {
+		if r.LostUpdates > 0 {
+			lines = append(lines, fmt.Sprintf("With %s, %s updates were lost although a lock was held: that lock did not exclude. This is a bug; please report it.",
+				r.Kind, count(r.LostUpdates)))
+		} else {
+			lines = append(lines, fmt.Sprintf("With %s, no update was lost, but the balance (%s) is not what the committed operations explain (%s). This is a bug; please report it.",
+				r.Kind, count(r.Final), count(r.Expected)))
 		}
-		lines = append(lines, fmt.Sprintf("With %s updates were lost although a lock was held: that lock did not exclude. This is a bug; please report it.", joinAnd(names)))
 	}
 	if len(good) > 0 {
 		var names []string

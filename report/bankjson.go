@@ -46,6 +46,7 @@ type BankRun struct {
 	Interrupted     bool       `json:"interrupted"`
 	Stalled         bool       `json:"stalled"`
 	Pinned          bool       `json:"pinned"`
+	Capped          bool       `json:"capped"`
 	Procs           []BankProc `json:"procs"`
 }
 
@@ -95,7 +96,7 @@ func bankRun(r *coordinator.BankResult) BankRun {
 		WallNs: int64(r.Wall), OpsPerSecond: r.OpsPerSecond,
 		Handoffs: r.Handoffs, MaxRun: r.MaxRun, Fairness: r.Fairness, FairnessAt: r.FairnessAt,
 		CPUNsPerOp: int64(r.CPUPerOp), Recoveries: r.Recoveries,
-		Interrupted: r.Interrupted, Stalled: r.Stalled, Pinned: r.Pinned, Procs: []BankProc{},
+		Interrupted: r.Interrupted, Stalled: r.Stalled, Pinned: r.Pinned, Capped: r.Capped, Procs: []BankProc{},
 	}
 	if h := r.Latency; h != nil && h.TotalCount() > 0 {
 		out.AcquireNs = &Latencies{
@@ -124,19 +125,20 @@ func BankJSON(w io.Writer, b Bank) error {
 	return enc.Encode(NewBankDoc(b))
 }
 
-// BankCSVHeader is the header row of BankCSV, in column order.
-var BankCSVHeader = []string{
+// bankCSVHeader is the header row of BankCSV, in column order (documented
+// in the README; columns are only ever added at the end).
+var bankCSVHeader = [...]string{
 	"lock", "workers", "ops", "planned_ops", "duration_ns", "think_ns", "hold_ns", "amount",
 	"initial_balance", "expected_balance", "final_balance", "lost_updates", "in_doubt", "consistent",
 	"wall_ns", "ops_per_second", "acquire_p50_ns", "acquire_p99_ns", "acquire_max_ns",
-	"handoffs", "max_run", "fairness", "cpu_ns_per_op", "recoveries", "workers_died", "interrupted", "stalled", "pinned",
+	"handoffs", "max_run", "fairness", "cpu_ns_per_op", "recoveries", "workers_died", "interrupted", "stalled", "pinned", "capped",
 }
 
 // BankCSV writes a header and one row per run. Acquire columns are empty for
 // the lock-free kinds.
 func BankCSV(w io.Writer, b Bank) error {
 	cw := csv.NewWriter(w)
-	cw.Write(BankCSVHeader)
+	cw.Write(bankCSVHeader[:])
 	for _, r := range b.Runs {
 		run := bankRun(r)
 		var p50, p99, pmax string
@@ -157,6 +159,7 @@ func BankCSV(w io.Writer, b Bank) error {
 			p50, p99, pmax, i64(run.Handoffs), i64(run.MaxRun), strconv.FormatFloat(run.Fairness, 'f', 4, 64),
 			i64(run.CPUNsPerOp), strconv.Itoa(run.Recoveries), strconv.Itoa(died),
 			strconv.FormatBool(run.Interrupted), strconv.FormatBool(run.Stalled), strconv.FormatBool(run.Pinned),
+			strconv.FormatBool(run.Capped),
 		})
 	}
 	cw.Flush()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -132,12 +133,28 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		tm = timer{hist: hdrhistogram.New(1, 1e12, latencyDigits), clock: newTicks()}
 	}
 	timing := tm.hist != nil
+	limit := int64(math.MaxInt64)
+	switch {
+	case spec.Ops > 0:
+		limit = spec.Ops
+	case spec.Cap > 0:
+		limit = spec.Cap
+	}
 	var ops, run int64
-	for spec.Ops == 0 || ops < spec.Ops {
+	for ops < limit {
 		if ctl.Stop.Load() != 0 {
 			break
 		}
-		if spec.Think > 0 {
+		if spec.Think >= spinBelow {
+			// A long think waits on the stop word, so that a stop (the
+			// deadline, Ctrl-C) ends it at once rather than Think later.
+			if err := shm.Wait(&ctl.Stop, 0, spec.Think); err != nil && err != shm.ErrTimeout {
+				return nil, err
+			}
+			if ctl.Stop.Load() != 0 {
+				break
+			}
+		} else if spec.Think > 0 {
 			pause(spec.Think)
 		}
 		if spec.Kind == lock.Atomic {
@@ -155,9 +172,11 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		if excludes {
 			// Who held the lock before? Read inside the critical section, so
 			// exact for every kind that excludes.
-			if acct.Holder.Load() != me {
+			if h := acct.Holder.Load(); h != me {
 				shm.StoreRelaxed32(&acct.Holder, me)
-				rep.Handoffs++
+				if h != 0 { // the run's first acquisition takes over from nobody
+					rep.Handoffs++
+				}
 				run = 0
 			}
 			run++
@@ -183,6 +202,7 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		}
 	}
 	rep.Ops = ops
+	rep.Capped = spec.Ops == 0 && ops == limit
 	if role == Withdrawer {
 		rep.Withdrawals = ops
 	} else {

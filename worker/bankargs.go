@@ -25,6 +25,7 @@ func (s BankSpec) Args() []string {
 		"-slot", strconv.Itoa(s.Slot),
 		"-kind", s.Kind.String(),
 		"-ops", strconv.FormatInt(s.Ops, 10),
+		"-cap", strconv.FormatInt(s.Cap, 10),
 		"-think", s.Think.String(),
 		"-hold", s.Hold.String(),
 	}
@@ -54,6 +55,7 @@ func ParseBankArgs(args []string) (BankSpec, error) {
 	fs.IntVar(&s.Slot, "slot", -1, "")
 	kind := fs.String("kind", "", "")
 	fs.Int64Var(&s.Ops, "ops", 0, "")
+	fs.Int64Var(&s.Cap, "cap", 0, "")
 	fs.DurationVar(&s.Think, "think", 0, "")
 	fs.DurationVar(&s.Hold, "hold", 0, "")
 	fs.StringVar(&s.LockFile, "lock-file", "", "")
@@ -73,8 +75,8 @@ func ParseBankArgs(args []string) (BankSpec, error) {
 	}
 	s.Kind = k
 	s.Pin = s.CPU >= 0
-	if s.Slot < 0 || s.Ops < 0 || s.Think < 0 || s.Hold < 0 {
-		return s, fmt.Errorf("worker: bank: negative -slot, -ops, -think or -hold")
+	if s.Slot < 0 || s.Ops < 0 || s.Cap < 0 || s.Think < 0 || s.Hold < 0 {
+		return s, fmt.Errorf("worker: bank: negative -slot, -ops, -cap, -think or -hold")
 	}
 	return s, nil
 }

@@ -8,9 +8,12 @@ import (
 
 // BankSpec is what a coordinator tells one bank worker.
 type BankSpec struct {
-	Slot     int           // this worker's slot in the region, 0-based
-	Kind     lock.Kind     // the lock kind guarding the balance
-	Ops      int64         // operations to perform; 0 means until the stop flag
+	Slot int       // this worker's slot in the region, 0-based
+	Kind lock.Kind // the lock kind guarding the balance
+	Ops  int64     // operations to perform; 0 means until the stop flag
+	// Cap, when positive, stops a timed run (Ops 0) after that many
+	// operations, before the account word's counts could overflow.
+	Cap      int64
 	Think    time.Duration // pause before each operation, outside the lock
 	Hold     time.Duration // pause inside the lock, between read and write
 	LockFile string        // the lock file (flock, fcntl)
@@ -60,4 +63,6 @@ type BankReport struct {
 	// PinnedTo is the CPU the worker's thread was bound to, read back from
 	// the kernel after binding it; -1 when not pinned.
 	PinnedTo int `json:"pinned_to"`
+	// Capped is set when a timed run stopped this worker at its Cap.
+	Capped bool `json:"capped,omitempty"`
 }
