@@ -85,17 +85,6 @@ func (c *child) describe() string {
 	return s
 }
 
-// killed reports whether the child was ended by a signal.
-func (c *child) killed() bool {
-	select {
-	case <-c.done:
-	default:
-		return false
-	}
-	ws, ok := c.state.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled()
-}
-
 // kill sends SIGKILL to a child that has not exited yet.
 func (c *child) kill() {
 	select {

@@ -2,7 +2,7 @@
 // reach for, behind one Locker interface, and a registry of the kinds by name.
 //
 //	none    no lock at all: the read-modify-write race
-//	flock   BSD flock(2) on a lock file (github.com/gofrs/flock)
+//	flock   BSD flock(2) on a lock file, kept open by each process
 //	fcntl   open-file-description record lock, F_OFD_SETLKW
 //	sem     a binary semaphore on a futex word in shared memory, with
 //	        recovery when its holder dies

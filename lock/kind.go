@@ -26,7 +26,7 @@ type kindInfo struct {
 
 var kindInfos = [numKinds]kindInfo{
 	None:   {"none", "no lock: workers read, modify and write the balance unprotected (the lost-update race)"},
-	Flock:  {"flock", "BSD flock(2) on a lock file, via gofrs/flock; interoperates with util-linux flock(1)"},
+	Flock:  {"flock", "BSD flock(2) on a lock file; excludes and is excluded by util-linux flock(1)"},
 	Fcntl:  {"fcntl", "open-file-description record lock (F_OFD_SETLKW); conflicts with POSIX lockf/fcntl locks"},
 	Sem:    {"sem", "binary semaphore on a futex word in the shared region; recovers when its holder dies"},
 	SysV:   {"sysv", "System V semaphore (semget/semop with SEM_UNDO, so the kernel releases a dead holder's)"},

@@ -13,16 +13,6 @@ import (
 // The rest of the word is the holder's pid (Linux pids are below 2^22).
 const waitersBit = 1 << 31
 
-// semSpins is how many times Lock re-checks a held word, with a CPU pause
-// between, before it sleeps in the kernel. None, like glibc's lowlevellock
-// (Drepper's mutex 3): a spinning waiter catches every release and turns a
-// run into a ping-pong of the lock's cache line between CPUs. Measured with
-// two workers and an empty critical section (mplock bank --lock --kind sem
-// --duration 1s): 0 spins gave about 95 handoffs per 1,000 operations, as
-// the C futex lock does; 10 spins 130-215, 30 spins 180-350, and lower
-// throughput with each.
-const semSpins = 0
-
 // semLock is a binary semaphore on a futex word in shared memory, in the
 // style of Drepper's "Futexes Are Tricky" mutex: the word is 0 when free, or
 // the holder's pid, with waitersBit set once someone sleeps on it.
@@ -52,15 +42,16 @@ func openSem(cfg Config) (Locker, error) {
 
 func (l *semLock) TryLock() (bool, error) { return l.w.CompareAndSwap(0, l.me), nil }
 
+// Lock does not spin before it sleeps in the kernel, like glibc's
+// lowlevellock (Drepper's mutex 3): a spinning waiter catches every release
+// and turns a run into a ping-pong of the lock's cache line between CPUs.
+// Measured with two workers and an empty critical section (mplock bank
+// --lock --kind sem --hold 0 --duration 1s): no spinning gave about 95
+// handoffs per 1,000 operations, as the C futex lock does; 10 spins of a CPU
+// pause gave 130-215, 30 gave 180-350, and lower throughput with each.
 func (l *semLock) Lock(ctx context.Context) error {
 	if l.w.CompareAndSwap(0, l.me) {
 		return nil
-	}
-	for i := 0; i < semSpins; i++ {
-		cpuRelax()
-		if l.w.Load() == 0 && l.w.CompareAndSwap(0, l.me) {
-			return nil
-		}
 	}
 	for {
 		v := l.w.Load()

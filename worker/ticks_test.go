@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"testing"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -22,18 +23,25 @@ func TestScaleHistogramKeepsCountsAndScalesValues(t *testing.T) {
 	}
 }
 
+// TestTicksCalibrate converts a stretch of ticks to nanoseconds and compares
+// it with the monotonic clock read around the same stretch. A preemption
+// between the paired reads can skew one attempt, so the best of five must
+// agree within 10%: a wrong conversion (a factor, a unit) is off by far more.
 func TestTicksCalibrate(t *testing.T) {
 	c := newTicks()
-	t0 := c.now()
-	for end := nanotime() + 2e6; nanotime() < end; {
+	best := 1e9
+	for range 5 {
+		n0, t0 := nanotime(), c.now()
+		for end := n0 + 2e6; nanotime() < end; {
+		}
+		t1, n1 := c.now(), nanotime()
+		if t1 <= t0 {
+			t.Fatalf("clock did not advance: %d ticks", t1-t0)
+		}
+		got, want := float64(t1-t0)*c.nanosPerTick(), float64(n1-n0)
+		best = min(best, math.Abs(got-want)/want)
 	}
-	ticks := c.now() - t0
-	if ticks <= 0 {
-		t.Fatalf("clock did not advance: %d ticks", ticks)
-	}
-	// 2ms of ticks, converted, is about 2ms: the conversion is right to
-	// within the calibration's error, far better than a factor of two.
-	if ns := float64(ticks) * c.nanosPerTick(); ns < 1e6 || ns > 4e6 {
-		t.Fatalf("2ms measured as %.0fns (tsc %v)", ns, c.tsc)
+	if best > 0.1 {
+		t.Fatalf("ticks converted to nanoseconds differ from the monotonic clock by %.0f%% (tsc %v)", 100*best, c.tsc)
 	}
 }

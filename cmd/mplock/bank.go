@@ -18,7 +18,7 @@ import (
 
 // defaultLockedKinds are compared with the unlocked run when no kind is given:
 // a file lock and a semaphore.
-var defaultLockedKinds = []lock.Kind{lock.Flock, lock.Sem}
+func defaultLockedKinds() []lock.Kind { return []lock.Kind{lock.Flock, lock.Sem} }
 
 func bankCommand() *cli.Command {
 	return &cli.Command{
@@ -174,7 +174,7 @@ func bankKinds(c *cli.Context) ([]lock.Kind, error) {
 		return []lock.Kind{lock.None}, nil
 	case locked:
 		if kinds == nil {
-			return defaultLockedKinds, nil
+			return defaultLockedKinds(), nil
 		}
 		for _, k := range kinds {
 			if k == lock.None {
@@ -184,7 +184,7 @@ func bankKinds(c *cli.Context) ([]lock.Kind, error) {
 		return kinds, nil
 	}
 	if kinds == nil {
-		kinds = defaultLockedKinds
+		kinds = defaultLockedKinds()
 	}
 	out := []lock.Kind{lock.None}
 	for _, k := range kinds {
