@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"mplock/lockd"
+)
+
+// defaultServer is where `mplock serve` listens unless told otherwise, and
+// where the clients look for it.
+const defaultServer = "127.0.0.1:5555"
+
+// serverFlags are shared by client, run and status.
+func serverFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Value: defaultServer, EnvVars: []string{"MPLOCK_SERVER"},
+			Usage: "lock server `ADDR` (host:port), or @FILE to read it from the --addr-file of `mplock serve` (waiting for the file)"},
+		&cli.StringFlag{Name: "token-file", EnvVars: []string{"MPLOCK_TOKEN_FILE"}, Usage: "`FILE` holding the server's shared secret, if it has one"},
+		&cli.StringFlag{Name: "name", Usage: "client `NAME` this session shows in status (default: the command's)"},
+		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "give up reaching the server after this long"},
+	}
+}
+
+// dialServer connects to the server the flags name.
+func dialServer(c *cli.Context, cmd, defaultName string) (*lockd.Client, string, error) {
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("connect-timeout"))
+	defer cancel()
+	addr, err := resolveServer(ctx, c.String("server"))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", cmd, err)
+	}
+	opts := lockd.Options{Client: defaultName}
+	if c.String("name") != "" {
+		if err := lockd.ValidName(c.String("name")); err != nil {
+			return nil, "", usageErrorf("%s: --name: %v", cmd, err)
+		}
+		opts.Client = c.String("name")
+	}
+	if f := c.String("token-file"); f != "" {
+		s, err := readSecret(f)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", cmd, err)
+		}
+		opts.Secret = s
+	}
+	cl, err := lockd.Dial(ctx, addr, opts)
+	if err != nil {
+		if c.Context.Err() != nil {
+			return nil, "", withCode(exitInterrupted, nil)
+		}
+		hint := ""
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			hint = " (is `mplock serve` running there?)"
+		}
+		return nil, "", fmt.Errorf("%s: cannot reach the lock server at %s: %w%s", cmd, addr, err, hint)
+	}
+	return cl, addr, nil
+}
+
+// resolveServer turns "@FILE" into the address the file holds, waiting for
+// a server that is still starting to write it.
+func resolveServer(ctx context.Context, spec string) (string, error) {
+	path, ok := strings.CutPrefix(spec, "@")
+	if !ok {
+		return spec, nil
+	}
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no server address in %s (written by `mplock serve --addr-file`)", path)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// readSecret reads a --token-file: its first line, trimmed.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	s, _, _ := strings.Cut(string(b), "\n")
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s, " \t") {
+		return "", fmt.Errorf("--token-file %s: want one word on its first line", path)
+	}
+	return s, nil
+}
