@@ -15,60 +15,6 @@ import (
 	"mplock/lockd"
 )
 
-// takeFlags lets flags follow positional arguments (`mplock client file_A
-// WRITE v --hold 5s`), which urfave/cli leaves in Args: it sets each flag it
-// finds on c and returns the positional arguments. With stopAtCommand, the
-// first positional after the first one starts a command whose arguments are
-// left alone (`mplock run job ls -l`). "--" ends the flags; the returned
-// dashdash is the index in pos where the arguments after it begin (-1 if none).
-func takeFlags(c *cli.Context, stopAtCommand bool) (pos []string, dashdash int, err error) {
-	args := c.Args().Slice()
-	dashdash = -1
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			dashdash = len(pos)
-			return append(pos, args[i+1:]...), dashdash, nil
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			if stopAtCommand && len(pos) > 1 {
-				return append(pos, args[i+1:]...), dashdash, nil
-			}
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		f := findFlag(c.Command.Flags, name)
-		if f == nil {
-			return nil, 0, usageErrorf("%s: flag provided but not defined: %s", c.Command.Name, a)
-		}
-		if _, isBool := f.(*cli.BoolFlag); isBool && !hasVal {
-			val = "true"
-		} else if !hasVal {
-			if i+1 >= len(args) {
-				return nil, 0, usageErrorf("%s: flag needs an argument: %s", c.Command.Name, a)
-			}
-			i++
-			val = args[i]
-		}
-		if err := c.Set(f.Names()[0], val); err != nil {
-			return nil, 0, usageErrorf("%s: invalid value %q for flag %s: %v", c.Command.Name, val, a, err)
-		}
-	}
-	return pos, dashdash, nil
-}
-
-func findFlag(flags []cli.Flag, name string) cli.Flag {
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return f
-			}
-		}
-	}
-	return nil
-}
-
 func clientCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "client",
@@ -119,7 +65,7 @@ type clientResult struct {
 }
 
 func clientAction(c *cli.Context) error {
-	pos, _, err := takeFlags(c, false)
+	pos, err := trailingFlags(c, false)
 	if err != nil {
 		return err
 	}

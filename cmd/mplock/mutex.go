@@ -113,7 +113,7 @@ func mutexAction(c *cli.Context) error {
 // mutexPlans turns the arguments and flags into the runs to make, checking
 // every one before anything starts.
 func mutexPlans(c *cli.Context) ([]coordinator.MutexPlan, error) {
-	args, err := trailingFlags(c)
+	args, err := trailingFlags(c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -199,55 +199,6 @@ func parseProcs(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// trailingFlags applies the flags given after the positional arguments
-// (mplock mutex 15 10 --json), which the flag parser leaves as arguments,
-// and returns the positional arguments. A negative number is an argument,
-// so that "mplock mutex 15 -1" is reported as a bad duration.
-func trailingFlags(c *cli.Context) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || len(a) == 1 || a[1] >= '0' && a[1] <= '9' || a[1] == '.' {
-			pos = append(pos, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		f := lookupFlag(c.Command.Flags, name)
-		if f == nil {
-			return nil, usageErrorf("mutex: flag provided but not defined: -%s", name)
-		}
-		if _, isBool := f.(*cli.BoolFlag); isBool && !hasValue {
-			value = "true"
-		} else if !hasValue {
-			if i+1 >= len(args) {
-				return nil, usageErrorf("mutex: flag needs an argument: -%s", name)
-			}
-			i++
-			value = args[i]
-		}
-		if err := c.Set(f.Names()[0], value); err != nil {
-			return nil, usageErrorf("mutex: invalid value %q for flag -%s: %v", value, name, err)
-		}
-	}
-	return pos, nil
-}
-
-func lookupFlag(flags []cli.Flag, name string) cli.Flag {
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return f
-			}
-		}
-	}
-	return nil
 }
 
 // parseSeconds accepts a Go duration (10s, 1m30s) or a plain number of

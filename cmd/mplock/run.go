@@ -64,7 +64,7 @@ stopped; 127 the command was not found; 1 the server could not be reached;
 }
 
 func runAction(c *cli.Context) error {
-	pos, _, err := takeFlags(c, true)
+	pos, err := trailingFlags(c, true)
 	if err != nil {
 		return err
 	}

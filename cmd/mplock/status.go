@@ -42,7 +42,7 @@ before the wait condition held; 2 usage.`,
 }
 
 func statusAction(c *cli.Context) error {
-	pos, _, err := takeFlags(c, false)
+	pos, err := trailingFlags(c, false)
 	if err != nil {
 		return err
 	}
