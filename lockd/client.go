@@ -91,7 +91,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	k := opts.Keepalive
 	if k == 0 && c.idle > 0 {
-		k = c.idle / 3
+		k = max(c.idle/3, minTick)
 	}
 	if k > 0 {
 		c.wg.Add(1)

@@ -38,6 +38,7 @@ type lockOptions struct {
 // the lease is lost (Done closes, Err is ErrLeaseExpired) only if renewals
 // do not get through, for example when this process is stopped or the
 // network is cut. Zero asks for no lease even if the server has a default.
+// The server refuses a ttl that fails ValidTTL (ErrSyntax).
 func WithTTL(ttl time.Duration) LockOption {
 	return func(o *lockOptions) { o.ttl, o.hasTTL = ttl, true }
 }
@@ -211,9 +212,16 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 	return nil
 }
 
+// minTick is the shortest interval between two renewals of a lease, or two
+// keepalive pings. Both intervals follow from what the server announced
+// (ttl=, idle=), which may be anything: a third of ttl=2ns is zero, which
+// time.NewTicker refuses with a panic, and a nanosecond would have the
+// client send requests as fast as it can.
+const minTick = time.Millisecond
+
 func (c *Client) renew(l *Lease) {
 	defer c.wg.Done()
-	t := time.NewTicker(l.TTL / 3)
+	t := time.NewTicker(max(l.TTL/3, minTick))
 	defer t.Stop()
 	for {
 		select {

@@ -20,6 +20,10 @@ const (
 	MaxSecretLen = 256
 	// MaxDuration bounds ttl= and wait=.
 	MaxDuration = 24 * time.Hour
+	// MinTTL is the shortest lease, ttl= other than 0. A client renews a
+	// lease every third of its TTL: a shorter one would have it renew
+	// faster than any server answers, and lose the lock anyway.
+	MinTTL = time.Millisecond
 )
 
 // Verb is a request's first word.
@@ -181,6 +185,9 @@ func ParseRequest(line []byte) (Request, error) {
 		switch {
 		case key == "ttl" && (v == VerbLock || v == VerbRenew):
 			r.TTL, err = parseDuration(key, val)
+			if err == nil && ValidTTL(r.TTL) != nil {
+				err = errSyntax("ttl=%q: want 0 (no lease) or a duration from %v to %v", clip(val), MinTTL, MaxDuration)
+			}
 			r.HasTTL = true
 		case key == "wait" && v == VerbLock:
 			r.Wait, err = parseDuration(key, val)
@@ -248,6 +255,15 @@ func parseDuration(key, val string) (time.Duration, error) {
 		return 0, errSyntax("%s=%q: want a duration from 0 to %v, like 500ms or 30s", key, clip(val), MaxDuration)
 	}
 	return d, nil
+}
+
+// ValidTTL checks a lease length as LOCK and RENEW take it: 0 (no lease)
+// or from MinTTL to MaxDuration.
+func ValidTTL(d time.Duration) error {
+	if d == 0 || d >= MinTTL && d <= MaxDuration {
+		return nil
+	}
+	return fmt.Errorf("lockd: ttl %v: want 0 (no lease) or from %v to %v", d, MinTTL, MaxDuration)
 }
 
 func validClient(s string) error {

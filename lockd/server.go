@@ -3,6 +3,7 @@ package lockd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,7 +27,7 @@ const (
 // lease, no secret, no metrics, no logs.
 type Config struct {
 	// DefaultTTL is the lease given to a LOCK that names no ttl=; zero
-	// means no lease.
+	// means no lease. Like ttl=, it must pass ValidTTL.
 	DefaultTTL time.Duration
 	// IdleTimeout closes a session that sends nothing for this long (its
 	// locks are released), so that a vanished peer does not hold locks for
@@ -79,6 +80,9 @@ type Server struct {
 // NewServer returns a server that is not listening yet; call Serve, and
 // Shutdown to stop it (which also ends its timer goroutine).
 func NewServer(cfg Config) (*Server, error) {
+	if err := ValidTTL(cfg.DefaultTTL); err != nil {
+		return nil, fmt.Errorf("lockd: DefaultTTL: %s", clipErr(err))
+	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}

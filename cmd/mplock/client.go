@@ -103,6 +103,9 @@ func clientAction(c *cli.Context) error {
 	if c.IsSet("hold") {
 		hold = c.Duration("hold")
 	}
+	if err := checkTTL("client", c.Duration("ttl")); err != nil {
+		return err
+	}
 	dir := c.String("dir")
 	file := filepath.Join(dir, name+".txt")
 	jsonOut := c.Bool("json")

@@ -65,6 +65,15 @@ func dialServer(c *cli.Context, cmd, defaultName string) (*lockd.Client, string,
 	return cl, addr, nil
 }
 
+// checkTTL refuses a --ttl the server would refuse as ttl=: a lease is 0
+// (none) or from lockd.MinTTL to lockd.MaxDuration.
+func checkTTL(cmd string, ttl time.Duration) error {
+	if lockd.ValidTTL(ttl) != nil {
+		return usageErrorf("%s: --ttl %v: want 0 (no lease) or from %v to %v", cmd, ttl, lockd.MinTTL, lockd.MaxDuration)
+	}
+	return nil
+}
+
 // resolveServer turns "@FILE" into the address the file holds, waiting for
 // a server that is still starting to write it.
 func resolveServer(ctx context.Context, spec string) (string, error) {

@@ -78,6 +78,9 @@ func runAction(c *cli.Context) error {
 	if c.Duration("timeout") < 0 || c.Duration("grace") < 0 {
 		return usageErrorf("run: --timeout and --grace cannot be negative")
 	}
+	if err := checkTTL("run", c.Duration("ttl")); err != nil {
+		return err
+	}
 	errw := c.App.ErrWriter
 	verbose := func(format string, args ...any) {
 		if c.Bool("verbose") {

@@ -54,7 +54,7 @@ use) or fails; 2 usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: defaultServer, Usage: "`ADDR` to listen on; port 0 picks a free one"},
 			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` (removed at exit)"},
-			&cli.DurationFlag{Name: "ttl", Usage: "default lease for locks that ask for none (0: held as long as the session)"},
+			&cli.DurationFlag{Name: "ttl", Usage: "default lease for locks that ask for none, 1ms to 24h (0: held as long as the session)"},
 			&cli.StringFlag{Name: "token-file", Usage: "`FILE` whose first line is a secret clients must present (AUTH)"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on http://`ADDR`/metrics"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: lockd.DefaultIdleTimeout, Usage: "close sessions silent this long (their locks are released); 0: never"},
@@ -87,8 +87,8 @@ func serveAction(c *cli.Context) error {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = -1
 	}
-	if cfg.DefaultTTL < 0 || cfg.DefaultTTL > lockd.MaxDuration {
-		return usageErrorf("serve: --ttl %v: want 0 to %v", cfg.DefaultTTL, lockd.MaxDuration)
+	if err := checkTTL("serve", cfg.DefaultTTL); err != nil {
+		return err
 	}
 	if f := c.String("token-file"); f != "" {
 		if cfg.Secret, err = readSecret(f); err != nil {
