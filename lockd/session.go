@@ -279,13 +279,17 @@ func (ss *session) change(req Request) {
 		if req.HasTTL {
 			ttl = req.TTL
 		}
-		g, err := s.table.Renew(now, ss.id, req.Name, req.Token, ttl)
+		g, evs, err := s.table.Renew(now, ss.id, req.Name, req.Token, ttl)
+		// A renewal that came too late applied the expiry: the holder's
+		// LOST comes before the ERR, as if the timer had run first, and
+		// the next holder's grant (and lease) take effect.
+		touched = s.deliver(evs, touched)
+		s.rearm()
 		if err != nil {
 			ss.push(appendErr(nil, codeOf(err), clipErr(err)))
 			break
 		}
 		ss.push(append(appendGrant(appendOK(nil, "RENEWED"), g), '\n'))
-		s.rearm()
 	case req.Verb == VerbCancel:
 		evs, err := s.table.Cancel(now, ss.id, req.Name)
 		if err != nil {

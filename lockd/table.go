@@ -337,11 +337,18 @@ func (t *Table) dropIfIdle(name string, l *lockState) {
 // Renew extends session id's lease on name to now+ttl (ttl zero: the
 // lease's own TTL). Renewing a lock without a lease with a positive ttl
 // gives it one. Anyone but the holder gets ErrNotHolder, as does a holder
-// whose lease has already expired.
-func (t *Table) Renew(now time.Time, id SessionID, name string, token Token, ttl time.Duration) (Grant, error) {
+// whose lease has already expired: a renewal that comes too late does not
+// revive the lease, even if Advance has not yet applied its expiry. Renew
+// then applies it as Advance would (the holder's EventLost, then the grants
+// it lets through), so the events are the expiry's.
+func (t *Table) Renew(now time.Time, id SessionID, name string, token Token, ttl time.Duration) (Grant, []Event, error) {
 	_, h, err := t.holding(id, name, token)
 	if err != nil {
-		return Grant{}, err
+		return Grant{}, nil, err
+	}
+	if h.ttl > 0 && !now.Before(h.expires) {
+		evs := t.expire(now, name, h, nil)
+		return Grant{}, evs, fmt.Errorf("%w: %s: its lease expired %v ago", ErrNotHolder, name, now.Sub(h.expires))
 	}
 	if ttl > 0 {
 		h.ttl = ttl
@@ -350,7 +357,15 @@ func (t *Table) Renew(now time.Time, id SessionID, name string, token Token, ttl
 		h.expires = now.Add(h.ttl)
 		heap.Push(&t.deadlines, deadline{at: h.expires, name: name, session: id, token: h.token, lease: true})
 	}
-	return h.grantOf(name), nil
+	return h.grantOf(name), nil, nil
+}
+
+// expire takes name from h, whose lease ran out: h's session is told, and
+// the lock passes to whoever is next in line.
+func (t *Table) expire(now time.Time, name string, h *holder, evs []Event) []Event {
+	evs = append(evs, Event{Kind: EventLost, Session: h.session, Name: name, Mode: h.mode, Token: h.token, Reason: ReasonExpired})
+	t.stats.Expired++
+	return t.release(now, name, h, evs)
 }
 
 // Cancel withdraws session id's queued request for name (ErrNotWaiting if
@@ -454,9 +469,7 @@ func (t *Table) Advance(now time.Time) []Event {
 			if !ok || h.token != d.token || !h.expires.Equal(d.at) {
 				continue // released, or renewed since
 			}
-			evs = append(evs, Event{Kind: EventLost, Session: d.session, Name: d.name, Mode: h.mode, Token: h.token, Reason: ReasonExpired})
-			t.stats.Expired++
-			evs = t.release(now, d.name, h, evs)
+			evs = t.expire(now, d.name, h, evs)
 			continue
 		}
 		w, ok := s.waiting[d.name]

@@ -228,10 +228,10 @@ func TestTableLeaseExpiryTellsHolder(t *testing.T) {
 	}
 	mustLock(t, tb, at(1), 2, LockRequest{Name: "job", Mode: Exclusive})
 	// Renewed at 8s: the first deadline passes without effect.
-	if _, err := tb.Renew(at(8*time.Second), 1, "job", r.Grant.Token, 0); err != nil {
+	if _, _, err := tb.Renew(at(8*time.Second), 1, "job", r.Grant.Token, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tb.Renew(at(8*time.Second), 2, "job", 0, 0); !errors.Is(err, ErrNotHolder) {
+	if _, _, err := tb.Renew(at(8*time.Second), 2, "job", 0, 0); !errors.Is(err, ErrNotHolder) {
 		t.Fatalf("renew by a waiter: %v, want ErrNotHolder", err)
 	}
 	if evs := tb.Advance(at(10 * time.Second)); len(evs) != 0 {
@@ -253,6 +253,50 @@ func TestTableLeaseExpiryTellsHolder(t *testing.T) {
 	}
 	if st := tb.Stats(); st.Expired != 1 {
 		t.Fatalf("expired count %d, want 1", st.Expired)
+	}
+}
+
+// TestTableRenewAfterExpiry: a RENEW that arrives after the lease ran out,
+// before the server's timer applied the expiry, must not revive the lease
+// (the next in line may be about to get the lock, and the holder may have
+// been paused past its TTL). It fails, and the expiry takes effect then:
+// LOST to the holder, the lock to the waiter, once.
+func TestTableRenewAfterExpiry(t *testing.T) {
+	tb := newTestTable(t, 1, 2)
+	r := mustLock(t, tb, at(0), 1, LockRequest{Name: "job", Mode: Exclusive, TTL: 10 * time.Second})
+	if w := mustLock(t, tb, at(1), 2, LockRequest{Name: "job", Mode: Exclusive, TTL: 5 * time.Second}); w.Granted {
+		t.Fatal("second lock granted while the first is held")
+	}
+	_, evs, err := tb.Renew(at(10*time.Second), 1, "job", r.Grant.Token, 0)
+	if !errors.Is(err, ErrNotHolder) {
+		t.Fatalf("renew at the moment the lease ends: %v, want ErrNotHolder", err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("renew after expiry: events %+v, want LOST to 1 then GRANTED to 2", evs)
+	}
+	if evs[0].Kind != EventLost || evs[0].Session != 1 || evs[0].Token != r.Grant.Token || evs[0].Reason != ReasonExpired {
+		t.Fatalf("first event %+v, want LOST of token %d to session 1 (expired)", evs[0], r.Grant.Token)
+	}
+	if evs[1].Kind != EventGranted || evs[1].Session != 2 || evs[1].Token <= r.Grant.Token || evs[1].TTL != 5*time.Second {
+		t.Fatalf("second event %+v, want GRANTED to session 2 with a larger token and its 5s lease", evs[1])
+	}
+	if _, ok := tb.Holding(1, "job"); ok {
+		t.Fatal("session 1 still holds job")
+	}
+	g, ok := tb.Holding(2, "job")
+	if !ok || !g.Expires.Equal(at(15*time.Second)) {
+		t.Fatalf("session 2 holds %+v %v, want job until %v", g, ok, at(15*time.Second))
+	}
+	if st := tb.Stats(); st.Expired != 1 || st.Holders != 1 || st.Waiters != 0 {
+		t.Fatalf("stats %+v, want 1 expired, 1 holder, 0 waiters", st)
+	}
+	// The timer's Advance at the old deadline finds nothing left to do.
+	if evs := tb.Advance(at(10 * time.Second)); len(evs) != 0 {
+		t.Fatalf("Advance after the renew applied the expiry: %+v, want nothing", evs)
+	}
+	// The new holder's lease runs its course.
+	if evs := tb.Advance(at(15 * time.Second)); len(evs) != 1 || evs[0].Kind != EventLost || evs[0].Session != 2 {
+		t.Fatalf("at the new lease's end: %+v, want LOST to session 2", evs)
 	}
 }
 
