@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,6 +52,22 @@ server could not be reached; 75 with --timeout when the lock stayed taken;
 	}
 }
 
+// maxHoldSeconds bounds the original's trailing hold, as the protocol bounds
+// every duration; a longer hold is surely a slip of the keyboard.
+const maxHoldSeconds = int(lockd.MaxDuration / time.Second)
+
+// holdSeconds parses the original's trailing sleep_seconds. ParseFloat also
+// takes NaN, Inf and 1e30, none of them a hold (and the last overflows a
+// Duration into a negative one): they are refused rather than becoming no
+// hold at all.
+func holdSeconds(s string) (time.Duration, error) {
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(secs) || secs < 0 || secs > float64(maxHoldSeconds) {
+		return 0, usageErrorf("client: hold %q: want a number of seconds from 0 to %d, like 5 or 0.5 (or --hold 90m)", s, maxHoldSeconds)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
 // clientResult is `mplock client --json`'s document.
 type clientResult struct {
 	Resource string  `json:"resource"`
@@ -92,13 +109,13 @@ func clientAction(c *cli.Context) error {
 	if mode == lockd.Exclusive {
 		hold = 2 * time.Second // the original's default
 	}
-	if len(rest) > 0 {
-		// The original's trailing sleep_seconds.
-		secs, err := strconv.ParseFloat(rest[0], 64)
-		if err != nil || secs < 0 || len(rest) > 1 {
-			return usageErrorf("client: unexpected %q (the original's hold is whole seconds: `file_A WRITE v 5`)", strings.Join(rest, " "))
+	if len(rest) > 1 {
+		return usageErrorf("client: unexpected %q (the original's hold is one number of seconds: `file_A WRITE v 5`)", strings.Join(rest, " "))
+	}
+	if len(rest) == 1 {
+		if hold, err = holdSeconds(rest[0]); err != nil {
+			return err
 		}
-		hold = time.Duration(secs * float64(time.Second))
 	}
 	if c.IsSet("hold") {
 		hold = c.Duration("hold")
