@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"mplock/janitor"
 	"mplock/lockd"
 )
 
@@ -45,8 +46,9 @@ rather than left running beside the next holder: SIGTERM to its process
 group, then SIGKILL after --grace. The command runs in its own process
 group, so its children are stopped too; SIGINT, SIGTERM and SIGHUP sent to
 mplock run are passed on to that group (with SIGCONT, should it be
-stopped). If mplock run itself is killed, the command gets SIGKILL (and the
-server releases the lock with the connection).
+stopped). If mplock run itself is killed, even by SIGKILL, the command's
+whole process group is killed by a watchdog process (mplock worker
+janitor), and the server releases the lock with the connection.
 
 Run from a terminal's prompt, the command gets the terminal while it runs,
 as any job the shell starts: it can read it, Ctrl-C and Ctrl-Z reach it,
@@ -150,6 +152,16 @@ func runAction(c *cli.Context) error {
 		// the job it runs.
 		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty.fd
 	}
+	// Pdeathsig kills the command if mplock run dies, but nothing else in
+	// its group, which would go on without the lock. The janitor, a
+	// process of its own, kills the whole group if mplock run dies before
+	// telling it the run is over.
+	jan, err := janitor.Start()
+	if err != nil {
+		lease.Unlock(context.Background())
+		return fmt.Errorf("run: %w; command not run", err)
+	}
+	defer jan.Close() // after the command was reaped and its group killed, below
 	// Take the signals before starting, so none is lost between the two.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -170,11 +182,15 @@ func runAction(c *cli.Context) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	pgid := cmd.Process.Pid
+	if err := jan.Track(janitor.Resource{Kind: janitor.Group, ID: strconv.Itoa(pgid)}); err != nil {
+		fmt.Fprintf(errw, "mplock: run: %v: were mplock run killed, what the command starts could outlive the lock\n", err)
+	}
 	if tty != nil {
 		// mplock run is now in a background group of its terminal: a
 		// write there (with stty tostop) or taking the terminal back
 		// would stop it with SIGTTOU. Shells ignore it for the same
-		// reason. Nothing is started after this point to inherit it.
+		// reason. Nothing is started after this point to inherit it
+		// (the janitor was started before).
 		signal.Ignore(syscall.SIGTTOU)
 	}
 

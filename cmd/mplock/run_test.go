@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,6 +149,39 @@ func TestRunSignalResumesStoppedCommand(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 128+int(syscall.SIGTERM) {
 		t.Fatalf("exit: %v, want status %d (the command killed by the SIGTERM passed on)", err, 128+int(syscall.SIGTERM))
 	}
+}
+
+// TestRunKilledTakesTheCommandsChildren: when mplock run is SIGKILLed, the
+// server releases its lock at once, so nothing the command started may go
+// on running. Pdeathsig reaches only the command itself; its child here,
+// a sleep in the same process group, must die too.
+func TestRunKilledTakesTheCommandsChildren(t *testing.T) {
+	addr := dlServe(t)
+	cmd := mplockCommand(t, "run", "job", "--server", addr, "--", "sh", "-c", `sleep 300 & echo $!; wait`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killTree(cmd.Process.Pid) })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the command said %q: %v", line, err)
+	}
+	child := atoiOrFail(t, strings.TrimSpace(line))
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	if !proctest.Alive(child) {
+		t.Fatalf("the command's child %d is not running", child)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	proctest.Eventually(t, fmt.Sprintf("the command's child %d to die with mplock run", child), func() bool {
+		return !proctest.Alive(child)
+	})
 }
 
 // readTerminal reads what the terminal shows until a line contains want,
