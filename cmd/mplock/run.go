@@ -63,8 +63,9 @@ Examples:
 
 Exit status: the command's (128+N if killed by signal N); 75 the lock stayed
 taken (--timeout; with 0, at once); 76 the lock was lost and the command
-stopped; 127 the command was not found; 1 the server could not be reached;
-2 usage; 130 interrupted while waiting for the lock.`,
+stopped; 126 the command could not be run (not executable); 127 the command
+was not found; 1 the server could not be reached; 2 usage; 130 interrupted
+while waiting for the lock.`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "shared", Usage: "take the lock shared (READ): other --shared runs may hold it at once"},
 			&cli.DurationFlag{Name: "timeout", DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
