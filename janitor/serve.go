@@ -69,7 +69,7 @@ func Serve(r io.Reader, log io.Writer, remove func(Resource) error) error {
 			failed = err
 			continue
 		}
-		fmt.Fprintf(log, "mplock janitor: the run's coordinator died; removed %s\n", res)
+		fmt.Fprintf(log, "mplock janitor: the process that made it died; removed %s\n", res)
 	}
 	return failed
 }
