@@ -15,6 +15,7 @@ import (
 
 	"mplock/janitor"
 	"mplock/lockd"
+	"mplock/reexec"
 )
 
 // Exit codes of `mplock run` and `mplock client` beyond exit.go's, a
@@ -135,12 +136,31 @@ func runAction(c *cli.Context) error {
 	}
 	verbose("locked %s (token %d)", name, lease.Token)
 
-	cmd := exec.Command(argv[0], argv[1:]...)
+	// Found and executable, or 127 and 126 before anything is started.
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		lease.Unlock(context.Background())
+		code := 126
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			code = 127
+		}
+		return withCode(code, fmt.Errorf("run: %w", err))
+	}
+	// The command is started through a trampoline (mplock worker exec) that
+	// waits at a gate until the janitor knows its process group; see below.
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		lease.Unlock(context.Background())
+		return fmt.Errorf("run: %w; command not run", err)
+	}
+	defer gateW.Close()
+	cmd := reexec.Command(reexec.Options{}, append([]string{"worker", "exec", path}, argv...)...)
+	cmd.ExtraFiles = []*os.File{gateR}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.App.Writer, errw
 	cmd.Env = append(os.Environ(), "MPLOCK_NAME="+name, "MPLOCK_TOKEN="+strconv.FormatUint(uint64(lease.Token), 10), "MPLOCK_SERVER="+addr)
-	// The command leads a process group of its own, so that whatever it
-	// starts can be stopped with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// The command leads a process group of its own (reexec sets that, and
+	// Pdeathsig, which execve keeps), so that whatever it starts can be
+	// stopped with it.
 	tty := foregroundTerminal()
 	if tty != nil {
 		// A background group that reads its terminal is stopped by
@@ -167,13 +187,11 @@ func runAction(c *cli.Context) error {
 		signal.Notify(chld, syscall.SIGCHLD)
 		defer signal.Stop(chld)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	gateR.Close()
+	if err != nil {
 		lease.Unlock(context.Background())
-		code := 126
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			code = 127
-		}
-		return withCode(code, fmt.Errorf("run: %w", err))
+		return fmt.Errorf("run: %w; command not run", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -181,6 +199,10 @@ func runAction(c *cli.Context) error {
 	if err := jan.Track(janitor.Resource{Kind: janitor.Group, ID: strconv.Itoa(pgid)}); err != nil {
 		fmt.Fprintf(errw, "mplock: run: %v: were mplock run killed, what the command starts could outlive the lock\n", err)
 	}
+	// Only now may the command run: if mplock run is killed from here on,
+	// the janitor kills the whole group.
+	gateW.Write([]byte{1})
+	gateW.Close()
 	if tty != nil {
 		// mplock run is now in a background group of its terminal: a
 		// write there (with stty tostop) or taking the terminal back
