@@ -41,8 +41,8 @@ missing tool.
 EOF
 }
 
-die() { echo "bench.sh: $*" >&2; exit 2; }
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 args=("$@")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,16 +74,7 @@ out=$(cd "$out" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mplock-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-if [[ -n ${MPLOCK:-} ]]; then
-	[[ -x $MPLOCK ]] || die "MPLOCK=$MPLOCK is not an executable"
-	mplock=$MPLOCK
-else
-	need "$GO" "building mplock needs Go: install it, or set MPLOCK to a built binary"
-	rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo devel)
-	(cd "$root" && "$GO" build -ldflags "-X main.buildVersion=$rev" -o "$work/mplock" ./cmd/mplock) ||
-		{ echo "bench.sh: go build failed" >&2; exit 1; }
-	mplock=$work/mplock
-fi
+mplock_binary "$work"
 
 if [[ $quick == 1 ]]; then
 	matrix=(--kind "sem,flock,atomic" --workers "1,2" --duration 100ms --repeat 2)

@@ -56,8 +56,8 @@ Targets that are not met are reported in the table, not in the exit status.
 EOF
 }
 
-die() { echo "compare.sh: $*" >&2; exit 2; }
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 duration=1 rounds=3 kinds=flock,fcntl,sem,sysv,spin,atomic peers='' csv=0 raw='' csv_out='' wait_quiet=0 drop_busy=0 from_raw='' pin=0
 while [[ $# -gt 0 ]]; do
@@ -116,16 +116,7 @@ else
 	work=$(mktemp -d "${TMPDIR:-/tmp}/mplock-compare.XXXXXX")
 	trap 'rm -rf "$work"' EXIT
 
-	if [[ -n ${MPLOCK:-} ]]; then
-		[[ -x $MPLOCK ]] || die "MPLOCK=$MPLOCK is not an executable"
-		mplock=$MPLOCK
-	else
-		need "$GO" "building mplock needs Go: install it, or set MPLOCK to a built binary"
-		rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo devel)
-		(cd "$root" && "$GO" build -ldflags "-X main.buildVersion=$rev" -o "$work/mplock" ./cmd/mplock) ||
-			{ echo "compare.sh: go build failed" >&2; exit 1; }
-		mplock=$work/mplock
-	fi
+	mplock_binary "$work"
 	"$CC" -O2 -o "$work/lockpeer" "$here/peers/lockpeer.c" || { echo "compare.sh: $CC failed on lockpeer.c" >&2; exit 1; }
 
 	# Jobs: "tool:what". The peers of each mplock kind follow it, so that in
