@@ -13,8 +13,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"mplock/internal/proctest"
 )
 
 // mplockBin is mplock built once for the tests that run the scripts.
@@ -124,9 +131,9 @@ func kv(line string) map[string]string {
 	return m
 }
 
-// TestCPeer builds the C reference and runs every kind briefly: each must
-// report a consistent counter (the peer checks that no update was lost).
-func TestCPeer(t *testing.T) {
+// buildCPeer builds the C reference with the machine's compiler.
+func buildCPeer(t *testing.T) string {
+	t.Helper()
 	cc := os.Getenv("CC")
 	if cc == "" {
 		cc = "cc"
@@ -138,6 +145,13 @@ func TestCPeer(t *testing.T) {
 	if out, err := exec.Command(cc, "-O2", "-Wall", "-Werror", "-o", bin, "peers/lockpeer.c").CombinedOutput(); err != nil {
 		t.Fatalf("%s lockpeer.c: %v\n%s", cc, err, out)
 	}
+	return bin
+}
+
+// TestCPeer builds the C reference and runs every kind briefly: each must
+// report a consistent counter (the peer checks that no update was lost).
+func TestCPeer(t *testing.T) {
+	bin := buildCPeer(t)
 	for _, kind := range []string{"atomic", "futex", "pthread", "flock", "ofd", "sysv", "spin"} {
 		out, err := exec.Command(bin, "-k", kind, "-p", "2", "-d", "0.1").Output()
 		if err != nil {
@@ -152,6 +166,70 @@ func TestCPeer(t *testing.T) {
 	if err := exec.Command(bin, "-k", "nosuch").Run(); err == nil {
 		t.Error("an unknown kind was accepted")
 	}
+}
+
+// TestCPeerInterrupted stops the C reference with SIGTERM mid-run: it must
+// exit 130 and remove what it made, its lock file (flock) and its System V
+// semaphore (sysv), which would otherwise outlive it.
+func TestCPeerInterrupted(t *testing.T) {
+	bin := buildCPeer(t)
+	for _, kind := range []string{"flock", "sysv"} {
+		t.Run(kind, func(t *testing.T) {
+			tmp := t.TempDir()
+			cmd := exec.Command(bin, "-k", kind, "-p", "2", "-d", "60")
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			var made func() bool // what the run made, while it is there
+			if kind == "flock" {
+				made = func() bool { ents, _ := os.ReadDir(tmp); return len(ents) > 0 }
+			} else {
+				// The semaphore whose last operation was by one of the peer's
+				// processes: others run on the machine at the same time.
+				var id int
+				made = func() bool {
+					if id == 0 {
+						id = semOf(proctest.Children(cmd.Process.Pid))
+					}
+					return id > 0 && semExists(id)
+				}
+			}
+			proctest.Eventually(t, "the run to start", made)
+			cmd.Process.Signal(syscall.SIGTERM)
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Fatalf("exit %v, want status 130", err)
+			}
+			if made() {
+				t.Fatalf("the interrupted %s run left what it made behind", kind)
+			}
+		})
+	}
+}
+
+// semOf returns the System V semaphore last operated on by one of pids, or 0.
+func semOf(pids []int) int {
+	b, _ := os.ReadFile("/proc/sysvipc/sem")
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		id, _ := strconv.Atoi(f[1])
+		last, _, e := unix.RawSyscall6(unix.SYS_SEMCTL, uintptr(id), 0, 11 /* GETPID */, 0, 0, 0)
+		if e == 0 && slices.Contains(pids, int(last)) {
+			return id
+		}
+	}
+	return 0
+}
+
+func semExists(id int) bool {
+	_, _, e := unix.RawSyscall6(unix.SYS_SEMCTL, uintptr(id), 0, 12 /* GETVAL */, 0, 0, 0)
+	return e == 0
 }
 
 // TestPythonPeer runs the seed's lock briefly: the balance must add up.

@@ -85,6 +85,11 @@ static struct shared *sh;
 static enum kind kind;
 static int semid = -1;
 static int pin = 0; /* -a: bind child i to the i-th allowed CPU */
+
+/* SIGINT or SIGTERM: stop the run and clean up (the SysV semaphore and the
+ * lock file would otherwise outlive an interrupted run), then exit 130. */
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
 static const char *lockpath;
 
 static void die(const char *what)
@@ -275,7 +280,7 @@ int main(int argc, char **argv)
 	const char *kname = NULL;
 	int procs = 2;
 	double seconds = 1.0;
-	char tmpl[] = "/tmp/lockpeer-XXXXXX";
+	char tmpl[4096];
 	int opt;
 	while ((opt = getopt(argc, argv, "k:p:d:f:ah")) != -1) {
 		switch (opt) {
@@ -309,6 +314,8 @@ int main(int argc, char **argv)
 	}
 	int made_file = 0;
 	if ((kind == K_FLOCK || kind == K_OFD) && !lockpath) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(tmpl, sizeof tmpl, "%s/lockpeer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		int fd = mkstemp(tmpl);
 		if (fd < 0)
 			die("mkstemp");
@@ -324,6 +331,13 @@ int main(int argc, char **argv)
 			die("semctl SETVAL");
 	}
 
+	/* No SA_RESTART: the signal must end the parent's sleep. The children
+	 * inherit the handler and stop when the parent sets the stop word. */
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
 	pid_t pids[MAX_PROCS];
 	for (int i = 0; i < procs; i++) {
 		pids[i] = fork();
@@ -332,13 +346,15 @@ int main(int argc, char **argv)
 		if (pids[i] == 0)
 			child(i);
 	}
-	while (atomic_load(&sh->ready) < procs)
+	while (atomic_load(&sh->ready) < procs && !interrupted)
 		sched_yield();
 	int64_t t0 = now_ns();
+	if (interrupted)
+		atomic_store(&sh->stop, 1); /* before the start: no operation at all */
 	atomic_store(&sh->start, 1);
 	futex(&sh->start, FUTEX_WAKE, procs);
 	struct timespec d = {.tv_sec = (time_t)seconds, .tv_nsec = (long)((seconds - (time_t)seconds) * 1e9)};
-	while (nanosleep(&d, &d) < 0 && errno == EINTR)
+	while (!interrupted && nanosleep(&d, &d) < 0 && errno == EINTR)
 		;
 	atomic_store(&sh->stop, 1);
 
@@ -352,6 +368,10 @@ int main(int argc, char **argv)
 		semctl(semid, 0, IPC_RMID);
 	if (made_file)
 		unlink(lockpath);
+	if (interrupted) {
+		fprintf(stderr, "lockpeer: interrupted; removed what the run made\n");
+		return 130;
+	}
 	if (failed) {
 		fprintf(stderr, "lockpeer: a worker process failed\n");
 		return 2;
