@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -33,15 +32,7 @@ func TestBenchProgressAndInterrupt(t *testing.T) {
 	pts.Close()
 
 	// Read the terminal until the progress line shows run 2, then Ctrl-C.
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(ptm)
-		sc.Split(scanTerminal)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	lines := terminalLines(ptm)
 	var seen []string
 	deadline := time.After(60 * time.Second)
 	for interrupted := false; ; {

@@ -119,25 +119,12 @@ func TestRunLendsTheTerminal(t *testing.T) {
 // the command's group must take effect even if the command is stopped (a
 // stopped process acts on nothing but SIGKILL until continued).
 func TestRunSignalResumesStoppedCommand(t *testing.T) {
-	addr := dlServe(t)
-	cmd := mplockCommand(t, "run", "job", "--server", addr, "--", "sh", "-c", `echo $$; kill -STOP $$; echo resumed`)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { killTree(cmd.Process.Pid) })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the command said %q: %v", line, err)
-	}
-	pid := atoiOrFail(t, strings.TrimSpace(line))
+	cmd, pid := startRunPrinting(t, `echo $$; kill -STOP $$; echo resumed`)
 	proctest.Eventually(t, "the command to stop", func() bool { return processState(pid) == 'T' })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
@@ -156,21 +143,7 @@ func TestRunSignalResumesStoppedCommand(t *testing.T) {
 // on running. Pdeathsig reaches only the command itself; its child here,
 // a sleep in the same process group, must die too.
 func TestRunKilledTakesTheCommandsChildren(t *testing.T) {
-	addr := dlServe(t)
-	cmd := mplockCommand(t, "run", "job", "--server", addr, "--", "sh", "-c", `sleep 300 & echo $!; wait`)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { killTree(cmd.Process.Pid) })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the command said %q: %v", line, err)
-	}
-	child := atoiOrFail(t, strings.TrimSpace(line))
+	cmd, child := startRunPrinting(t, `sleep 300 & echo $!; wait`)
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 	if !proctest.Alive(child) {
 		t.Fatalf("the command's child %d is not running", child)
@@ -188,15 +161,7 @@ func TestRunKilledTakesTheCommandsChildren(t *testing.T) {
 // and returns the lines.
 func readTerminal(t *testing.T, ptm *os.File, want string, leader int) []string {
 	t.Helper()
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(ptm)
-		sc.Split(scanTerminal)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	lines := terminalLines(ptm)
 	var seen []string
 	deadline := time.After(hangBound)
 	for {
@@ -259,4 +224,40 @@ func atoiOrFail(t *testing.T, s string) int {
 		t.Fatalf("not a number: %q", s)
 	}
 	return n
+}
+
+// startRunPrinting starts `mplock run job -- sh -c script` against a fresh
+// lock server; script's first line of output is a pid, which it returns
+// with the command. Everything is killed when the test ends.
+func startRunPrinting(t *testing.T, script string) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := mplockCommand(t, "run", "job", "--server", dlServe(t), "--", "sh", "-c", script)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killTree(cmd.Process.Pid) })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the command said %q: %v", line, err)
+	}
+	return cmd, atoiOrFail(t, strings.TrimSpace(line))
+}
+
+// terminalLines delivers what a terminal shows, line by line, until it
+// closes.
+func terminalLines(ptm *os.File) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(ptm)
+		sc.Split(scanTerminal)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
 }
