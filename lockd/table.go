@@ -122,6 +122,7 @@ type holder struct {
 	since   time.Time
 	ttl     time.Duration
 	expires time.Time
+	dl      *deadline // the lease's expiry; nil without a lease
 }
 
 type waiter struct {
@@ -130,7 +131,7 @@ type waiter struct {
 	ttl      time.Duration
 	since    time.Time
 	deadline time.Time // zero: waits for ever
-	seq      uint64    // tells this wait from a later one of the same session
+	dl       *deadline // the wait's timeout; nil when it waits for ever
 }
 
 type lockState struct {
@@ -160,8 +161,7 @@ type Table struct {
 	locks     map[string]*lockState
 	sessions  map[SessionID]*sessionState
 	lastToken Token
-	seq       uint64
-	deadlines deadlineHeap
+	deadlines deadlineHeap // live lease expiries and wait timeouts only
 	stats     TableStats
 }
 
@@ -232,11 +232,10 @@ func (t *Table) Lock(now time.Time, id SessionID, r LockRequest) (LockResult, er
 		t.dropIfIdle(r.Name, l)
 		return LockResult{}, ErrLocked
 	}
-	t.seq++
-	w := &waiter{session: id, mode: r.Mode, ttl: r.TTL, since: now, seq: t.seq}
+	w := &waiter{session: id, mode: r.Mode, ttl: r.TTL, since: now}
 	if r.Wait > 0 {
 		w.deadline = now.Add(r.Wait)
-		heap.Push(&t.deadlines, deadline{at: w.deadline, name: r.Name, session: id, seq: w.seq})
+		w.dl = t.deadlines.add(w.deadline, r.Name, id, false)
 	}
 	l.queue = append(l.queue, w)
 	s.waiting[r.Name] = w
@@ -254,7 +253,7 @@ func (t *Table) grant(now time.Time, id SessionID, s *sessionState, name string,
 	h := &holder{session: id, mode: m, token: t.lastToken, since: now, ttl: ttl}
 	if ttl > 0 {
 		h.expires = now.Add(ttl)
-		heap.Push(&t.deadlines, deadline{at: h.expires, name: name, session: id, token: h.token, lease: true})
+		h.dl = t.deadlines.add(h.expires, name, id, true)
 	}
 	l.holders = append(l.holders, h)
 	s.held[name] = h
@@ -305,6 +304,7 @@ func (t *Table) release(now time.Time, name string, h *holder, evs []Event) []Ev
 		}
 	}
 	delete(t.sessions[h.session].held, name)
+	t.deadlines.remove(h.dl)
 	t.stats.Holders--
 	evs = t.promote(now, name, l, evs)
 	t.dropIfIdle(name, l)
@@ -318,6 +318,7 @@ func (t *Table) promote(now time.Time, name string, l *lockState, evs []Event) [
 		w := l.queue[0]
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
+		t.deadlines.remove(w.dl)
 		s := t.sessions[w.session]
 		delete(s.waiting, name)
 		t.stats.Waiters--
@@ -355,7 +356,11 @@ func (t *Table) Renew(now time.Time, id SessionID, name string, token Token, ttl
 	}
 	if h.ttl > 0 {
 		h.expires = now.Add(h.ttl)
-		heap.Push(&t.deadlines, deadline{at: h.expires, name: name, session: id, token: h.token, lease: true})
+		if h.dl != nil {
+			t.deadlines.move(h.dl, h.expires)
+		} else {
+			h.dl = t.deadlines.add(h.expires, name, id, true)
+		}
 	}
 	return h.grantOf(name), nil, nil
 }
@@ -393,6 +398,7 @@ func (t *Table) unqueue(now time.Time, name string, w *waiter, evs []Event) []Ev
 		}
 	}
 	delete(t.sessions[w.session].waiting, name)
+	t.deadlines.remove(w.dl)
 	t.stats.Waiters--
 	evs = t.promote(now, name, l, evs)
 	t.dropIfIdle(name, l)
@@ -442,9 +448,8 @@ func (t *Table) Drain(now time.Time) []Event {
 	return evs
 }
 
-// NextDeadline returns the earliest time at which Advance may have something
-// to do, and false when nothing is pending. The time may be early (a lease
-// renewed since): Advance then does nothing, and the caller asks again.
+// NextDeadline returns the earliest time at which Advance will have something
+// to do, and false when nothing is pending.
 func (t *Table) NextDeadline() (time.Time, bool) {
 	if len(t.deadlines) == 0 {
 		return time.Time{}, false
@@ -459,28 +464,41 @@ func (t *Table) NextDeadline() (time.Time, bool) {
 func (t *Table) Advance(now time.Time) []Event {
 	var evs []Event
 	for len(t.deadlines) > 0 && !t.deadlines[0].at.After(now) {
-		d := heap.Pop(&t.deadlines).(deadline)
-		s, ok := t.sessions[d.session]
-		if !ok {
-			continue
-		}
+		d := heap.Pop(&t.deadlines).(*deadline)
+		s := t.sessions[d.session]
 		if d.lease {
-			h, ok := s.held[d.name]
-			if !ok || h.token != d.token || !h.expires.Equal(d.at) {
-				continue // released, or renewed since
-			}
-			evs = t.expire(now, d.name, h, evs)
+			evs = t.expire(now, d.name, s.held[d.name], evs)
 			continue
 		}
-		w, ok := s.waiting[d.name]
-		if !ok || w.seq != d.seq {
-			continue // granted or cancelled since
-		}
+		w := s.waiting[d.name]
 		evs = append(evs, Event{Kind: EventTimedOut, Session: d.session, Name: d.name, Mode: w.mode, Waited: now.Sub(w.since)})
 		t.stats.TimedOut++
 		evs = t.unqueue(now, d.name, w, evs)
 	}
 	return evs
+}
+
+// ExtendLeases gives every lease at least its full TTL from now, and
+// returns how many it moved. A server calls it when it finds that it was
+// itself not running (stopped, paused, starved) for longer than its timers
+// allow: its holders could not renew while it stood still, so their leases
+// are extended rather than expired, as etcd's lessor does for every lease
+// when a new leader is elected (Promote). A holder that then fails to renew
+// within its TTL loses the lock as usual.
+func (t *Table) ExtendLeases(now time.Time) int {
+	n := 0
+	for _, d := range t.deadlines {
+		if !d.lease {
+			continue
+		}
+		h := t.sessions[d.session].held[d.name]
+		if at := now.Add(h.ttl); h.expires.Before(at) {
+			h.expires, d.at = at, at
+			n++
+		}
+	}
+	heap.Init(&t.deadlines)
+	return n
 }
 
 // Stats returns the running totals.
