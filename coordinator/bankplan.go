@@ -167,8 +167,13 @@ func (p *BankPlan) Validate() error {
 }
 
 // checkLockFile makes sure a user's lock file can be opened for locking,
-// without creating it: its directory must exist and be writable.
+// without creating it: its directory must exist and be writable. A
+// symbolic link is refused, dangling or not (the workers would not follow
+// it): to lock the file it points to, name that file.
 func checkLockFile(path string) error {
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symbolic link; give the file it points to (--lock-file \"$(readlink -f %s)\")", path, path)
+	}
 	if st, err := os.Stat(path); err == nil {
 		if st.IsDir() {
 			return fmt.Errorf("%s is a directory", path)

@@ -29,7 +29,7 @@ func openFlock(cfg Config) (Locker, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("lock: flock needs a lock file path")
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLockFile(cfg.Path)
 	if err != nil {
 		return nil, err
 	}

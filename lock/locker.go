@@ -34,7 +34,8 @@ var ErrNotHeld = errors.New("lock: not held by this process")
 // Config describes the lock that processes share and how this one uses it.
 type Config struct {
 	// Path is the lock file (flock, fcntl). It is created mode 0600 when
-	// missing; it is never removed by a Locker.
+	// missing; it is never removed by a Locker. A symbolic link there is
+	// refused, dangling or not (give the path it points to).
 	Path string
 	// SemID is the System V semaphore set (sysv), made by CreateSysV.
 	SemID int
