@@ -209,14 +209,19 @@ func (c *Client) event(r *reply) {
 }
 
 // Status asks for the holders and waiters of name, or of every name when
-// name is "" (then with every session too).
+// name is "" (then with every session too, page by page: see statusAll).
 func (c *Client) Status(ctx context.Context, name string) (Status, error) {
-	if name != "" {
-		if err := ValidName(name); err != nil {
-			return Status{}, err
-		}
+	if name == "" {
+		return c.statusAll(ctx)
 	}
-	r, data, err := c.roundTrip(ctx, Request{Verb: VerbStatus, Name: name})
+	if err := ValidName(name); err != nil {
+		return Status{}, err
+	}
+	return c.statusPage(ctx, Request{Verb: VerbStatus, Name: name})
+}
+
+func (c *Client) statusPage(ctx context.Context, req Request) (Status, error) {
+	r, data, err := c.roundTrip(ctx, req)
 	if err != nil {
 		return Status{}, err
 	}

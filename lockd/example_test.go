@@ -39,7 +39,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("P1 holds", first.Name, first.Mode, "token", first.Token)
+	fmt.Println("P1 holds", first.Name, first.Mode)
 
 	_, err = p2.TryLock(ctx, "file_A", lockd.Shared)
 	fmt.Println("P2 try:", err)
@@ -53,10 +53,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("P2 holds", second.Name, second.Mode, "token", second.Token)
+	fmt.Println("P2 holds", second.Name, second.Mode, "with a larger token:", second.Token > first.Token)
 	// Output:
-	// P1 holds file_A WRITE token 1
+	// P1 holds file_A WRITE
 	// P2 try: lockd: server: locked: file_A is locked by session 1 (P1) WRITE
 	// held by P1
-	// P2 holds file_A READ token 2
+	// P2 holds file_A READ with a larger token: true
 }

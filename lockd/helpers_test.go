@@ -183,3 +183,16 @@ func atoi(t *testing.T, s string) uint64 {
 	}
 	return n
 }
+
+// tokenOf returns the token=N value of a reply line.
+func tokenOf(t *testing.T, line string) string {
+	t.Helper()
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "token="); ok {
+			atoi(t, v)
+			return v
+		}
+	}
+	t.Fatalf("no token= in %q", line)
+	return ""
+}

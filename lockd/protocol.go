@@ -36,14 +36,16 @@ const (
 	VerbUnlock                 // UNLOCK <name> [token=N]
 	VerbRenew                  // RENEW <name> [token=N] [ttl=D]
 	VerbCancel                 // CANCEL <name>: withdraw a queued LOCK
-	VerbStatus                 // STATUS [name]: holders and waiters
+	VerbStatus                 // STATUS [name] [limit=N] [after=NAME]: holders and waiters
 	VerbPing                   // PING: keep an idle session alive
 	VerbQuit                   // QUIT: close the session (its locks are released)
 	VerbHelp                   // HELP: list the verbs
+	VerbDebug                  // DEBUG: heap and table sizes (servers started with Config.Debug)
 )
 
 var verbNames = [...]string{VerbHello: "HELLO", VerbAuth: "AUTH", VerbLock: "LOCK", VerbUnlock: "UNLOCK",
-	VerbRenew: "RENEW", VerbCancel: "CANCEL", VerbStatus: "STATUS", VerbPing: "PING", VerbQuit: "QUIT", VerbHelp: "HELP"}
+	VerbRenew: "RENEW", VerbCancel: "CANCEL", VerbStatus: "STATUS", VerbPing: "PING", VerbQuit: "QUIT", VerbHelp: "HELP",
+	VerbDebug: "DEBUG"}
 
 func (v Verb) String() string {
 	if int(v) < len(verbNames) && verbNames[v] != "" {
@@ -75,6 +77,8 @@ type Request struct {
 	Token   Token  // UNLOCK, RENEW: 0 when not given (any)
 	PID     int    // HELLO
 	Secret  string // AUTH
+	Limit   int    // STATUS: names per page; 0 when not given
+	After   string // STATUS: the page starts after this name
 }
 
 // syntaxErr is a parse error that carries the protocol code to reply with.
@@ -123,7 +127,7 @@ func ParseRequest(line []byte) (Request, error) {
 	r := Request{Verb: v}
 	args := f[1:]
 	switch v {
-	case VerbPing, VerbQuit, VerbHelp:
+	case VerbPing, VerbQuit, VerbHelp, VerbDebug:
 		if len(args) > 0 {
 			return Request{}, errSyntax("%s takes no arguments", v)
 		}
@@ -138,16 +142,7 @@ func ParseRequest(line []byte) (Request, error) {
 		r.Secret = args[0]
 		return r, nil
 	case VerbStatus:
-		if len(args) > 1 {
-			return Request{}, errSyntax("usage: STATUS [name]")
-		}
-		if len(args) == 1 {
-			if err := ValidName(args[0]); err != nil {
-				return Request{}, &syntaxErr{code: CodeBadName, msg: clipErr(err)}
-			}
-			r.Name = args[0]
-		}
-		return r, nil
+		return parseStatusArgs(r, args)
 	}
 	if len(args) == 0 || strings.Contains(args[0], "=") {
 		return Request{}, errSyntax("%s needs a name first: %s", v, usage(v))
@@ -212,6 +207,43 @@ func ParseRequest(line []byte) (Request, error) {
 		if err != nil {
 			return Request{}, err
 		}
+	}
+	return r, nil
+}
+
+// parseStatusArgs parses STATUS [name] [limit=N] [after=NAME]: a name, or
+// a page of every name.
+func parseStatusArgs(r Request, args []string) (Request, error) {
+	const use = "usage: STATUS [name] or STATUS [limit=N] [after=NAME]"
+	var seenLimit, seenAfter bool
+	for _, a := range args {
+		key, val, isKV := strings.Cut(a, "=")
+		switch key = strings.ToLower(key); {
+		case !isKV:
+			if r.Name != "" {
+				return Request{}, errSyntax("%s", use)
+			}
+			if err := ValidName(a); err != nil {
+				return Request{}, &syntaxErr{code: CodeBadName, msg: clipErr(err)}
+			}
+			r.Name = a
+		case key == "limit" && !seenLimit:
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > MaxStatusLimit {
+				return Request{}, errSyntax("limit=%q: want a number of names from 1 to %d", clip(val), MaxStatusLimit)
+			}
+			r.Limit, seenLimit = n, true
+		case key == "after" && !seenAfter:
+			if err := ValidName(val); err != nil {
+				return Request{}, &syntaxErr{code: CodeBadName, msg: "after=: " + clipErr(err)}
+			}
+			r.After, seenAfter = val, true
+		default:
+			return Request{}, errSyntax("unexpected %q: %s", clip(a), use)
+		}
+	}
+	if r.Name != "" && (seenLimit || seenAfter) {
+		return Request{}, errSyntax("STATUS of one name takes no limit= or after=: %s", use)
 	}
 	return r, nil
 }
@@ -316,8 +348,14 @@ func (r Request) AppendTo(b []byte) []byte {
 		if r.Name != "" {
 			b = append(append(b, ' '), r.Name...)
 		}
+		if r.Limit != 0 {
+			b = strconv.AppendInt(append(b, " limit="...), int64(r.Limit), 10)
+		}
+		if r.After != "" {
+			b = append(append(b, " after="...), r.After...)
+		}
 		return b
-	case VerbPing, VerbQuit, VerbHelp:
+	case VerbPing, VerbQuit, VerbHelp, VerbDebug:
 		return b
 	}
 	b = append(append(b, ' '), r.Name...)

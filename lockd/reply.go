@@ -128,6 +128,9 @@ func appendStatus(b []byte, st Status) []byte {
 	b = appendKU(b, "holders", uint64(holders))
 	b = appendKU(b, "waiters", uint64(waiters))
 	b = appendKU(b, "sessions", uint64(len(st.Sessions)))
+	if st.Next != "" {
+		b = appendKV(b, "next", st.Next)
+	}
 	return append(b, '\n')
 }
 
@@ -248,7 +251,7 @@ func (r *reply) String() string {
 
 // parseStatus reads STATUS's data lines and final line.
 func parseStatus(data []string, final reply) (Status, error) {
-	st := Status{Now: final.time("now")}
+	st := Status{Now: final.time("now"), Next: final.get("next")}
 	byName := map[string]int{}
 	lock := func(name string) *LockStatus {
 		i, ok := byName[name]

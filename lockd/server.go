@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,16 +16,23 @@ import (
 
 // Defaults for Config's zero fields.
 const (
-	DefaultIdleTimeout  = 2 * time.Minute
-	DefaultWriteTimeout = 10 * time.Second
-	DefaultMaxSessions  = 4096
+	DefaultIdleTimeout        = 2 * time.Minute
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultMaxSessions        = 4096
+	DefaultMaxUnauthenticated = 64
+	DefaultAuthTimeout        = 5 * time.Second
 	// shutdownGrace is how long Shutdown lets clients read their last
 	// lines and hang up before it closes their connections itself.
 	shutdownGrace = 2 * time.Second
+	// authFailDelay is how long a wrong AUTH waits for its answer: one
+	// connection guesses at most one secret a second, and the server's
+	// cap on unauthenticated connections bounds how many guess at once.
+	authFailDelay = time.Second
 )
 
 // Config configures a Server. The zero value serves with the defaults: no
-// lease, no secret, no metrics, no logs.
+// lease, no secret, tokens numbered from the start time, no metrics, no
+// logs.
 type Config struct {
 	// DefaultTTL is the lease given to a LOCK that names no ttl=; zero
 	// means no lease. Like ttl=, it must pass ValidTTL.
@@ -34,18 +42,40 @@ type Config struct {
 	// ever. Zero means DefaultIdleTimeout, negative means never. The Go
 	// client pings well within it.
 	IdleTimeout time.Duration
-	// WriteTimeout closes a session that does not read what it is sent.
+	// WriteTimeout closes a session whose output waits this long for the
+	// client to read it (DefaultWriteTimeout when zero). Only that session
+	// waits: no other session's replies, grants or expiries depend on it.
 	WriteTimeout time.Duration
+	// MaxPendingOutput bounds the output waiting to be written to one
+	// session (DefaultMaxPending when zero); a session that reaches it is
+	// closed. Past 64 KiB a session's own requests are not read until its
+	// output drains.
+	MaxPendingOutput int
 	// MaxLine is the longest request line (DefaultMaxLine when zero).
 	MaxLine int
 	// MaxLocksPerSession bounds held plus queued locks of one session.
 	MaxLocksPerSession int
-	// MaxSessions bounds concurrent connections; more are refused with
-	// ERR busy.
+	// MaxSessions bounds concurrent sessions; more are refused with ERR
+	// busy. With a Secret, a connection becomes a session when it
+	// authenticates, and counts against MaxUnauthenticated before.
 	MaxSessions int
 	// Secret, when set, must be presented with AUTH before any request
 	// that reads or changes locks.
 	Secret string
+	// MaxUnauthenticated bounds the connections that have not yet
+	// presented the Secret (DefaultMaxUnauthenticated when zero): when
+	// another arrives, the oldest is closed, so that no number of idle
+	// or guessing connections keeps out a client that knows the secret.
+	MaxUnauthenticated int
+	// AuthTimeout closes a connection that has not authenticated this
+	// long after it was accepted (DefaultAuthTimeout when zero).
+	AuthTimeout time.Duration
+	// Tokens numbers the fencing tokens across restarts; nil means
+	// EpochTokens (from the time NewServer is called).
+	Tokens TokenStore
+	// Debug enables the DEBUG request (a garbage collection, then the
+	// server's heap and table sizes): for tests and measurements.
+	Debug bool
 	// Version is reported in HELLO replies.
 	Version string
 	// Logger receives structured logs; nil discards them.
@@ -55,24 +85,31 @@ type Config struct {
 }
 
 // Server serves the lock table over the line protocol. Its methods are safe
-// for concurrent use. Every session runs in its own goroutine; all of them
-// share one mutex around the table, held for microseconds per request and
-// never across I/O.
+// for concurrent use. Every connection has a reader goroutine (it reads
+// and answers requests in order) and a writer goroutine (it writes what
+// others cause the session to be sent); the table is behind the backend
+// (local.go), whose mutex is held for microseconds per change and never
+// across I/O, and whose pushes to a session never wait for the client.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	wait prometheus.Histogram // nil without metrics
+	cfg Config
+	log *slog.Logger
+	be  backend
 
-	mu        sync.Mutex // guards everything below, and appends to any session's outbox
-	table     *Table
-	sessions  map[SessionID]*session
+	mu        sync.Mutex // guards everything below
+	conns     map[SessionID]*session
+	open      int                    // sessions registered with the backend
+	pending   map[SessionID]*session // not yet authenticated
 	lastID    SessionID
 	listeners map[net.Listener]struct{}
 	closing   bool
-	armed     time.Time // when the timer goroutine will next call Advance
-	scratch   []byte    // for formatting lines under mu before push copies them
 
-	wake chan struct{} // tells the timer goroutine a deadline came earlier
+	// Rate-limited logs of what a flood of connections causes.
+	authLog, busyLog, evictLog sometimes
+
+	refused  atomic.Uint64 // connections refused or evicted
+	authFail atomic.Uint64
+	overflow atomic.Uint64
+
 	stop chan struct{} // closed by Shutdown
 	wg   sync.WaitGroup
 }
@@ -89,6 +126,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.MaxPendingOutput <= 0 {
+		cfg.MaxPendingOutput = DefaultMaxPending
+	}
 	if cfg.MaxLine <= 0 || cfg.MaxLine > DefaultMaxLine {
 		cfg.MaxLine = DefaultMaxLine
 	}
@@ -98,26 +138,38 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxLocksPerSession <= 0 {
 		cfg.MaxLocksPerSession = DefaultMaxLocksPerSession
 	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = DefaultAuthTimeout
+	}
+	if cfg.Tokens == nil {
+		cfg.Tokens = EpochTokens{At: time.Now()}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	be, err := newLocal(TableLimits{MaxLocksPerSession: cfg.MaxLocksPerSession}, cfg.DefaultTTL, cfg.Tokens, log)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		table:     NewTable(TableLimits{MaxLocksPerSession: cfg.MaxLocksPerSession}),
-		sessions:  make(map[SessionID]*session),
+		be:        be,
+		conns:     make(map[SessionID]*session),
+		pending:   make(map[SessionID]*session),
 		listeners: make(map[net.Listener]struct{}),
-		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
 	if cfg.Registerer != nil {
-		if err := s.registerMetrics(cfg.Registerer); err != nil {
+		if err := s.registerMetrics(cfg.Registerer, be); err != nil {
+			be.stop()
 			return nil, err
 		}
 	}
-	s.wg.Add(1)
-	go s.timers()
 	return s, nil
 }
 
@@ -161,27 +213,85 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			c.Write(appendErr(nil, CodeShutdown, "server shutting down"))
-			c.Close()
-			continue
-		}
-		s.wg.Add(1)
+		s.accept(c)
+	}
+}
+
+// accept starts a session's goroutines for c, or refuses c.
+func (s *Server) accept(c net.Conn) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.closing {
 		s.mu.Unlock()
-		go s.serveConn(c)
+		c.SetWriteDeadline(now.Add(time.Second))
+		c.Write(appendErr(nil, CodeShutdown, "server shutting down"))
+		c.Close()
+		return
+	}
+	if s.cfg.Secret == "" && s.open >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.refuse(c, now)
+		return
+	}
+	s.lastID++
+	ss := newSession(s, s.lastID, c, now)
+	s.conns[ss.id] = ss
+	if s.cfg.Secret == "" {
+		ss.authed = true
+		s.open++
+	} else {
+		if len(s.pending) >= s.cfg.MaxUnauthenticated {
+			s.evictOldestLocked(now)
+		}
+		s.pending[ss.id] = ss
+	}
+	s.wg.Add(2)
+	s.mu.Unlock()
+	go ss.writer()
+	go ss.serve()
+}
+
+// refuse answers a connection over MaxSessions with ERR busy and closes
+// it. The write cannot block: the reply fits any socket buffer.
+func (s *Server) refuse(c net.Conn, now time.Time) {
+	s.refused.Add(1)
+	c.SetWriteDeadline(now.Add(time.Second))
+	c.Write(appendErr(nil, CodeBusy, fmt.Sprintf("too many sessions (%d)", s.cfg.MaxSessions)))
+	c.Close()
+	if ok, skipped := s.busyLog.allow(now); ok {
+		s.log.Warn("session refused: too many sessions", "addr", c.RemoteAddr().String(), "max", s.cfg.MaxSessions, "also_refused", skipped)
+	}
+}
+
+// evictOldestLocked closes the connection that has waited longest to
+// authenticate, to make room for a new one: however many connections
+// an attacker opens, each new one gets its chance to present the secret.
+func (s *Server) evictOldestLocked(now time.Time) {
+	var oldest *session
+	for _, p := range s.pending {
+		if oldest == nil || p.id < oldest.id {
+			oldest = p
+		}
+	}
+	if oldest == nil {
+		return
+	}
+	delete(s.pending, oldest.id)
+	oldest.evict()
+	s.refused.Add(1)
+	if ok, skipped := s.evictLog.allow(now); ok {
+		s.log.Warn("unauthenticated connection closed to make room for a new one", "addr", oldest.conn.RemoteAddr().String(),
+			"max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed", skipped)
 	}
 }
 
 // Shutdown stops the server: listeners close, every holder is told its lock
 // is lost and every waiter that its wait is cancelled (reason shutdown),
 // every session is sent "* BYE reason=shutdown" and closed. It returns when
-// every session's goroutine has ended, or with ctx's error when ctx ends
+// every session's goroutines have ended, or with ctx's error when ctx ends
 // first (the connections are then closed at once and Shutdown still waits
 // for their goroutines, which end promptly).
 func (s *Server) Shutdown(ctx context.Context) error {
-	now := time.Now()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -192,118 +302,69 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	touched := s.deliver(s.table.Drain(now), nil)
-	all := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		ss.push(appendBye(nil, "shutdown"))
+	s.mu.Unlock()
+	close(s.stop)
+	// From here no session opens (the backend refuses it) and the table
+	// grants nothing.
+	s.be.drain()
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.conns))
+	for _, ss := range s.conns {
 		all = append(all, ss)
 	}
 	s.mu.Unlock()
-	_ = touched // every session is flushed below
-	close(s.stop)
 	s.log.Info("shutting down", "sessions", len(all))
 	for _, ss := range all {
-		ss.flush()
-		ss.hangUp(shutdownGrace)
+		ss.out.send(appendBye(nil, "shutdown"))
+		ss.requestHangUp()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, ss := range all {
 			ss.conn.Close()
 		}
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	s.be.stop()
+	return err
 }
+
+// Failed is closed when the server can no longer hand out locks safely:
+// its TokenStore could not reserve tokens. Every lock has then been taken
+// back (reason shutdown); call Shutdown. Err says why.
+func (s *Server) Failed() <-chan struct{} { return s.be.failed() }
+
+// Err returns why the server failed (see Failed), nil if it has not.
+func (s *Server) Err() error { return s.be.err() }
 
 // Stats returns the table's running totals.
-func (s *Server) Stats() TableStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.table.Stats()
-}
+func (s *Server) Stats() TableStats { return s.be.stats() }
 
-// Status returns a snapshot of the table, as STATUS does.
+// Status returns a snapshot of the table, as STATUS does: the holders and
+// waiters of name, or of every name (and every session) when name is "".
 func (s *Server) Status(name string) Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.table.Status(time.Now(), name)
-}
-
-// deliver appends each event to its session's outbox and returns the
-// sessions touched (added to touched). Called with s.mu held, so events
-// reach each session in the order the table produced them, after the reply
-// that queued them.
-func (s *Server) deliver(evs []Event, touched []*session) []*session {
-	for _, ev := range evs {
-		ss, ok := s.sessions[ev.Session]
-		if !ok {
-			continue
-		}
-		s.scratch = appendEvent(s.scratch[:0], ev)
-		ss.push(s.scratch)
-		if ev.Kind == EventGranted && s.wait != nil {
-			s.wait.Observe(ev.Waited.Seconds())
-		}
-		if ev.Kind == EventLost || ev.Kind == EventTimedOut {
-			s.log.Info("lock event", "event", ev.Kind.String(), "name", ev.Name, "session", ev.Session,
-				"client", ss.client, "token", ev.Token, "reason", ev.Reason)
-		}
-		seen := false
-		for _, t := range touched {
-			if t == ss {
-				seen = true
-				break
-			}
-		}
-		if !seen {
-			touched = append(touched, ss)
-		}
+	if name != "" {
+		return s.be.status(StatusQuery{Name: name})
 	}
-	return touched
-}
-
-// rearm wakes the timer goroutine if the table's next deadline is earlier
-// than the one it sleeps until. Called with s.mu held.
-func (s *Server) rearm() {
-	next, ok := s.table.NextDeadline()
-	if ok && (s.armed.IsZero() || next.Before(s.armed)) {
-		s.armed = next
-		select {
-		case s.wake <- struct{}{}:
-		default:
+	var all Status
+	for q := (StatusQuery{Limit: MaxStatusLimit}); ; {
+		st := s.be.status(q)
+		if q.After == "" {
+			all.Now, all.Sessions = st.Now, st.Sessions
 		}
+		all.Locks = append(all.Locks, st.Locks...)
+		if st.Next == "" {
+			return all
+		}
+		q.After = st.Next
 	}
 }
 
-// timers applies lease expiries and wait timeouts when they fall due.
-func (s *Server) timers() {
-	defer s.wg.Done()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.wake:
-		case <-t.C:
-		}
-		now := time.Now()
-		s.mu.Lock()
-		touched := s.deliver(s.table.Advance(now), nil)
-		next, ok := s.table.NextDeadline()
-		if !ok {
-			next = now.Add(time.Hour)
-		}
-		s.armed = next
-		s.mu.Unlock()
-		for _, ss := range touched {
-			ss.flush()
-		}
-		t.Reset(time.Until(next))
-	}
-}
+// Tokens says how this server numbers its fencing tokens: the store's kind
+// ("epoch" or "stored") and the value every token it hands out is above.
+func (s *Server) Tokens() (kind string, above Token) { return s.be.tokens() }

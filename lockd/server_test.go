@@ -116,15 +116,15 @@ func TestServerNonHolderReleaseRefused(t *testing.T) {
 	a := dialRaw(t, addr)
 	b := dialRaw(t, addr)
 	a.send("LOCK db_connection")
-	a.expect("OK LOCKED db_connection WRITE token=")
+	tok := tokenOf(t, a.expect("OK LOCKED db_connection WRITE token="))
 	b.send("UNLOCK db_connection")
 	b.expect("ERR notheld ")
-	b.send("UNLOCK db_connection token=1")
+	b.send("UNLOCK db_connection token=" + tok)
 	b.expect("ERR notheld ")
 	b.send("LOCK db_connection wait=0")
 	b.expect("ERR locked db_connection is locked by session 1 (-) WRITE")
-	a.send("UNLOCK db_connection token=1")
-	a.expect("OK UNLOCKED db_connection token=1")
+	a.send("UNLOCK db_connection token=" + tok)
+	a.expect("OK UNLOCKED db_connection token=" + tok)
 }
 
 func TestServerMalformedLines(t *testing.T) {
@@ -168,9 +168,9 @@ func TestServerLeaseExpiryTellsRawHolder(t *testing.T) {
 	_, addr := startServer(t, Config{})
 	c := dialRaw(t, addr)
 	c.send("LOCK job ttl=50ms")
-	c.expect("OK LOCKED job WRITE token=1 ttl=50ms")
+	tok := tokenOf(t, c.expect("OK LOCKED job WRITE token="))
 	// No RENEW: the server takes it back and says so.
-	c.expect("* LOST job WRITE token=1 reason=expired")
+	c.expect("* LOST job WRITE token=" + tok + " reason=expired")
 	c.send("UNLOCK job")
 	c.expect("ERR notheld ")
 }

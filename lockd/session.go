@@ -11,48 +11,98 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// session is one client connection. Its goroutine (serveConn) reads and
-// answers requests in order. Lines for it are appended to its outbox under
-// the server's mutex (so a grant event always follows the QUEUED reply that
-// announced the wait) and written by flush, from whichever goroutine
-// appended them: its own after each batch of requests, or another session's
-// whose UNLOCK granted this one a lock. Writing from the releasing goroutine
-// saves a goroutine hand-off on every contended release.
+// session is one client connection. Its reader goroutine (serve) reads
+// requests and answers them in order, and writes its replies itself at the
+// end of each batch of pipelined requests, or as soon as more than
+// outboxSoft bytes wait: a client that does not read holds up only its own
+// reader. Its writer goroutine writes what others push to the outbox
+// (grants, lost leases, timeouts, shutdown) without waiting for the reader.
 type session struct {
-	srv    *Server
-	id     SessionID
-	conn   net.Conn
-	client string // from HELLO, for logs; guarded by srv.mu
-	authed bool   // only the session's goroutine touches it
+	srv   *Server
+	id    SessionID
+	conn  net.Conn
+	out   *outbox
+	raw   syscall.RawConn // for tryWrite; nil if conn has no file descriptor
+	since time.Time       // when the connection was accepted
 
-	outMu sync.Mutex
-	out   []byte
+	// Only the reader goroutine touches these.
+	authed     bool   // presented the secret (or none is needed)
+	registered bool   // counted in srv.open
+	opened     bool   // open in the backend
+	client     string // from HELLO
+	pid        int
 
-	wmu    sync.Mutex // serialises flushes
+	evicted atomic.Bool   // closed to make room for a newer unauthenticated connection
+	hangup  atomic.Bool   // Shutdown asked the writer to hang up after the BYE
+	quit    chan struct{} // closed when the reader is done: ends the writer
+
+	wmu    sync.Mutex // one writer at a time: the reader's flushes and the writer goroutine's
 	spare  []byte     // guarded by wmu
 	broken bool       // a write failed; guarded by wmu
 	wdl    time.Time  // the write deadline set; guarded by wmu
+	hungUp bool       // guarded by wmu
 }
 
-func (ss *session) push(b []byte) {
-	ss.outMu.Lock()
-	ss.out = append(ss.out, b...)
-	ss.outMu.Unlock()
+// keepBuffer is the largest output buffer a session keeps between writes;
+// a larger one (a STATUS page) goes back to the garbage collector, so an
+// idle session holds little memory whatever it once asked for.
+const keepBuffer = 16 << 10
+
+func newSession(s *Server, id SessionID, c net.Conn, now time.Time) *session {
+	ss := &session{srv: s, id: id, conn: c, since: now, quit: make(chan struct{})}
+	ss.out = newOutbox(s.cfg.MaxPendingOutput, func() { go c.Close() })
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			ss.raw = rc
+			ss.out.try = ss.tryWrite
+		}
+	}
+	return ss
+}
+
+// tryWrite writes what the outbox holds if no one else is writing and the
+// socket takes it without waiting; what it does not take is put back for
+// the writer goroutine. It reports whether nothing is left to write.
+func (ss *session) tryWrite() bool {
+	if !ss.wmu.TryLock() {
+		return false
+	}
+	defer ss.wmu.Unlock()
+	buf := ss.out.take(ss.spare)
+	if len(buf) == 0 || ss.broken {
+		ss.spare = buf[:0]
+		return true
+	}
+	n, err := writeNow(ss.raw, buf)
+	if err != nil {
+		ss.broken = true
+		ss.out.abort() // the reader sees it, and ends the session
+		return true
+	}
+	if n < len(buf) {
+		ss.out.unshift(buf[n:])
+		ss.spare = nil
+		return false
+	}
+	if cap(buf) > keepBuffer {
+		buf = nil
+	}
+	ss.spare = buf[:0]
+	return true
 }
 
 // flush writes what the outbox holds. A write that fails or times out
-// closes the connection, which ends the session's goroutine and releases
-// its locks: a client that does not read cannot stall the server.
+// closes the connection, which ends the session's reader and releases its
+// locks. Only this session's goroutines ever wait here.
 func (ss *session) flush() {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
-	ss.outMu.Lock()
-	buf := ss.out
-	ss.out = ss.spare[:0]
-	ss.outMu.Unlock()
+	buf := ss.out.take(ss.spare)
 	if len(buf) > 0 && !ss.broken {
 		// Moving a deadline costs a timer update; move it only when
 		// less than half of the write timeout is left.
@@ -65,52 +115,131 @@ func (ss *session) flush() {
 			ss.conn.Close()
 		}
 	}
+	if cap(buf) > keepBuffer {
+		buf = nil
+	}
 	ss.spare = buf[:0]
 }
 
-// hangUp ends the sending side and gives the client grace to read and
-// close; its goroutine then sees EOF or the deadline and cleans up.
-func (ss *session) hangUp(grace time.Duration) {
+// writer writes the output others push, until the reader is done.
+func (ss *session) writer() {
+	defer ss.srv.wg.Done()
+	for {
+		select {
+		case <-ss.out.wake:
+			ss.flush()
+			if ss.hangup.Load() {
+				ss.hangUp()
+			}
+		case <-ss.quit:
+			return
+		}
+	}
+}
+
+// requestHangUp has the writer end the sending side once it has written
+// what is pending (the BYE), giving the client shutdownGrace to read it
+// and close; the reader then sees EOF or the deadline and cleans up.
+func (ss *session) requestHangUp() {
+	ss.hangup.Store(true)
+	select {
+	case ss.out.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (ss *session) hangUp() {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if ss.hungUp {
+		return
+	}
+	ss.hungUp = true
 	if tc, ok := ss.conn.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 	}
-	ss.conn.SetReadDeadline(time.Now().Add(grace))
+	ss.conn.SetReadDeadline(time.Now().Add(shutdownGrace))
 }
 
-func (s *Server) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	now := time.Now()
-	s.mu.Lock()
-	if len(s.sessions) >= s.cfg.MaxSessions {
-		s.mu.Unlock()
-		c.SetWriteDeadline(now.Add(time.Second))
-		c.Write(appendErr(nil, CodeBusy, fmt.Sprintf("too many sessions (%d)", s.cfg.MaxSessions)))
+// evict closes a connection that has not authenticated, to make room for
+// a newer one (Server.evictOldestLocked, with srv.mu held). It does not
+// wait: the reply is a few bytes, and the close happens beside.
+func (ss *session) evict() {
+	ss.evicted.Store(true)
+	c := ss.conn
+	go func() {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(appendErr(nil, CodeBusy, "too many connections waiting to authenticate; closing the oldest"))
 		c.Close()
-		s.log.Warn("session refused: too many sessions", "addr", c.RemoteAddr().String(), "max", s.cfg.MaxSessions)
-		return
+	}()
+}
+
+// serve is the session's reader goroutine.
+func (ss *session) serve() {
+	defer ss.srv.wg.Done()
+	why := ""
+	if ss.authed {
+		why = ss.openBackend()
 	}
-	s.lastID++
-	ss := &session{srv: s, id: s.lastID, conn: c, authed: s.cfg.Secret == ""}
-	s.sessions[ss.id] = ss
-	s.table.Open(ss.id, SessionInfo{Addr: c.RemoteAddr().String(), Since: now})
-	s.mu.Unlock()
-	s.log.Debug("session open", "session", ss.id, "addr", c.RemoteAddr().String())
+	if why == "" {
+		why = ss.loop()
+	}
+	ss.end(why)
+}
 
-	why := ss.loop()
+// openBackend registers the session with the backend; it returns a reason
+// to end the session when it cannot.
+func (ss *session) openBackend() string {
+	s := ss.srv
+	if err := s.be.open(ss.id, SessionInfo{Addr: ss.conn.RemoteAddr().String(), Since: ss.since}, ss.out); err != nil {
+		ss.out.push(appendErr(nil, CodeShutdown, "server shutting down"))
+		ss.flush()
+		return "shutdown"
+	}
+	ss.opened = true
+	if ss.client != "" {
+		s.be.hello(ss.id, ss.client, ss.pid)
+	}
+	s.log.Debug("session open", "session", ss.id, "addr", ss.conn.RemoteAddr().String())
+	return ""
+}
 
+// end releases what the session holds and closes its connection.
+func (ss *session) end(why string) {
+	s := ss.srv
+	if ss.opened {
+		s.be.close(ss.id)
+	}
 	s.mu.Lock()
-	touched := s.deliver(s.table.Close(time.Now(), ss.id), nil)
-	delete(s.sessions, ss.id)
+	delete(s.conns, ss.id)
+	delete(s.pending, ss.id)
+	if ss.registered {
+		s.open--
+	}
 	closing := s.closing
 	s.mu.Unlock()
-	for _, t := range touched {
-		t.flush()
-	}
 	if why == "idle" && !closing {
-		ss.push(appendBye(nil, "idle"))
+		ss.out.push(appendBye(nil, "idle"))
 		ss.flush()
 	}
-	c.Close()
+	close(ss.quit)
+	overflowed := ss.out.close()
+	ss.conn.Close()
+	addr := ss.conn.RemoteAddr().String()
+	switch {
+	case overflowed:
+		s.overflow.Add(1)
+		s.log.Warn("session closed: too much output waiting for the client to read it", "session", ss.id, "client", ss.client,
+			"addr", addr, "max_pending", s.cfg.MaxPendingOutput)
+	case why == "idle":
+		s.log.Info("session closed: idle", "session", ss.id, "client", ss.client, "idle", s.cfg.IdleTimeout)
+	case why == "toolong":
+		s.log.Warn("session closed: line too long", "session", ss.id, "addr", addr, "max", s.cfg.MaxLine)
+	case why == "auth-timeout":
+		if ok, skipped := s.authLog.allow(time.Now()); ok {
+			s.log.Warn("connection closed: no AUTH in time", "addr", addr, "auth_timeout", s.cfg.AuthTimeout, "also_closed_or_refused", skipped)
+		}
+	}
 	s.log.Debug("session closed", "session", ss.id, "client", ss.client, "why", why)
 }
 
@@ -121,24 +250,37 @@ func (ss *session) loop() string {
 	br := bufio.NewReaderSize(ss.conn, max+2) // room for "\r\n"
 	idle := s.cfg.IdleTimeout
 	var readSet time.Time // when the read deadline was last moved
+	authDeadline := !ss.authed
+	if authDeadline {
+		d := s.cfg.AuthTimeout
+		if idle > 0 {
+			d = min(d, idle)
+		}
+		ss.conn.SetReadDeadline(ss.since.Add(d))
+	}
 	for {
-		if br.Buffered() == 0 {
-			// Answer a batch of pipelined requests with one write.
+		if br.Buffered() == 0 || ss.out.pending() > outboxSoft {
+			// Answer a batch of pipelined requests with one write; and
+			// read nothing more from a client whose replies pile up
+			// until they are written.
 			ss.flush()
+			if ss.authed && authDeadline {
+				authDeadline = false
+				ss.conn.SetReadDeadline(time.Time{})
+			}
 			// Move the idle deadline only when an eighth of it has
 			// passed since it was last moved: a busy session does not pay
 			// a timer update per request, and a silent one is closed
 			// after between 7/8 of the idle timeout and all of it.
-			if now := time.Now(); idle > 0 && now.Sub(readSet) > idle/8 {
+			if now := time.Now(); ss.authed && idle > 0 && now.Sub(readSet) > idle/8 {
 				readSet = now
 				ss.conn.SetReadDeadline(now.Add(idle))
 			}
 		}
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) || len(bytes.TrimRight(line, "\r\n")) > max {
-			ss.push(appendErr(nil, CodeTooLong, fmt.Sprintf("line longer than %d bytes; closing", max)))
+			ss.out.push(appendErr(nil, CodeTooLong, fmt.Sprintf("line longer than %d bytes; closing", max)))
 			ss.flush()
-			s.log.Warn("session closed: line too long", "session", ss.id, "addr", ss.conn.RemoteAddr().String(), "max", max)
 			return "toolong"
 		}
 		if err != nil {
@@ -146,20 +288,28 @@ func (ss *session) loop() string {
 				ss.handle(line) // a last request without its newline
 				ss.flush()
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case ss.evicted.Load():
+				return "evicted"
+			case errors.Is(err, os.ErrDeadlineExceeded):
 				s.mu.Lock()
 				closing := s.closing
 				s.mu.Unlock()
-				if !closing {
-					s.log.Info("session closed: idle", "session", ss.id, "client", ss.client, "idle", s.cfg.IdleTimeout)
-					return "idle"
+				switch {
+				case closing:
+					return "eof"
+				case !ss.authed:
+					ss.out.push(appendErr(nil, CodeAuth, fmt.Sprintf("no AUTH within %v; closing", s.cfg.AuthTimeout)))
+					ss.flush()
+					return "auth-timeout"
 				}
+				return "idle"
 			}
 			return "eof"
 		}
-		if !ss.handle(line) {
+		if why := ss.handle(line); why != "" {
 			ss.flush()
-			return "quit"
+			return why
 		}
 	}
 }
@@ -173,138 +323,102 @@ func needsAuth(v Verb) bool {
 	return true
 }
 
-const helpLine = "OK HELP HELLO AUTH LOCK UNLOCK RENEW CANCEL STATUS PING QUIT; LOCK <name> [READ|WRITE] [ttl=D] [wait=D]; see docs/protocol.md\n"
+const helpLine = "OK HELP HELLO AUTH LOCK UNLOCK RENEW CANCEL STATUS PING QUIT; LOCK <name> [READ|WRITE] [ttl=D] [wait=D]; STATUS [name] [limit=N] [after=NAME]; see docs/protocol.md\n"
 
-// handle answers one request line. It returns false when the session must
-// end (QUIT, failed AUTH).
-func (ss *session) handle(line []byte) bool {
+// handle answers one request line. It returns why the session must end
+// (QUIT, a failed AUTH), or "" to go on.
+func (ss *session) handle(line []byte) string {
 	s := ss.srv
 	req, err := ParseRequest(line)
 	if err != nil {
-		ss.push(appendErr(nil, codeOf(err), errText(err)))
-		return true
+		ss.out.push(appendErr(nil, codeOf(err), errText(err)))
+		return ""
 	}
 	if !ss.authed && needsAuth(req.Verb) {
-		ss.push(appendErr(nil, CodeAuth, "this server requires AUTH <secret> first"))
-		return true
+		ss.out.push(appendErr(nil, CodeAuth, "this server requires AUTH <secret> first"))
+		return ""
 	}
 	switch req.Verb {
 	case VerbPing:
-		ss.push([]byte("OK PONG\n"))
+		ss.out.push([]byte("OK PONG\n"))
 	case VerbHelp:
-		ss.push([]byte(helpLine))
+		ss.out.push([]byte(helpLine))
 	case VerbQuit:
-		ss.push([]byte("OK BYE\n"))
-		return false
+		ss.out.push([]byte("OK BYE\n"))
+		return "quit"
 	case VerbAuth:
-		if s.cfg.Secret != "" && subtle.ConstantTimeCompare([]byte(req.Secret), []byte(s.cfg.Secret)) != 1 {
-			ss.push(appendErr(nil, CodeAuth, "wrong secret; closing"))
-			s.log.Warn("session closed: wrong secret", "session", ss.id, "addr", ss.conn.RemoteAddr().String())
-			return false
-		}
-		ss.authed = true
-		ss.push([]byte("OK AUTH\n"))
+		return ss.auth(req.Secret)
 	case VerbHello:
-		s.mu.Lock()
-		s.table.Hello(ss.id, req.Name, req.PID)
-		ss.client = req.Name
-		s.mu.Unlock()
+		ss.client, ss.pid = req.Name, req.PID
+		if ss.opened {
+			s.be.hello(ss.id, req.Name, req.PID)
+		}
+		kind, above := s.be.tokens()
 		b := appendKU(appendOK(nil, "HELLO"), "session", uint64(ss.id))
 		b = appendKD(b, "idle", max(s.cfg.IdleTimeout, 0))
 		b = appendKD(b, "ttl", s.cfg.DefaultTTL)
 		b = appendKU(b, "max-locks", uint64(s.cfg.MaxLocksPerSession))
 		b = appendKU(b, "max-line", uint64(s.cfg.MaxLine))
 		b = appendKV(b, "auth", strconv.FormatBool(s.cfg.Secret != ""))
+		b = appendKV(b, "tokens", kind)
+		b = appendKU(b, "tokens-above", uint64(above))
 		b = appendKV(b, "server", "mplock/"+versionWord(s.cfg.Version))
-		ss.push(append(b, '\n'))
+		ss.out.push(append(b, '\n'))
 	case VerbStatus:
-		s.mu.Lock()
-		st := s.table.Status(time.Now(), req.Name)
-		s.mu.Unlock()
-		ss.push(appendStatus(nil, st))
-	case VerbLock, VerbUnlock, VerbRenew, VerbCancel:
-		ss.change(req)
+		st := s.be.status(StatusQuery{Name: req.Name, After: req.After, Limit: req.Limit})
+		ss.out.push(appendStatus(nil, st))
+	case VerbDebug:
+		ss.out.push(ss.debug())
+	default:
+		s.be.apply(ss.id, req)
 	}
-	return true
+	return ""
 }
 
-// change runs a request that changes the table, and writes the events it
-// causes to the sessions they concern.
-func (ss *session) change(req Request) {
+// auth checks an AUTH. A wrong secret is answered after authFailDelay and
+// closes the connection; a right one makes the connection a session, if
+// there is room for one.
+func (ss *session) auth(secret string) string {
 	s := ss.srv
-	var touched []*session
-	now := time.Now()
+	if ss.authed {
+		ss.out.push([]byte("OK AUTH\n"))
+		return ""
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Secret)) != 1 {
+		s.authFail.Add(1)
+		now := time.Now()
+		if ok, skipped := s.authLog.allow(now); ok {
+			s.log.Warn("wrong secret: closing the connection", "addr", ss.conn.RemoteAddr().String(), "also_wrong_or_timed_out", skipped)
+		}
+		t := time.NewTimer(authFailDelay)
+		select {
+		case <-t.C:
+		case <-s.stop:
+			t.Stop()
+		}
+		ss.out.push(appendErr(nil, CodeAuth, "wrong secret; closing"))
+		return "auth"
+	}
 	s.mu.Lock()
-	switch {
-	case s.closing:
-		ss.push(appendErr(nil, CodeShutdown, "server shutting down"))
-	case req.Verb == VerbLock:
-		r := LockRequest{Name: req.Name, Mode: req.Mode, TTL: s.cfg.DefaultTTL, Wait: -1}
-		if req.HasTTL {
-			r.TTL = req.TTL
+	delete(s.pending, ss.id)
+	if s.open >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.refused.Add(1)
+		if ok, skipped := s.busyLog.allow(time.Now()); ok {
+			s.log.Warn("session refused: too many sessions", "addr", ss.conn.RemoteAddr().String(), "max", s.cfg.MaxSessions, "also_refused", skipped)
 		}
-		if req.HasWait {
-			r.Wait = req.Wait
-		}
-		res, err := s.table.Lock(now, ss.id, r)
-		switch {
-		case err != nil:
-			ss.push(appendErr(nil, codeOf(err), lockErrText(s.table, now, req.Name, err)))
-		case res.Granted:
-			s.scratch = appendLocked(s.scratch[:0], res.Grant)
-			ss.push(s.scratch)
-			if s.wait != nil {
-				s.wait.Observe(0)
-			}
-		default:
-			if r.Mode == 0 {
-				r.Mode = Exclusive
-			}
-			s.scratch = appendQueued(s.scratch[:0], req.Name, r.Mode, res.Position)
-			ss.push(s.scratch)
-		}
-		s.rearm()
-	case req.Verb == VerbUnlock:
-		g, _ := s.table.Holding(ss.id, req.Name)
-		evs, err := s.table.Unlock(now, ss.id, req.Name, req.Token)
-		if err != nil {
-			ss.push(appendErr(nil, codeOf(err), clipErr(err)))
-			break
-		}
-		s.scratch = append(appendKU(append(append(appendOK(s.scratch[:0], "UNLOCKED"), ' '), req.Name...), "token", uint64(g.Token)), '\n')
-		ss.push(s.scratch)
-		touched = s.deliver(evs, touched)
-	case req.Verb == VerbRenew:
-		ttl := time.Duration(0)
-		if req.HasTTL {
-			ttl = req.TTL
-		}
-		g, evs, err := s.table.Renew(now, ss.id, req.Name, req.Token, ttl)
-		// A renewal that came too late applied the expiry: the holder's
-		// LOST comes before the ERR, as if the timer had run first, and
-		// the next holder's grant (and lease) take effect.
-		touched = s.deliver(evs, touched)
-		s.rearm()
-		if err != nil {
-			ss.push(appendErr(nil, codeOf(err), clipErr(err)))
-			break
-		}
-		ss.push(append(appendGrant(appendOK(nil, "RENEWED"), g), '\n'))
-	case req.Verb == VerbCancel:
-		evs, err := s.table.Cancel(now, ss.id, req.Name)
-		if err != nil {
-			ss.push(appendErr(nil, codeOf(err), clipErr(err)))
-			break
-		}
-		ss.push(append(append(append(appendOK(nil, "CANCELLED"), ' '), req.Name...), '\n'))
-		touched = s.deliver(evs, touched)
+		ss.out.push(appendErr(nil, CodeBusy, fmt.Sprintf("too many sessions (%d)", s.cfg.MaxSessions)))
+		return "busy"
 	}
+	s.open++
+	ss.registered = true
 	s.mu.Unlock()
-	for _, t := range touched {
-		if t != ss {
-			t.flush()
-		}
+	ss.authed = true
+	if why := ss.openBackend(); why != "" {
+		return why
 	}
+	ss.out.push([]byte("OK AUTH\n"))
+	return ""
 }
 
 // lockErrText explains a refused LOCK; for a taken try-lock it names the

@@ -1,6 +1,8 @@
 package lockd
 
 import (
+	"container/heap"
+	"context"
 	"sort"
 	"time"
 )
@@ -11,6 +13,10 @@ type Status struct {
 	Now      time.Time       `json:"now"`
 	Locks    []LockStatus    `json:"locks"`
 	Sessions []SessionStatus `json:"sessions,omitempty"`
+	// Next, in one page of a listing of every name, is the last name on
+	// the page when more follow: ask again with After set to it. Empty on
+	// the last page, and in a whole listing (Client.Status pages through).
+	Next string `json:"next,omitempty"`
 }
 
 // LockStatus is one name's holders and its waiters in queue order.
@@ -76,34 +82,161 @@ func (t *Table) Status(now time.Time, name string) Status {
 		names = sortedKeys(t.locks)
 	}
 	for _, n := range names {
-		l, ok := t.locks[n]
-		if !ok {
-			continue
+		if _, ok := t.locks[n]; ok {
+			st.Locks = append(st.Locks, t.lockStatus(n))
 		}
-		ls := LockStatus{Name: n}
-		for _, h := range l.holders {
-			info := t.sessions[h.session].info
-			ls.Holders = append(ls.Holders, HolderStatus{Session: h.session, Client: info.Client, PID: info.PID,
-				Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires})
-		}
-		for i, w := range l.queue {
-			info := t.sessions[w.session].info
-			ls.Waiters = append(ls.Waiters, WaiterStatus{Session: w.session, Client: info.Client, PID: info.PID,
-				Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
-		}
-		st.Locks = append(st.Locks, ls)
 	}
 	if name == "" {
-		ids := make([]SessionID, 0, len(t.sessions))
-		for id := range t.sessions {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		for _, id := range ids {
-			s := t.sessions[id]
-			st.Sessions = append(st.Sessions, SessionStatus{ID: id, Client: s.info.Client, PID: s.info.PID,
-				Addr: s.info.Addr, Since: s.info.Since, Held: len(s.held), Waiting: len(s.waiting)})
-		}
+		st.Sessions = t.sessionStatus()
 	}
 	return st
+}
+
+// lockStatus lists the holders and waiters of a name in the table.
+func (t *Table) lockStatus(name string) LockStatus {
+	l := t.locks[name]
+	ls := LockStatus{Name: name}
+	for _, h := range l.holders {
+		info := t.sessions[h.session].info
+		ls.Holders = append(ls.Holders, HolderStatus{Session: h.session, Client: info.Client, PID: info.PID,
+			Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires})
+	}
+	for i, w := range l.queue {
+		info := t.sessions[w.session].info
+		ls.Waiters = append(ls.Waiters, WaiterStatus{Session: w.session, Client: info.Client, PID: info.PID,
+			Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
+	}
+	return ls
+}
+
+// sessionStatus lists every session, in id order.
+func (t *Table) sessionStatus() []SessionStatus {
+	ids := make([]SessionID, 0, len(t.sessions))
+	for id := range t.sessions {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]SessionStatus, 0, len(ids))
+	for _, id := range ids {
+		s := t.sessions[id]
+		out = append(out, SessionStatus{ID: id, Client: s.info.Client, PID: s.info.PID,
+			Addr: s.info.Addr, Since: s.info.Since, Held: len(s.held), Waiting: len(s.waiting)})
+	}
+	return out
+}
+
+// Paging of STATUS (docs/protocol.md).
+const (
+	// DefaultStatusLimit is how many names a STATUS page holds when the
+	// request gives no limit=.
+	DefaultStatusLimit = 1000
+	// MaxStatusLimit is the largest limit= a STATUS may ask for.
+	MaxStatusLimit = 10000
+)
+
+// StatusQuery selects what STATUS lists: one name, or a page of every
+// name in name order.
+type StatusQuery struct {
+	Name  string // one name; "" for every name, paged
+	After string // the page starts after this name ("": the first page)
+	Limit int    // names per page; 0: DefaultStatusLimit
+}
+
+// StatusPage lists one name as Status does, or one page of every name:
+// the names after q.After, in name order, with their holders and waiters,
+// and every session on the first page (q.After empty). A page ends after
+// q.Limit names, or earlier, at the end of a name, once it lists q.Limit
+// holders and waiters; so a page has at most q.Limit names and q.Limit
+// lines plus those of its last name (one per session at most). Next is
+// set when more names follow. The work is linear in the number of names,
+// and its memory in the size of the page.
+func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
+	if q.Name != "" {
+		return t.Status(now, q.Name)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultStatusLimit
+	}
+	// The limit smallest names after q.After, without sorting them all:
+	// a max-heap of the best so far.
+	var best nameHeap
+	rest := 0 // names after q.After, beyond those kept
+	for name := range t.locks {
+		if name <= q.After {
+			continue
+		}
+		switch {
+		case len(best) < limit:
+			heap.Push(&best, name)
+		case name < best[0]:
+			best[0] = name
+			heap.Fix(&best, 0)
+			rest++
+		default:
+			rest++
+		}
+	}
+	sort.Strings(best)
+	st := Status{Now: now}
+	lines := 0
+	for i, n := range best {
+		if lines >= limit {
+			rest += len(best) - i
+			break
+		}
+		ls := t.lockStatus(n)
+		lines += len(ls.Holders) + len(ls.Waiters)
+		st.Locks = append(st.Locks, ls)
+	}
+	if rest > 0 {
+		st.Next = st.Locks[len(st.Locks)-1].Name
+	}
+	if q.After == "" {
+		st.Sessions = t.sessionStatus()
+	}
+	return st
+}
+
+// nameHeap is a max-heap of names.
+type nameHeap []string
+
+func (h nameHeap) Len() int           { return len(h) }
+func (h nameHeap) Less(i, j int) bool { return h[i] > h[j] }
+func (h nameHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nameHeap) Push(x any)        { *h = append(*h, x.(string)) }
+func (h *nameHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// statusAll lists every name, page after page (each page a STATUS of its
+// own, so the server never holds more than a page for this client), and
+// every session from the first page. The pages are not one snapshot: a
+// lock taken or released between two pages may be missed or listed in
+// its new state; each name's holders and waiters are consistent.
+func (c *Client) statusAll(ctx context.Context) (Status, error) {
+	// The first page asks for no limit=, so that a server older than
+	// paging answers it whole (with no next=).
+	req := Request{Verb: VerbStatus}
+	var all Status
+	for {
+		st, err := c.statusPage(ctx, req)
+		if err != nil {
+			return Status{}, err
+		}
+		if req.After == "" {
+			all.Now, all.Sessions = st.Now, st.Sessions
+		}
+		all.Locks = append(all.Locks, st.Locks...)
+		if st.Next == "" || st.Next <= req.After {
+			return all, nil
+		}
+		req.After, req.Limit = st.Next, MaxStatusLimit
+	}
 }

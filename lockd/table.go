@@ -150,6 +150,9 @@ type TableStats struct {
 	Sessions, Holders, Waiters int
 	Grants                     [3]uint64 // by Mode
 	Expired, TimedOut          uint64
+	// Locks counts names held or waited for, Deadlines the lease expiries
+	// and wait timeouts scheduled: both follow the live locks and waits.
+	Locks, Deadlines int
 }
 
 // Table is the lock table. It is a pure state machine: no I/O, no
@@ -502,7 +505,21 @@ func (t *Table) ExtendLeases(now time.Time) int {
 }
 
 // Stats returns the running totals.
-func (t *Table) Stats() TableStats { return t.stats }
+func (t *Table) Stats() TableStats {
+	st := t.stats
+	st.Locks, st.Deadlines = len(t.locks), len(t.deadlines)
+	return st
+}
+
+// StartTokens makes every later grant's token above after (a TokenStore's
+// Start). It never lowers the counter.
+func (t *Table) StartTokens(after Token) {
+	t.lastToken = max(t.lastToken, after)
+}
+
+// LastToken returns the token of the latest grant (or what StartTokens
+// set): the next grant takes a larger one.
+func (t *Table) LastToken() Token { return t.lastToken }
 
 // Holding reports the grant session id holds on name, if any.
 func (t *Table) Holding(id SessionID, name string) (Grant, bool) {
