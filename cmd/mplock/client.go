@@ -25,7 +25,8 @@ func clientCommand() *cli.Command {
 <resource> and prints the content of <dir>/<resource>.txt; WRITE takes an
 exclusive lock, holds it for --hold (the original's sleep, default 2s for
 WRITE, 0 for READ), then writes [value] to <dir>/<resource>.txt atomically
-(a temporary file renamed over it). Waiting is in the server's FIFO queue:
+(a temporary file renamed over it, with the umask's permissions). A
+symbolic link in place of <resource>.txt is never followed. Waiting is in the server's FIFO queue:
 readers share, a writer waits for them, and a reader that comes after a
 waiting writer waits too. Each grant prints its fencing token.
 
@@ -200,14 +201,14 @@ func clientAction(c *cli.Context) error {
 	default:
 	}
 	if mode == lockd.Exclusive {
-		if err := writeAtomic(file, []byte(value)); err != nil {
+		if err := writeResource(file, []byte(value)); err != nil {
 			lease.Unlock(context.Background())
 			return fmt.Errorf("client: %w", err)
 		}
 		say("WROTE '%s' to %s", value, name)
 		res.Value = &value
 	} else {
-		b, err := os.ReadFile(file)
+		b, err := readResource(file)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			say("READ from %s: ", name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mplock/internal/safefile"
 	"mplock/lockd"
 )
 
@@ -75,19 +76,21 @@ func checkTTL(cmd string, ttl time.Duration) error {
 }
 
 // resolveServer turns "@FILE" into the address the file holds, waiting for
-// a server that is still starting to write it.
+// a server that is still starting to write it. The file must be one that
+// no other user could have written (safefile.ReadTrusted): a planted
+// address would send this client's secret and locks to a fake server.
 func resolveServer(ctx context.Context, spec string) (string, error) {
 	path, ok := strings.CutPrefix(spec, "@")
 	if !ok {
 		return spec, nil
 	}
 	for {
-		b, err := os.ReadFile(path)
+		b, err := safefile.ReadTrusted(path, 4096)
 		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
 			return strings.TrimSpace(string(b)), nil
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", err
+			return "", fmt.Errorf("server address file: %w", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -97,9 +100,10 @@ func resolveServer(ctx context.Context, spec string) (string, error) {
 	}
 }
 
-// readSecret reads a --token-file: its first line, trimmed.
+// readSecret reads a --token-file: its first line, trimmed. The file must
+// be this user's (or root's), not a link, and writable by no one else.
 func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadTrusted(path, 4096)
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}

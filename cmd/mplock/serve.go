@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
+	"mplock/internal/safefile"
 	"mplock/lockd"
 )
 
@@ -37,9 +40,23 @@ are granted on release, never by polling. With --ttl (or ttl= per lock) a
 holder must renew its lease or lose the lock, and is told when it does.
 
 Binds to loopback unless --listen says otherwise. Without --token-file, any
-local process may lock; with it, clients must present the file's secret.
+local process may lock; with it, clients must present the file's secret
+(a file of this user's, not a link, writable by no one else). Connections
+that have not presented it are few (64, the oldest closed first) and
+short-lived (5s), and a wrong secret is answered after a second.
 --listen 127.0.0.1:0 picks a free port; the first line on stdout says which
-("Lock Server started on tcp://ADDR"), and --addr-file writes it to a file.
+("Lock Server started on tcp://ADDR"), and --addr-file writes it to a file
+(replaced atomically; removed at exit only if it is still this server's).
+
+Fencing tokens rise across restarts: without --data-dir they start from the
+start time in microseconds; with it, from a counter kept in DIR/tokens and
+written ahead in blocks, so a crash skips tokens but never repeats one.
+
+A client that does not read what it is sent delays no one else: its output
+is bounded (it is not read from past 64 KiB pending, and closed at 8 MiB or
+after --write-timeout without progress). If the server itself is stopped or
+paused for over a second, it extends every lease by its TTL on resuming
+rather than expiring leases whose holders could not reach it.
 
 SIGINT or SIGTERM shut down gracefully: holders are told their locks are
 lost, waiters that their waits are cancelled, then every session is closed.
@@ -48,9 +65,11 @@ Examples:
   mplock serve
   mplock serve --listen 127.0.0.1:0 --addr-file /tmp/lockd.addr
   mplock serve --ttl 30s --token-file ~/.config/mplock/secret --metrics-listen 127.0.0.1:9555
+  mplock serve --data-dir ~/.local/state/mplock     # tokens kept across restarts
 
 Exit status: 0 after a graceful shutdown; 1 if it cannot listen (port in
-use) or fails; 2 usage.`,
+use) or fails (its --data-dir cannot be written: it takes every lock back
+and stops rather than risk a repeated token); 2 usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: defaultServer, Usage: "`ADDR` to listen on; port 0 picks a free one"},
 			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` (removed at exit)"},
@@ -60,6 +79,9 @@ use) or fails; 2 usage.`,
 			&cli.DurationFlag{Name: "idle-timeout", Value: lockd.DefaultIdleTimeout, Usage: "close sessions silent this long (their locks are released); 0: never"},
 			&cli.IntFlag{Name: "max-locks", Value: lockd.DefaultMaxLocksPerSession, Usage: "most locks held plus waited for by one session"},
 			&cli.IntFlag{Name: "max-sessions", Value: lockd.DefaultMaxSessions, Usage: "most concurrent sessions"},
+			&cli.DurationFlag{Name: "write-timeout", Value: lockd.DefaultWriteTimeout, Usage: "close a session whose output waits this long for the client to read it"},
+			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) that keeps the fencing-token counter across restarts"},
+			&cli.BoolFlag{Name: "debug", Usage: "answer DEBUG requests (a garbage collection, then heap and table sizes): for tests and soak runs"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (slog, on stderr)"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until shutdown (for tuning)"},
@@ -81,8 +103,13 @@ func serveAction(c *cli.Context) error {
 		IdleTimeout:        c.Duration("idle-timeout"),
 		MaxLocksPerSession: c.Int("max-locks"),
 		MaxSessions:        c.Int("max-sessions"),
+		WriteTimeout:       c.Duration("write-timeout"),
+		Debug:              c.Bool("debug"),
 		Version:            version(),
 		Logger:             log,
+	}
+	if cfg.WriteTimeout <= 0 {
+		return usageErrorf("serve: --write-timeout %v: want a positive duration", cfg.WriteTimeout)
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = -1
@@ -97,6 +124,13 @@ func serveAction(c *cli.Context) error {
 		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			log.Warn("token file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
 		}
+	}
+	if dir := c.String("data-dir"); dir != "" {
+		store, err := lockd.OpenDirTokens(dir)
+		if err != nil {
+			return fmt.Errorf("serve: --data-dir: %w", err)
+		}
+		cfg.Tokens = store
 	}
 	var reg *prometheus.Registry
 	if c.String("metrics-listen") != "" {
@@ -134,12 +168,17 @@ func serveAction(c *cli.Context) error {
 
 	fmt.Fprintf(c.App.Writer, "Lock Server started on tcp://%s\n", addr)
 	if f := c.String("addr-file"); f != "" {
-		if err := writeAtomic(f, []byte(addr+"\n")); err != nil {
+		written, err := writeAddrFile(f, addr)
+		if err != nil {
 			ln.Close()
 			srv.Shutdown(context.Background())
 			return fmt.Errorf("serve: --addr-file: %w", err)
 		}
-		defer os.Remove(f)
+		defer func() {
+			if !safefile.RemoveIfSame(f, written) {
+				log.Info("address file left alone: another server has written it since", "file", f)
+			}
+		}()
 	}
 	switch {
 	case cfg.Secret != "":
@@ -149,8 +188,9 @@ func serveAction(c *cli.Context) error {
 	default:
 		log.Warn("no --token-file and not on loopback: any host that can reach this address may lock", "addr", addr)
 	}
+	kind, above := srv.Tokens()
 	log.Info("serving", "addr", addr, "ttl", cfg.DefaultTTL, "idle_timeout", c.Duration("idle-timeout"),
-		"max_locks", cfg.MaxLocksPerSession, "pid", os.Getpid())
+		"max_locks", cfg.MaxLocksPerSession, "pid", os.Getpid(), "tokens", kind, "tokens_above", uint64(above))
 
 	if f := c.String("cpuprofile"); f != "" {
 		pf, err := os.Create(f)
@@ -162,13 +202,17 @@ func serveAction(c *cli.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var failed error
 	select {
 	case err := <-served:
 		srv.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
+	case <-srv.Failed():
+		failed = srv.Err()
+		log.Error("cannot go on safely: shutting down", "err", failed)
 	case <-c.Context.Done():
+		log.Info("signal received: shutting down; telling holders and waiters")
 	}
-	log.Info("signal received: shutting down; telling holders and waiters")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = srv.Shutdown(ctx)
@@ -179,10 +223,23 @@ func serveAction(c *cli.Context) error {
 	st := srv.Stats()
 	log.Info("stopped", "grants_read", st.Grants[lockd.Shared], "grants_write", st.Grants[lockd.Exclusive],
 		"leases_expired", st.Expired)
+	if failed != nil {
+		return fmt.Errorf("serve: %w", failed)
+	}
 	if err != nil {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	return nil
+}
+
+// writeAddrFile writes addr to path for clients to find (--server @FILE):
+// replaced atomically, in a directory where no other user can replace it
+// after (the clients check that too), readable by others per the umask.
+func writeAddrFile(path, addr string) (fs.FileInfo, error) {
+	if err := safefile.CheckDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return safefile.WriteAtomic(path, []byte(addr+"\n"), 0o644)
 }
 
 // listenError makes a failed listen say what to do.
