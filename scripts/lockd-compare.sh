@@ -7,22 +7,28 @@
 # client, and with a bare protocol client like the Redis one. Redis and etcd come from Debian's packages
 # (apt-get install redis-server etcd-server) and are skipped when missing.
 #
-# Usage: scripts/lockd-compare.sh [-d DURATION] [-r REPEATS]
+# Usage: scripts/lockd-compare.sh [-d DURATION] [-r REPEATS] [-b BINARY]
 #   -d  measuring time per scenario (default 2s)
 #   -r  runs per target, interleaved; the table shows the median (default 3)
+#   -b  also measure the lock server of another mplock BINARY (an older
+#       build, for a before/after comparison), driven by the same clients,
+#       interleaved with the others: columns mplock@b and mplock-raw@b
 #
 # Servers are started on free loopback ports in a private directory and
 # stopped at exit. Raw JSON of every run is kept in $OUT (default: the
-# private directory, printed at the end).
+# private directory, printed at the end). MPLOCK names an mplock binary to
+# use instead of building one from this checkout.
 set -euo pipefail
 
 duration=2s
 repeats=3
-while getopts d:r:h opt; do
+before=''
+while getopts d:r:b:h opt; do
 	case $opt in
 	d) duration=$OPTARG ;;
 	r) repeats=$OPTARG ;;
-	*) sed -n '2,17p' "$0"; exit 2 ;;
+	b) before=$OPTARG ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -37,9 +43,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building mplock..." >&2
-(cd "$root" && go build -o "$work/mplock" ./cmd/mplock)
-mplock=$work/mplock
+GO=${GO:-go}
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[[ -z $before || -x $before ]] || die "-b $before is not an executable"
+[[ -n ${MPLOCK:-} ]] || echo "building mplock..." >&2
+mplock='' # set by mplock_binary
+mplock_binary "$work"
 
 # free_port VAR sets VAR to a loopback TCP port nobody listens on and that
 # this script has not handed out already.
@@ -72,16 +82,36 @@ wait_for() {
 	return 1
 }
 
+# Each column is a label: the driver (--target) and the server's address.
 # mplock: through the Go client (lockd.Client); mplock-raw: the bare line
 # protocol read in the calling goroutine, as the Redis driver reads RESP.
-targets=(mplock mplock-raw)
-declare -A addr
+targets=()
+declare -A addr driver
 port='' cport='' pport='' # set by free_port, through printf -v
+# start_mplock LABEL BINARY: serve with BINARY, measured by both drivers.
+start_mplock() {
+	local label=$1 bin=$2
+	free_port port
+	"$bin" serve --listen "127.0.0.1:$port" --log-level error >"$work/$label.log" 2>&1 &
+	pids+=($!)
+	wait_for "$work/$label.log" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	for d in mplock mplock-raw; do
+		targets+=("$d$label")
+		addr[$d$label]=127.0.0.1:$port
+		driver[$d$label]=$d
+	done
+}
+start_mplock '' "$mplock"
+if [[ -n $before ]]; then
+	start_mplock @b "$before"
+	echo "mplock@b: $("$before" --version) from $before" >&2
+fi
 if command -v redis-server >/dev/null; then
 	free_port port
 	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
 	pids+=($!)
 	addr[redis]=127.0.0.1:$port
+	driver[redis]=redis
 	wait_for "$work/redis.log" redis-cli -p "$port" ping
 	targets+=(redis)
 	echo "redis $(redis-server --version | grep -o 'v=[^ ]*') on ${addr[redis]}" >&2
@@ -97,6 +127,7 @@ if command -v etcd >/dev/null; then
 		--initial-cluster "lockd-compare=http://127.0.0.1:$pport" >"$work/etcd.log" 2>&1 &
 	pids+=($!)
 	addr[etcd]=127.0.0.1:$cport
+	driver[etcd]=etcd
 	wait_for "$work/etcd.log" curl -fsS "http://${addr[etcd]}/health"
 	targets+=(etcd)
 	echo "etcd $(etcd --version | head -1 | awk '{print $3}') on ${addr[etcd]}" >&2
@@ -107,16 +138,14 @@ fi
 for r in $(seq "$repeats"); do
 	for t in "${targets[@]}"; do
 		echo "run $r/$repeats: $t" >&2
-		args=(bench lockd --duration "$duration" --json --target "$t")
-		if [[ -n ${addr[$t]:-} ]]; then args+=(--addr "${addr[$t]}"); fi
-		"$mplock" "${args[@]}" >"$out/$t-$r.json"
+		"$mplock" bench lockd --duration "$duration" --json --target "${driver[$t]}" --addr "${addr[$t]}" >"$out/$t.$r.json"
 	done
 done
 
 # Median pairs/s per target and scenario, from the JSON documents.
 summary() {
 	local t=$1 scenario=$2
-	for f in "$out/$t"-*.json; do
+	for f in "$out/$t".*.json; do
 		awk -v want="$scenario" '
 			/"scenario":/ { s = $0; sub(/.*"scenario": "/, "", s); sub(/".*/, "", s) }
 			/"pairs_per_second":/ { v = $2; sub(/,/, "", v); if (s == want) print v }' "$f"
@@ -125,11 +154,11 @@ summary() {
 
 echo
 printf '%-28s' "pairs/s (median of $repeats)"
-for t in "${targets[@]}"; do printf '%12s' "$t"; done
+for t in "${targets[@]}"; do printf '%14s' "$t"; done
 echo
 for s in "1 client" "16 clients, distinct names" "16 clients, one name"; do
 	printf '%-28s' "$s"
-	for t in "${targets[@]}"; do printf '%12s' "$(summary "$t" "$s")"; done
+	for t in "${targets[@]}"; do printf '%14s' "$(summary "$t" "$s")"; done
 	echo
 done
 echo
