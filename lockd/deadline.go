@@ -59,6 +59,10 @@ func (h *deadlineHeap) Pop() any {
 	old[n] = nil
 	d.index = -1
 	*h = old[:n]
+	if cap(old) >= 1024 && n <= cap(old)/4 {
+		// Give back the array of a heap that was once much larger.
+		*h = append(deadlineHeap(nil), old[:n]...)
+	}
 	return d
 }
 

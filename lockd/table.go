@@ -143,6 +143,7 @@ type sessionState struct {
 	info    SessionInfo
 	held    map[string]*holder
 	waiting map[string]*waiter
+	peaks   [2]int // of held and waiting, for shrink
 }
 
 // TableStats are running totals, for metrics.
@@ -166,6 +167,7 @@ type Table struct {
 	lastToken Token
 	deadlines deadlineHeap // live lease expiries and wait timeouts only
 	stats     TableStats
+	peaks     [2]int // of locks and sessions, for shrink
 }
 
 // NewTable returns an empty table.
@@ -306,7 +308,9 @@ func (t *Table) release(now time.Time, name string, h *holder, evs []Event) []Ev
 			break
 		}
 	}
-	delete(t.sessions[h.session].held, name)
+	s := t.sessions[h.session]
+	delete(s.held, name)
+	s.held = shrink(s.held, &s.peaks[0])
 	t.deadlines.remove(h.dl)
 	t.stats.Holders--
 	evs = t.promote(now, name, l, evs)
@@ -324,6 +328,7 @@ func (t *Table) promote(now time.Time, name string, l *lockState, evs []Event) [
 		t.deadlines.remove(w.dl)
 		s := t.sessions[w.session]
 		delete(s.waiting, name)
+		s.waiting = shrink(s.waiting, &s.peaks[1])
 		t.stats.Waiters--
 		h := t.grant(now, w.session, s, name, l, w.mode, w.ttl)
 		evs = append(evs, Event{Kind: EventGranted, Session: w.session, Name: name, Mode: w.mode,
@@ -335,7 +340,27 @@ func (t *Table) promote(now time.Time, name string, l *lockState, evs []Event) [
 func (t *Table) dropIfIdle(name string, l *lockState) {
 	if len(l.holders) == 0 && len(l.queue) == 0 {
 		delete(t.locks, name)
+		t.locks = shrink(t.locks, &t.peaks[0])
 	}
+}
+
+// shrink returns m, or a copy of it once it has fallen to a quarter of the
+// largest size seen (*peak, which it keeps): Go's maps never give back the
+// memory of deleted entries, so a table that once held 100,000 locks
+// would keep their buckets for ever. Each copy costs a quarter of the
+// deletions that led to it.
+func shrink[K comparable, V any](m map[K]V, peak *int) map[K]V {
+	n := len(m)
+	*peak = max(*peak, n+1) // m had one more before the delete that calls this
+	if *peak < 1024 || n > *peak/4 {
+		return m
+	}
+	c := make(map[K]V, n)
+	for k, v := range m {
+		c[k] = v
+	}
+	*peak = n
+	return c
 }
 
 // Renew extends session id's lease on name to now+ttl (ttl zero: the
@@ -400,7 +425,9 @@ func (t *Table) unqueue(now time.Time, name string, w *waiter, evs []Event) []Ev
 			break
 		}
 	}
-	delete(t.sessions[w.session].waiting, name)
+	s := t.sessions[w.session]
+	delete(s.waiting, name)
+	s.waiting = shrink(s.waiting, &s.peaks[1])
 	t.deadlines.remove(w.dl)
 	t.stats.Waiters--
 	evs = t.promote(now, name, l, evs)
@@ -425,6 +452,7 @@ func (t *Table) Close(now time.Time, id SessionID) []Event {
 		evs = t.release(now, name, s.held[name], evs)
 	}
 	delete(t.sessions, id)
+	t.sessions = shrink(t.sessions, &t.peaks[1])
 	t.stats.Sessions--
 	return evs
 }
