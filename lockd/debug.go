@@ -24,18 +24,21 @@ func (ss *session) debug() []byte {
 	if !s.cfg.Debug {
 		return appendErr(nil, CodeUnknown, "DEBUG is not enabled on this server (mplock serve --debug)")
 	}
-	runtime.GC()
-	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/total:bytes"}}
-	metrics.Read(samples)
+	// The sizes first: whatever they count as gone is garbage by the
+	// collection that follows.
 	st := s.be.stats()
 	s.mu.Lock()
 	conns := len(s.conns)
 	s.mu.Unlock()
+	goroutines := runtime.NumGoroutine()
+	runtime.GC()
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	metrics.Read(samples)
 	b := appendOK(nil, "DEBUG")
 	b = appendKU(b, "heap-live", sampleUint(samples[0]))
 	b = appendKU(b, "heap-total", sampleUint(samples[1]))
 	b = appendKU(b, "rss", residentBytes())
-	b = appendKU(b, "goroutines", uint64(runtime.NumGoroutine()))
+	b = appendKU(b, "goroutines", uint64(goroutines))
 	b = appendKU(b, "sessions", uint64(st.Sessions))
 	b = appendKU(b, "connections", uint64(conns))
 	b = appendKU(b, "locks", uint64(st.Locks))
