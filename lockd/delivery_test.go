@@ -1,16 +1,15 @@
 package lockd
 
 import (
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"mplock/internal/proctest"
 )
 
 // TestSlowReadersDelayNoOne is issue 10's third fault: a waiter that stops
@@ -131,50 +130,25 @@ func dialSlowReader(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// waitStuck waits until the server's side of c has unsent data that does
-// not move: the server is blocked writing to c (or would be).
+// waitStuck waits until the server is blocked writing to c (or would be).
 func waitStuck(t *testing.T, addr string, c net.Conn) {
 	t.Helper()
-	last := -1
-	for deadline := time.Now().Add(safety); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		tx, ok := serverQueue(t, addr, c)
-		if ok && tx > 0 && tx == last {
-			return
-		}
-		last = tx
-	}
-	t.Fatalf("the server's socket to %v never filled", c.LocalAddr())
+	proctest.WaitSendStuck(t, tcpAddr(t, addr), c.LocalAddr().(*net.TCPAddr))
 }
 
-// serverQueue returns the bytes the server's socket to c holds unsent or
-// unacknowledged (tx_queue in /proc/net/tcp).
+// serverQueue returns what the server's socket to c holds unsent.
 func serverQueue(t *testing.T, addr string, c net.Conn) (int, bool) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Skip("no /proc/net/tcp")
-	}
-	srv, err := net.ResolveTCPAddr("tcp", addr)
+	return proctest.SendQueue(t, tcpAddr(t, addr), c.LocalAddr().(*net.TCPAddr))
+}
+
+func tcpAddr(t *testing.T, addr string) *net.TCPAddr {
+	t.Helper()
+	a, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	local, remote := procAddr(srv), procAddr(c.LocalAddr().(*net.TCPAddr))
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[1] == local && f[2] == remote {
-			txrx := strings.Split(f[4], ":")
-			n, _ := strconv.ParseUint(txrx[0], 16, 64)
-			return int(n), true
-		}
-	}
-	return 0, false
-}
-
-// procAddr writes an IPv4 address as /proc/net/tcp does: the address's
-// bytes in host (little-endian) order, then the port, in hex.
-func procAddr(a *net.TCPAddr) string {
-	ip := a.IP.To4()
-	return strings.ToUpper(hex.EncodeToString([]byte{ip[3], ip[2], ip[1], ip[0]})) + fmt.Sprintf(":%04X", a.Port)
+	return a
 }
 
 // TestOutputPastTheBoundClosesTheSession: a session whose pending output
