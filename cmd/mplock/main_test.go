@@ -16,7 +16,8 @@ import (
 // from /proc/self/exe with argv[0] "mplock") land here too.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"mplock": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
+		"mplock":       func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
+		"lockd-holder": func() { os.Exit(lockdHolder(os.Args[1:])) },
 	})
 }
 
