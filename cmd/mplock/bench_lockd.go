@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,7 +24,7 @@ func benchLockdCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "lockd",
 		Usage:     "acquire/release pairs per second through the lock server (1 client, 16 on distinct names, 16 on one)",
-		UsageText: "mplock bench lockd [--duration D] [--target mplock|redis|etcd] [--addr ADDR] [--json]",
+		UsageText: "mplock bench lockd [--duration D] [--target mplock|redis|etcd] [--addr ADDR] [--ttl D] [--json]\n   mplock bench lockd --soak D [--clients N] [--ttl D] [--json]",
 		Description: `Starts a real ` + "`mplock serve`" + ` child on a free loopback port and measures, for
 each scenario, how many acquire/release pairs per second its clients
 complete: 1 client; 16 clients on distinct names; 16 clients on one shared
@@ -39,10 +42,17 @@ through its lock service (concurrency.Mutex on the server) over its JSON
 gateway. scripts/lockd-compare.sh starts both from Debian's packages and
 prints the three side by side.
 
+--soak D instead runs one scenario for D (--clients on distinct names,
+each lock with a lease of --ttl, 10s by default, renewed by the client)
+against a fresh server child, and every second reads the server's resident
+set (/proc) and its heap after a garbage collection (its DEBUG request):
+memory that follows the live locks stays flat however many come and go.
+
 Examples:
   mplock bench lockd
   mplock bench lockd --duration 5s --json
   mplock bench lockd --target redis --addr 127.0.0.1:6379
+  mplock bench lockd --soak 60s              # RSS and heap over a minute, 16 clients with leases
 
 The figures depend on the machine (printed under them); nothing here is a
 pass/fail check. Exit status: 0; 1 if a run failed; 2 usage.`,
@@ -50,7 +60,9 @@ pass/fail check. Exit status: 0; 1 if a run failed; 2 usage.`,
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Value: 2 * time.Second, Usage: "measure each scenario this long (after a warm-up of a tenth of it)"},
 			&cli.StringFlag{Name: "target", Value: "mplock", Usage: "mplock (through the Go client), mplock-raw (bare protocol, read in the caller like the Redis driver), redis or etcd"},
 			&cli.StringFlag{Name: "addr", Usage: "`ADDR` of a running server to measure instead"},
-			&cli.IntFlag{Name: "clients", Value: 16, Usage: "clients in the two many-client scenarios"},
+			&cli.IntFlag{Name: "clients", Value: 16, Usage: "clients in the two many-client scenarios (and in --soak)"},
+			&cli.DurationFlag{Name: "ttl", Usage: "take every mplock lock with a lease of this length (renewed while held); 0: none (10s with --soak)"},
+			&cli.DurationFlag{Name: "soak", Usage: "watch the server's memory for this long instead (see above)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 		},
 		Action: benchLockdAction,
@@ -65,13 +77,19 @@ func benchLockdAction(c *cli.Context) error {
 	if d <= 0 || c.Int("clients") < 1 {
 		return usageErrorf("bench lockd: --duration and --clients must be positive")
 	}
+	if c.IsSet("soak") {
+		return soakLockd(c)
+	}
+	if err := checkTTL("bench lockd", c.Duration("ttl")); err != nil {
+		return err
+	}
 	target, addr := c.String("target"), c.String("addr")
 	var dial lockbench.Dialer
 	var where string
 	switch target {
 	case "mplock", "mplock-raw":
 		if addr == "" {
-			a, stop, err := startServeChild()
+			a, _, stop, err := startServeChild()
 			if err != nil {
 				return fmt.Errorf("bench lockd: %w", err)
 			}
@@ -80,7 +98,7 @@ func benchLockdAction(c *cli.Context) error {
 		} else {
 			where = "mplock serve at " + addr
 		}
-		dial = lockbench.Mplock(addr)
+		dial = lockbench.MplockTTL(addr, c.Duration("ttl"))
 		if target == "mplock-raw" {
 			dial, where = lockbench.MplockRaw(addr), where+", raw protocol (no Go client)"
 		}
@@ -129,17 +147,17 @@ func benchLockdAction(c *cli.Context) error {
 
 // startServeChild starts `mplock serve` on a free loopback port as a child
 // that dies with this process, and returns its address from its first
-// line of output.
-func startServeChild() (addr string, stop func(), err error) {
-	cmd := reexec.Command(reexec.Options{}, "serve", "--listen", "127.0.0.1:0", "--log-level", "error")
+// line of output, and its pid.
+func startServeChild(args ...string) (addr string, pid int, stop func(), err error) {
+	cmd := reexec.Command(reexec.Options{}, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "error"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start mplock serve: %w", err)
+		return "", 0, nil, fmt.Errorf("start mplock serve: %w", err)
 	}
 	stop = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -150,7 +168,123 @@ func startServeChild() (addr string, stop func(), err error) {
 	a, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
 	if err != nil || !ok {
 		stop()
-		return "", nil, fmt.Errorf("mplock serve did not start: %q %v %s", line, err, stderr.String())
+		return "", 0, nil, fmt.Errorf("mplock serve did not start: %q %v %s", line, err, stderr.String())
 	}
-	return a, stop, nil
+	return a, cmd.Process.Pid, stop, nil
+}
+
+// soakLockd is `mplock bench lockd --soak D`: --clients clients with
+// leases on distinct names against a fresh server, whose memory is read
+// every second.
+func soakLockd(c *cli.Context) error {
+	d, n := c.Duration("soak"), c.Int("clients")
+	ttl := c.Duration("ttl")
+	if !c.IsSet("ttl") {
+		ttl = 10 * time.Second
+	}
+	if d <= 0 {
+		return usageErrorf("bench lockd: --soak %v: want a positive duration", d)
+	}
+	if err := checkTTL("bench lockd", ttl); err != nil {
+		return err
+	}
+	if c.IsSet("addr") || c.IsSet("target") {
+		return usageErrorf("bench lockd: --soak measures a server child of its own: no --addr or --target")
+	}
+	addr, pid, stop, err := startServeChild("--debug")
+	if err != nil {
+		return fmt.Errorf("bench lockd: %w", err)
+	}
+	defer stop()
+	probe, err := net.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("bench lockd: %w", err)
+	}
+	defer probe.Close()
+	br := bufio.NewReader(probe)
+	res := report.LockdSoak{Where: "a fresh mplock serve child on " + addr, Clients: n, TTL: ttl.Seconds(), Machine: machine.Collect(version())}
+	var last struct {
+		at    time.Duration
+		pairs int64
+	}
+	var serr error
+	sample := func(elapsed time.Duration, pairs int64) {
+		x := report.SoakSample{Elapsed: elapsed, Pairs: pairs, RSS: processRSS(pid)}
+		if dt := (elapsed - last.at).Seconds(); dt > 0 {
+			x.PairsPerSec = float64(pairs-last.pairs) / dt
+		}
+		last.at, last.pairs = elapsed, pairs
+		m, err := debugLockd(probe, br)
+		if err != nil {
+			serr = err
+			return
+		}
+		x.HeapLive, x.HeapTotal, x.Goroutines = m["heap-live"], m["heap-total"], m["goroutines"]
+		x.Sessions, x.Locks, x.Deadlines = m["sessions"], m["locks"], m["deadlines"]
+		res.Samples = append(res.Samples, x)
+		if !c.Bool("json") {
+			fmt.Fprintf(c.App.ErrWriter, "%v: %.0f pairs/s, RSS %.1f MiB, heap in use %.1f MiB\n", elapsed.Round(time.Second),
+				x.PairsPerSec, float64(x.RSS)/(1<<20), float64(x.HeapLive)/(1<<20))
+		}
+	}
+	sample(0, 0)
+	sc := lockbench.Scenario{Clients: n}
+	err = lockbench.Soak(c.Context, "mplock", lockbench.MplockTTL(addr, ttl), sc, d, time.Second,
+		fmt.Sprintf("mplock-soak-%d", time.Now().UnixNano()), sample)
+	if err == nil {
+		err = serr
+	}
+	if c.Context.Err() == nil && err != nil {
+		return fmt.Errorf("bench lockd: --soak: %w", err)
+	}
+	if c.Bool("json") {
+		if err := writeJSON(c.App.Writer, res); err != nil {
+			return err
+		}
+	} else if err := report.WriteLockdSoak(c.App.Writer, res); err != nil {
+		return err
+	}
+	if c.Context.Err() != nil {
+		return withCode(exitInterrupted, nil)
+	}
+	return nil
+}
+
+// debugLockd asks a server started with --debug for DEBUG and returns its
+// numbers.
+func debugLockd(c net.Conn, br *bufio.Reader) (map[string]uint64, error) {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "DEBUG\n"); err != nil {
+		return nil, err
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "OK DEBUG ")
+	if !ok {
+		return nil, fmt.Errorf("DEBUG: %q", line)
+	}
+	m := map[string]uint64{}
+	for _, f := range strings.Fields(rest) {
+		k, v, _ := strings.Cut(f, "=")
+		m[k], _ = strconv.ParseUint(v, 10, 64)
+	}
+	return m, nil
+}
+
+// processRSS reads a process's resident set from /proc/PID/status (VmRSS,
+// in kB); 0 where there is none.
+func processRSS(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -8,28 +8,38 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"mplock/lockd"
 )
 
 // Mplock dials mplock's lock server at addr.
-func Mplock(addr string) Dialer {
+func Mplock(addr string) Dialer { return MplockTTL(addr, 0) }
+
+// MplockTTL dials mplock's lock server at addr and takes every lock with a
+// lease of ttl (renewed by the client while it is held); 0 asks for none.
+func MplockTTL(addr string, ttl time.Duration) Dialer {
 	return func(ctx context.Context, i int) (Locker, error) {
 		c, err := lockd.Dial(ctx, addr, lockd.Options{Client: fmt.Sprintf("bench-%d", i)})
 		if err != nil {
 			return nil, err
 		}
-		return &mplockLocker{c: c}, nil
+		m := &mplockLocker{c: c}
+		if ttl > 0 {
+			m.opts = []lockd.LockOption{lockd.WithTTL(ttl)}
+		}
+		return m, nil
 	}
 }
 
 type mplockLocker struct {
 	c     *lockd.Client
+	opts  []lockd.LockOption
 	lease *lockd.Lease
 }
 
 func (m *mplockLocker) Acquire(ctx context.Context, name string) (int, error) {
-	l, err := m.c.Lock(ctx, name, lockd.Exclusive)
+	l, err := m.c.Lock(ctx, name, lockd.Exclusive, m.opts...)
 	m.lease = l
 	return 0, err
 }
