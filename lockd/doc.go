@@ -9,13 +9,23 @@
 //     holders coexist, an exclusive (WRITE) holder is alone, and a request
 //     never overtakes an earlier waiter, so writers do not starve. Every grant
 //     gets a fencing token from one counter, so tokens rise with every grant
-//     of a name and never repeat while the server lives.
+//     of a name and never repeat.
+//   - tokens.go: how the counter keeps rising across restarts (TokenStore:
+//     from the start time, or a ceiling kept in a data directory).
 //   - protocol.go: requests and replies as text lines, usable with nc. The
 //     full grammar, error codes and limits are in docs/protocol.md.
 //   - server.go, session.go: the TCP server. A connection is a session; its
-//     locks die with it. Optional leases (TTL) must be renewed.
-//   - status.go, deadline.go: the table's snapshots (what STATUS lists) and
-//     its lease expiries and wait timeouts.
+//     locks die with it. Optional leases (TTL) must be renewed. Connections
+//     that have not presented the secret are bounded in number and time.
+//   - backend.go, local.go: the seam between the server and the table, and
+//     its single-process implementation (the table, its mutex, its timers,
+//     its token store). The code that applies a change pushes the reply and
+//     the events into the sessions' outboxes and never waits for a socket.
+//   - outbox.go: a session's bounded pending output, written by the
+//     session's own goroutines.
+//   - status.go, deadline.go: the table's snapshots (what STATUS lists, in
+//     pages) and its lease expiries and wait timeouts.
+//   - debug.go: the DEBUG request (heap and table sizes), for tests.
 //   - client.go, lease.go: the Go client: Dial, Client.Lock, Client.TryLock,
 //     Client.Unlock, Client.Status; a Lease carries the fencing token and a
 //     Done channel closed when the lock is lost.
@@ -23,6 +33,6 @@
 //     and etcd (`mplock bench lockd`, scripts/lockd-compare.sh).
 //   - metrics.go: Prometheus metrics for the server.
 //
-// Concurrency: a Table is not safe for concurrent use (the server guards it
-// with one mutex); Server and Client are.
+// Concurrency: a Table is not safe for concurrent use (the local backend
+// guards it with one mutex); Server and Client are.
 package lockd

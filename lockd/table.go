@@ -12,10 +12,11 @@ type SessionID uint64
 
 // Token is a fencing token: every grant of every name takes the next value
 // of one counter, so a later holder of a name always has a larger token than
-// an earlier one, and no two grants share a token while the server lives. A
-// resource that remembers the largest token it has seen can refuse a stale
-// holder (one whose lease expired while it was paused) even if the stale
-// holder still believes it holds the lock.
+// an earlier one, and no two grants share a token (across restarts too:
+// the server starts the counter from its TokenStore). A resource that
+// remembers the largest token it has seen can refuse a stale holder (one
+// whose lease expired while it was paused) even if the stale holder still
+// believes it holds the lock.
 type Token uint64
 
 // LockRequest asks the table for a lock.
