@@ -237,7 +237,7 @@ func (s *Server) accept(c net.Conn) {
 	ss := newSession(s, s.lastID, c, now)
 	s.conns[ss.id] = ss
 	if s.cfg.Secret == "" {
-		ss.authed = true
+		ss.authed, ss.registered = true, true
 		s.open++
 	} else {
 		if len(s.pending) >= s.cfg.MaxUnauthenticated {

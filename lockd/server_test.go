@@ -360,13 +360,41 @@ func TestServerMaxLocksPerSession(t *testing.T) {
 }
 
 func TestServerMaxSessions(t *testing.T) {
-	_, addr := startServer(t, Config{MaxSessions: 1})
-	a := dialRaw(t, addr)
-	a.send("PING")
-	a.expect("OK PONG")
-	b := dialRaw(t, addr)
-	b.expect("ERR busy ")
-	b.expectEOF()
+	for _, secret := range []string{"", "s3cret"} {
+		_, addr := startServer(t, Config{MaxSessions: 1, Secret: secret})
+		a := dialRaw(t, addr)
+		if secret != "" {
+			a.send("AUTH " + secret)
+			a.expect("OK AUTH")
+		}
+		a.send("PING")
+		a.expect("OK PONG")
+		b := dialRaw(t, addr)
+		if secret != "" {
+			b.send("AUTH " + secret)
+		}
+		b.expect("ERR busy ")
+		b.expectEOF()
+		// A session that ends makes room for the next, again and again.
+		a.c.Close()
+		for range 3 {
+			for deadline := time.Now().Add(safety); ; time.Sleep(time.Millisecond) {
+				c := dialRaw(t, addr)
+				if secret != "" {
+					c.send("AUTH " + secret)
+				}
+				c.send("PING")
+				if line, err := c.br.ReadString('\n'); err == nil && (line == "OK PONG\n" || line == "OK AUTH\n") {
+					c.c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("secret %q: no room after the only session closed", secret)
+				}
+				c.c.Close()
+			}
+		}
+	}
 }
 
 func TestServerWaitTimeoutAndCancel(t *testing.T) {
