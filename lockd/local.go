@@ -26,7 +26,7 @@ const (
 // token store.
 type local struct {
 	log   *slog.Logger
-	wait  prometheus.Histogram // nil without metrics
+	wait  prometheus.Histogram // nil without metrics; set and read under mu
 	store TokenStore
 	above Token         // every token of this run is above it
 	ttl   time.Duration // the lease of a LOCK that names no ttl=

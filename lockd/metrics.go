@@ -20,23 +20,23 @@ import (
 //	mplock_lockd_connections_refused_total  connections refused (too many sessions) or closed to make room (unauthenticated)
 //	mplock_lockd_auth_failures_total    wrong secrets
 //	mplock_lockd_output_overflows_total sessions closed because their pending output reached its bound
-//
-// It must be called before the server serves (it sets the backend's
-// histogram without a lock).
 func (s *Server) registerMetrics(reg prometheus.Registerer, be *local) error {
 	stat := func(f func(TableStats) float64) func() float64 {
 		return func() float64 { return f(s.Stats()) }
 	}
-	be.wait = prometheus.NewHistogram(prometheus.HistogramOpts{
+	wait := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "mplock_lockd_wait_seconds",
 		Help:    "Time from a LOCK request to its grant, 0 when the lock was free.",
 		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 12), // 10µs to about 42s
 	})
+	be.mu.Lock()
+	be.wait = wait
+	be.mu.Unlock()
 	counter := func(name, help string, f func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
 	cs := []prometheus.Collector{
-		be.wait,
+		wait,
 		counter("mplock_lockd_stalls_total", "Times the server found that it had not run for over a second (stopped, paused, starved).",
 			func() uint64 { n, _ := be.stallStats(); return n }),
 		counter("mplock_lockd_leases_extended_total", "Leases given a full TTL after a stall of the server rather than expired.",

@@ -54,7 +54,7 @@ written ahead in blocks, so a crash skips tokens but never repeats one.
 
 A client that does not read what it is sent delays no one else: its output
 is bounded (it is not read from past 64 KiB pending, and closed at 8 MiB or
-after --write-timeout without progress). If the server itself is stopped or
+when its output waits --write-timeout). If the server itself is stopped or
 paused for over a second, it extends every lease by its TTL on resuming
 rather than expiring leases whose holders could not reach it.
 
