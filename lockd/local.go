@@ -148,7 +148,9 @@ func (b *local) reserve() bool {
 		if !b.reserving && b.ceiling-need < TokenBlock/2 {
 			b.reserving = true
 			ahead := b.ceiling + 1
+			b.wg.Add(1)
 			go func() {
+				defer b.wg.Done()
 				c, err := b.store.Reserve(ahead)
 				b.mu.Lock()
 				b.reserving = false
