@@ -78,6 +78,11 @@ func TestUnauthenticatedBounded(t *testing.T) {
 	<-done
 
 	// 25 connections with room for 10: the first 15 are closed, in order.
+	// (This server gives them all the time they need to authenticate.)
+	_, addr = startServer(t, Config{Secret: "s3cret", MaxUnauthenticated: 10, AuthTimeout: safety})
+	authed = dialRaw(t, addr)
+	authed.send("AUTH s3cret")
+	authed.expect("OK AUTH")
 	var conns []*rawConn
 	for range 25 {
 		c := dialRaw(t, addr)
