@@ -22,6 +22,9 @@ func TestParseRequest(t *testing.T) {
 		{"CANCEL db", Request{Verb: VerbCancel, Name: "db"}, nil},
 		{"STATUS", Request{Verb: VerbStatus}, nil},
 		{"STATUS file_A", Request{Verb: VerbStatus, Name: "file_A"}, nil},
+		{"STATUS limit=5 after=file_A", Request{Verb: VerbStatus, Limit: 5, After: "file_A"}, nil},
+		{"status AFTER=b", Request{Verb: VerbStatus, After: "b"}, nil},
+		{"DEBUG", Request{Verb: VerbDebug}, nil},
 		{"HELLO P1 pid=4242", Request{Verb: VerbHello, Name: "P1", PID: 4242}, nil},
 		{"AUTH s3cr=t", Request{Verb: VerbAuth, Secret: "s3cr=t"}, nil},
 		{"  PING  ", Request{Verb: VerbPing}, nil},
@@ -55,6 +58,14 @@ func TestParseRequest(t *testing.T) {
 		{"LOCK a/b", Request{}, ErrBadName},
 		{"LOCK " + strings.Repeat("n", MaxNameLen+1), Request{}, ErrBadName},
 		{"STATUS a/b", Request{}, ErrBadName},
+		{"STATUS a b", Request{}, ErrSyntax},
+		{"STATUS a limit=5", Request{}, ErrSyntax},
+		{"STATUS limit=0", Request{}, ErrSyntax},
+		{"STATUS limit=10001", Request{}, ErrSyntax},
+		{"STATUS limit=5 limit=6", Request{}, ErrSyntax},
+		{"STATUS after=../x", Request{}, ErrBadName},
+		{"STATUS ttl=5s", Request{}, ErrSyntax},
+		{"DEBUG heap", Request{}, ErrSyntax},
 		{"HELLO " + strings.Repeat("p", MaxClientLen+1), Request{}, ErrBadName},
 		{"HELLO P1 pid=-3", Request{}, ErrSyntax},
 		{"AUTH", Request{}, ErrSyntax},
@@ -80,6 +91,7 @@ func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		"LOCK file_A", "LOCK file_A READ ttl=5s wait=0", "UNLOCK file_A token=3", "HELLO P1 pid=7",
 		"STATUS", "RENEW x ttl=1m", "CANCEL y", "AUTH x", "lock a write", "LOCK ../x", "\x00",
+		"STATUS limit=3 after=a", "DEBUG",
 	} {
 		f.Add([]byte(s))
 	}
