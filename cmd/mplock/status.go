@@ -19,6 +19,10 @@ func statusCommand() *cli.Command {
 		Description: `Lists every holder (client name, pid, session, mode, fencing token, how long
 it has held, its lease) and every waiter in queue order, for one name or for
 all; for all, also the connected sessions. Ages are by the server's clock.
+All names are read page by page (STATUS after=, up to 10,000 names a
+request), so a server with many locks never holds the whole listing for
+one client; the pages are not one snapshot, but each name's holders and
+waiters are consistent.
 
 --wait-holders and --wait-waiters make status wait (polling every 10ms, up
 to --timeout) until the listing has at least that many holders and waiters,
