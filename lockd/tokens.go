@@ -137,9 +137,6 @@ func (d *DirTokens) Reserve(need Token) (Token, error) {
 
 func (d *DirTokens) Kind() string { return "stored" }
 
-// Dir returns the data directory.
-func (d *DirTokens) Dir() string { return d.dir }
-
 var (
 	_ TokenStore = EpochTokens{}
 	_ TokenStore = (*DirTokens)(nil)
