@@ -117,3 +117,18 @@ func (s *centralServer) grant(to int) {
 }
 
 func (s *centralServer) Holder() int { return s.holder }
+
+func (s *centralServer) Clone() Node {
+	c := *s
+	c.queue = append([]int(nil), s.queue...)
+	return &c
+}
+
+// AppendState leaves the clock out: the server decides on arrival order.
+func (s *centralServer) AppendState(dst []byte) []byte {
+	return appendInts(appendInt(dst, s.holder), s.queue)
+}
+
+func (p *centralClient) Clone() Node { c := *p; return &c }
+
+func (p *centralClient) AppendState(dst []byte) []byte { return append(dst, byte(p.state)) }

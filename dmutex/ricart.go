@@ -90,7 +90,13 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		if ahead && !p.skipDeferral {
 			p.deferred.Add(m.From)
 			p.deferredTS[m.From] = m.TS
-			p.observe(Deferred, m.From, p.clock.Now())
+			if p.observing() {
+				e := Event{Kind: Deferred, Peer: m.From, TS: p.clock.Now(), Why: BecauseInside}
+				if p.state == Wanted {
+					e.Why, e.Other = BecauseEarlier, Stamp{TS: p.reqTS, ID: p.cfg.ID}
+				}
+				p.emit(e)
+			}
 			return nil
 		}
 		ts := p.clock.Tick()
@@ -108,6 +114,24 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		return nil
 	}
 	return unexpected(m, "not a Ricart-Agrawala message")
+}
+
+func (p *ricartAgrawala) Clone() Node {
+	c := *p
+	c.order = nil
+	return &c
+}
+
+func (p *ricartAgrawala) AppendState(dst []byte) []byte {
+	dst = appendUint(dst, p.clock.Now())
+	dst = append(dst, byte(p.state))
+	dst = appendUint(dst, p.reqTS)
+	dst = appendSet(dst, p.awaiting)
+	dst = appendSet(dst, p.deferred)
+	for _, j := range p.deferred.IDs() {
+		dst = appendUint(dst, p.deferredTS[j])
+	}
+	return dst
 }
 
 func (p *ricartAgrawala) enterIfAllowed() {

@@ -74,8 +74,8 @@ func (p *tokenRing) Release() error {
 }
 
 func (p *tokenRing) Handle(m Message) error {
-	if m.Kind != Token {
-		return unexpected(m, "the token ring passes only TOKEN")
+	if m.Kind != Token || m.Carried != nil {
+		return unexpected(m, "the token ring passes only a plain TOKEN")
 	}
 	if m.From != p.prev() {
 		return unexpected(m, "the token comes only from the previous process")
@@ -104,4 +104,11 @@ func (p *tokenRing) pass() {
 	ts := p.clock.Tick()
 	p.observe(PassedToken, p.next(), ts)
 	p.send(Token, p.next(), ts)
+}
+
+func (p *tokenRing) Clone() Node { c := *p; return &c }
+
+// AppendState leaves the clock out: the ring decides nothing on it.
+func (p *tokenRing) AppendState(dst []byte) []byte {
+	return appendBool(append(dst, byte(p.state)), p.hasToken)
 }
