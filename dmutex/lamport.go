@@ -57,7 +57,7 @@ func (p *lamportProc) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.insert(Stamp{TS: p.reqTS, ID: p.cfg.ID})
 	p.observe(Requested, -1, p.reqTS)
 	for j := range p.cfg.N {
@@ -77,7 +77,7 @@ func (p *lamportProc) Release() error {
 	p.state = Released
 	p.remove(p.cfg.ID)
 	p.observe(Exited, -1, p.clock.Now())
-	ts := p.clock.Tick()
+	ts := p.clock.Now()
 	for j := range p.cfg.N {
 		if j != p.cfg.ID {
 			p.send(ReleaseLock, j, ts)
@@ -95,9 +95,9 @@ func (p *lamportProc) Handle(m Message) error {
 		if p.find(m.From) >= 0 {
 			return unexpected(m, "a second request before the first was released")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.insert(Stamp{TS: m.TS, ID: m.From})
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		if p.observing() {
 			p.emit(Event{Kind: Acknowledged, Peer: m.From, TS: ts, Other: Stamp{TS: m.TS, ID: m.From}})
 		}
@@ -107,7 +107,7 @@ func (p *lamportProc) Handle(m Message) error {
 		if p.state != Wanted || !p.awaiting.Has(m.From) {
 			return unexpected(m, "no request of ours is waiting for it")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.awaiting.Remove(m.From)
 		p.observe(ReceivedReply, m.From, p.clock.Now())
 		p.enterIfAllowed()
@@ -116,7 +116,7 @@ func (p *lamportProc) Handle(m Message) error {
 		if p.find(m.From) < 0 {
 			return unexpected(m, "no request of the sender is queued")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.remove(m.From)
 		p.observe(ReceivedRelease, m.From, p.clock.Now())
 		p.enterIfAllowed()

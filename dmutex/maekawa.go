@@ -119,7 +119,7 @@ func (p *maekawa) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.votes, p.failed, p.inquiries = Set{}, Set{}, Set{}
 	p.observe(Requested, -1, p.reqTS)
 	for _, m := range p.quorum {
@@ -191,7 +191,7 @@ func (p *maekawa) handle(m Message) error {
 	switch m.Kind {
 	// As a voter.
 	case Request:
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.onRequest(Stamp{TS: m.TS, ID: m.From})
 	case Relinquish:
 		p.insert(p.lockedFor)

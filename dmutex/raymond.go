@@ -64,7 +64,7 @@ func (p *raymond) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.observe(Requested, -1, p.reqTS)
 	p.queue = append(p.queue, p.cfg.ID)
 	p.assignPrivilege()
@@ -92,14 +92,14 @@ func (p *raymond) Handle(m Message) error {
 		if m.Carried != nil || slices.Contains(p.queue, m.From) {
 			return unexpected(m, "a second request from a neighbour already queued")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.queue = append(p.queue, m.From)
 		p.observe(Queued, m.From, p.clock.Now())
 	case Token:
 		if m.Carried != nil || p.holder != m.From {
 			return unexpected(m, "the token comes only from the neighbour towards it")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.holder = p.cfg.ID
 		p.observe(ReceivedToken, m.From, p.clock.Now())
 	default:
@@ -124,7 +124,7 @@ func (p *raymond) assignPrivilege() {
 		p.observe(Entered, -1, p.clock.Now())
 		return
 	}
-	ts := p.clock.Tick()
+	ts := p.clock.Now()
 	p.observe(PassedToken, p.holder, ts)
 	p.send(Token, p.holder, ts)
 }
@@ -136,7 +136,7 @@ func (p *raymond) makeRequest() {
 		return
 	}
 	p.asked = true
-	ts := p.clock.Tick()
+	ts := p.clock.Now()
 	p.observe(AskedHolder, p.holder, ts)
 	p.send(Request, p.holder, ts)
 }

@@ -37,7 +37,7 @@ func (p *ricartAgrawala) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.observe(Requested, -1, p.reqTS)
 	for j := range p.cfg.N {
 		if j != p.cfg.ID {
@@ -68,7 +68,7 @@ func (p *ricartAgrawala) Release() error {
 		return 1
 	})
 	for _, s := range p.order {
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		p.observe(SentDeferred, s.ID, ts)
 		p.send(Reply, s.ID, ts)
 	}
@@ -85,7 +85,7 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		if p.deferred.Has(m.From) {
 			return unexpected(m, "a second request before the first was answered")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		ahead := p.state == Held || p.state == Wanted && before(p.reqTS, p.cfg.ID, m.TS, m.From)
 		if ahead && !p.skipDeferral {
 			p.deferred.Add(m.From)
@@ -99,7 +99,7 @@ func (p *ricartAgrawala) Handle(m Message) error {
 			}
 			return nil
 		}
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		p.observe(Replied, m.From, ts)
 		p.send(Reply, m.From, ts)
 		return p.flush()
@@ -107,7 +107,7 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		if p.state != Wanted || !p.awaiting.Has(m.From) {
 			return unexpected(m, "no request of ours is waiting for it")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.awaiting.Remove(m.From)
 		p.observe(ReceivedReply, m.From, p.clock.Now())
 		p.enterIfAllowed()

@@ -51,7 +51,7 @@ func (p *roucairolCarvalho) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	if p.observing() {
 		e := Event{Kind: Requested, TS: p.reqTS}
 		if k := p.perm.Len(); k > 0 {
@@ -82,7 +82,7 @@ func (p *roucairolCarvalho) Release() error {
 	slices.SortFunc(p.order, cmpStamp)
 	for _, s := range p.order {
 		p.perm.Remove(s.ID)
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		p.observe(SentDeferred, s.ID, ts)
 		p.send(Reply, s.ID, ts)
 	}
@@ -99,7 +99,7 @@ func (p *roucairolCarvalho) Handle(m Message) error {
 		if p.deferred.Has(m.From) {
 			return unexpected(m, "a second request before the first was answered")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		ahead := p.state == Held || p.state == Wanted && before(p.reqTS, p.cfg.ID, m.TS, m.From)
 		if ahead {
 			p.deferred.Add(m.From)
@@ -114,7 +114,7 @@ func (p *roucairolCarvalho) Handle(m Message) error {
 			return nil
 		}
 		p.perm.Remove(m.From)
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		p.observe(Replied, m.From, ts)
 		p.send(Reply, m.From, ts)
 		if p.state == Wanted && !p.awaiting.Has(m.From) {
@@ -127,7 +127,7 @@ func (p *roucairolCarvalho) Handle(m Message) error {
 		if p.state != Wanted || !p.awaiting.Has(m.From) {
 			return unexpected(m, "no request of ours is waiting for it")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.awaiting.Remove(m.From)
 		p.perm.Add(m.From)
 		p.observe(ReceivedReply, m.From, p.clock.Now())

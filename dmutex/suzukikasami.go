@@ -59,7 +59,7 @@ func (p *suzukiKasami) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.observe(Requested, -1, p.reqTS)
 	if p.hasToken {
 		p.enter()
@@ -103,7 +103,6 @@ func (p *suzukiKasami) Handle(m Message) error {
 		if m.Carried != nil || m.TS == 0 {
 			return unexpected(m, "a request carries a sequence number and nothing else")
 		}
-		p.clock.Tick()
 		p.rn[m.From] = max(p.rn[m.From], m.TS)
 		if p.hasToken && p.state == Released && p.rn[m.From] == p.token.LN[m.From]+1 {
 			p.token.Queue = append(p.token.Queue, m.From)
@@ -122,7 +121,7 @@ func (p *suzukiKasami) Handle(m Message) error {
 		case len(t.Queue) > 0 && t.Queue[0] == p.cfg.ID:
 			return unexpected(m, "the token's queue still names its receiver")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.hasToken = true
 		p.token = *t.Clone()
 		p.observe(ReceivedToken, m.From, p.clock.Now())
@@ -142,7 +141,7 @@ func (p *suzukiKasami) pass() {
 	to := p.token.Queue[0]
 	p.token.Queue = slices.Delete(p.token.Queue, 0, 1)
 	p.hasToken = false
-	ts := p.clock.Tick()
+	ts := p.clock.Now()
 	if p.observing() {
 		p.emit(Event{Kind: PassedToken, Peer: to, TS: ts, Count: len(p.token.Queue)})
 	}
