@@ -77,10 +77,10 @@ type FailureKind uint8
 
 // Failure kinds.
 const (
-	Violation FailureKind = iota + 1 // two processes in the critical section at once
-	Deadlock                         // nothing can happen, and some process is still waiting
-	Starvation                       // no continuation lets every process finish (a trap, possibly a cycle)
-	Refused                          // a process refused a message, or sent one where it has no link
+	Violation  FailureKind = iota + 1 // two processes in the critical section at once
+	Deadlock                          // nothing can happen, and some process is still waiting
+	Starvation                        // no continuation lets every process finish (a trap, possibly a cycle)
+	Refused                           // a process refused a message, or sent one where it has no link
 )
 
 func (k FailureKind) String() string {
