@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"time"
 
 	"mplock/dmutex"
@@ -329,9 +330,9 @@ func (s *search) replay(kind FailureKind, path []transition) (*Failure, error) {
 			inFlight += len(fl)
 		}
 		if kind == Deadlock {
-			f.What = fmt.Sprintf("nothing can happen any more (no message in flight, nobody inside): %s", joinAnd(waits))
+			f.What = fmt.Sprintf("nothing can happen any more (no message in flight, nobody inside): %s", strings.Join(waits, "; "))
 		} else {
-			f.What = fmt.Sprintf("from here no order of events lets every process finish (%d messages in flight): %s", inFlight, joinAnd(waits))
+			f.What = fmt.Sprintf("from here no order of events lets every process finish (%d messages in flight): %s", inFlight, strings.Join(waits, "; "))
 		}
 	}
 	return f, nil
