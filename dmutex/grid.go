@@ -61,11 +61,12 @@ func (g Grid) Others() (lo, mean, hi float64) {
 	return lo, sum / float64(g.N), hi
 }
 
-// String is "3x3", or "3x3, last row 1 of 3" when the last row is short.
+// String is "3x3 grid", or "2x2 grid whose last row holds 1" when the last
+// row is short.
 func (g Grid) String() string {
-	s := fmt.Sprintf("%dx%d", g.Rows, g.Cols)
+	s := fmt.Sprintf("%dx%d grid", g.Rows, g.Cols)
 	if last := g.N - (g.Rows-1)*g.Cols; last != g.Cols {
-		s += fmt.Sprintf(", last row %d of %d", last, g.Cols)
+		s += fmt.Sprintf(" whose last row holds %d", last)
 	}
 	return s
 }

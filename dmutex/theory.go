@@ -100,7 +100,7 @@ func (a Algorithm) Cost(n int) Cost {
 		if a == MaekawaNaive {
 			c.Formula = "3(K-1)"
 		}
-		c.Basis = fmt.Sprintf("K = %s voters per quorum: row and column on a %s grid (Maekawa's own quorums have K ~ sqrt(N): 3sqrt(N) to 5sqrt(N))",
+		c.Basis = fmt.Sprintf("K = %s voters per quorum, on average: a process's row and column on a %s (Maekawa's own quorums have K ~ sqrt(N): 3sqrt(N) to 5sqrt(N))",
 			num(mean+1), g)
 		// REQUEST, LOCKED and RELEASE to each other member is the least;
 		// under contention FAILED, INQUIRE, RELINQUISH and the second

@@ -103,8 +103,8 @@ func mutexTable(w io.Writer, runs []*coordinator.MutexResult) {
 	flagged := false
 	for _, r := range runs {
 		msgs, mflag := msgsCell(r)
-		syncT, sflag := ratioCell(r.SyncRatio(), r.Cost.Sync)
-		respT, rflag := ratioCell(responseRatio(r), r.Cost.Response)
+		syncT, sflag := ratioCell(r.SyncRatio(), r.Cost.Sync, r.SyncDelay.Count)
+		respT, rflag := ratioCell(responseRatio(r), r.Cost.Response, r.Uncontended.Count)
 		flagged = flagged || mflag || sflag || rflag
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Algorithm, r.Procs, rate(r.EntriesPerSecond),
 			loadCell(r), msgs, theoryCell(r), syncT, tRange(r.Cost.Sync), respT, tRange(r.Cost.Response),
@@ -202,10 +202,10 @@ func messages(r *coordinator.MutexResult) string {
 	case r.Failure != nil:
 		return s + " (not comparable: the run failed)"
 	case !r.MessagesMatch:
-		return s + fmt.Sprintf(": DIFFERENT (outside %s)", r.Bounds)
+		return s + fmt.Sprintf(": DIFFERENT (the theory's bounds: %s)", boundsText(r.Bounds))
 	case r.Cost.Exact():
 		return s + ": exact"
-	case r.Regime() != "mixed" && !r.Expected().Contains(r.MessagesPerEntry):
+	case offRegime(r):
 		return s + fmt.Sprintf(": outside the %s-load figure (!)", r.Regime())
 	}
 	return s + fmt.Sprintf(": within it for this %s load", r.Regime())
@@ -243,7 +243,7 @@ func syncDelay(r *coordinator.MutexResult) string {
 		return s
 	}
 	s += fmt.Sprintf(" = %.1fx one message's delivery (%s); theory %s", r.SyncRatio(), delivery(r), messagesT(r.Cost.Sync))
-	if _, flag := ratioCell(r.SyncRatio(), r.Cost.Sync); flag {
+	if _, flag := ratioCell(r.SyncRatio(), r.Cost.Sync, r.SyncDelay.Count); flag {
 		s += " (!)"
 	}
 	return s
@@ -266,7 +266,10 @@ func response(r *coordinator.MutexResult) string {
 	s := fmt.Sprintf("median wait %s over the %s entries whose request found the critical section free", dur(r.Uncontended.P50), count(r.Uncontended.Count))
 	if x := responseRatio(r); x > 0 {
 		s += fmt.Sprintf(" = %.1fx one message's delivery", x)
-		if _, flag := ratioCell(x, r.Cost.Response); flag {
+		switch _, flag := ratioCell(x, r.Cost.Response, r.Uncontended.Count); {
+		case r.Uncontended.Count < minSamples:
+			s += " (too few entries to compare)"
+		case flag:
 			s += " (!)"
 		}
 	}
@@ -314,7 +317,7 @@ func msgsCell(r *coordinator.MutexResult) (string, bool) {
 	switch {
 	case !r.MessagesMatch:
 		return s + " DIFFERENT", true
-	case r.Failure == nil && r.Regime() != "mixed" && !r.Expected().Contains(r.MessagesPerEntry):
+	case offRegime(r):
 		return s + " (!)", true
 	}
 	return s, false
@@ -337,17 +340,56 @@ func theoryCell(r *coordinator.MutexResult) string {
 	return fmt.Sprintf("%s (%s)", r.Expected(), reg)
 }
 
-// ratioCell formats a delay in delivery times, "1.2T", flagged when below
-// the theory's least or more than syncAim times its most.
-func ratioCell(x float64, theory dmutex.Range) (string, bool) {
+// minSamples is the fewest delays a median is compared with its theory
+// from.
+const minSamples = 10
+
+// ratioCell formats a median delay in delivery times, "1.2T", flagged when
+// below the theory's least or more than syncAim times its most; n is the
+// number of delays it is the median of, too few of which are not compared.
+func ratioCell(x float64, theory dmutex.Range, n int64) (string, bool) {
 	if x <= 0 {
 		return "-", false
 	}
 	s := fmt.Sprintf("%.1fT", x)
-	if x < theory.Lo*0.95 || !math.IsInf(theory.Hi, 1) && x > syncAim*math.Max(theory.Hi, 1) {
+	if n < minSamples {
+		return s + " (few)", false
+	}
+	if delayFlag(x, theory) != 0 {
 		return s + " (!)", true
 	}
 	return s, false
+}
+
+// delayFlag is -1 for a delay below the theory, 1 for one more than
+// syncAim times above it, 0 otherwise.
+func delayFlag(x float64, theory dmutex.Range) int {
+	switch {
+	case x < theory.Lo*0.95:
+		return -1
+	case !math.IsInf(theory.Hi, 1) && x > syncAim*math.Max(theory.Hi, 1):
+		return 1
+	}
+	return 0
+}
+
+// offRegime reports whether messages per entry lie outside the theory for
+// the run's load, by more than a tenth (a run is never all light or all
+// heavy).
+func offRegime(r *coordinator.MutexResult) bool {
+	if r.Entries == 0 || r.Failure != nil || r.Regime() == "mixed" {
+		return false
+	}
+	e := r.Expected()
+	return r.MessagesPerEntry < e.Lo*0.9 || !math.IsInf(e.Hi, 1) && r.MessagesPerEntry > e.Hi*1.1
+}
+
+// boundsText says what a run's messages per entry must lie within.
+func boundsText(b dmutex.Range) string {
+	if math.IsInf(b.Hi, 1) {
+		return "at least " + num(b.Lo)
+	}
+	return b.String()
 }
 
 func tRange(rg dmutex.Range) string {
@@ -402,8 +444,14 @@ func MutexVerdict(runs []*coordinator.MutexResult) []string {
 			break
 		}
 	}
-	belowOne := false
+	belowOne, slow, slowResponse := false, 0, false
 	for _, r := range runs {
+		syncSlow := r.SyncDelay.Count >= minSamples && delayFlag(r.SyncRatio(), r.Cost.Sync) > 0
+		respSlow := r.Uncontended.Count >= minSamples && delayFlag(responseRatio(r), r.Cost.Response) > 0
+		if syncSlow || respSlow {
+			slow = max(slow, r.Procs)
+		}
+		slowResponse = slowResponse || respSlow
 		name := r.Algorithm.Title()
 		if len(runs) > 1 {
 			name = fmt.Sprintf("%s with %d processes", name, r.Procs)
@@ -425,7 +473,7 @@ func MutexVerdict(runs []*coordinator.MutexResult) []string {
 			case r.Cost.Exact() && r.MessagesMatch:
 				s += fmt.Sprintf("; every entry cost exactly %s messages", theoryFor(r))
 			case r.MessagesMatch:
-				s += fmt.Sprintf("; %.2f messages per entry, within the theory's %s", r.MessagesPerEntry, r.Bounds)
+				s += fmt.Sprintf("; %.2f messages per entry, within the theory's bounds (%s)", r.MessagesPerEntry, boundsText(r.Bounds))
 			}
 			if r.Algorithm.GrantsInOrder() && r.Inversions == 0 {
 				s += ", and entries were granted in timestamp order"
@@ -433,8 +481,8 @@ func MutexVerdict(runs []*coordinator.MutexResult) []string {
 			lines = append(lines, s+".")
 		}
 		if !r.MessagesMatch && r.Failure == nil {
-			lines = append(lines, fmt.Sprintf("%s sent %s messages for %s entries, outside the theory's %s per entry: a bug, please report it.",
-				name, count(r.Messages), count(r.Entries), r.Bounds))
+			lines = append(lines, fmt.Sprintf("%s sent %s messages for %s entries, outside the theory's bounds (%s per entry): a bug, please report it.",
+				name, count(r.Messages), count(r.Entries), boundsText(r.Bounds)))
 		}
 		if r.Algorithm.GrantsInOrder() && r.Inversions > 0 {
 			lines = append(lines, fmt.Sprintf("%s granted %s pairs of entries out of timestamp order: a bug, please report it.", name, count(r.Inversions)))
@@ -464,8 +512,11 @@ func MutexVerdict(runs []*coordinator.MutexResult) []string {
 				name, count(r.Rejected), firstProblem(r)))
 		}
 	}
+	if slow > 0 && (len(runs) > 1 || slowResponse) {
+		lines = append(lines, fmt.Sprintf("Delays flagged (!) above twice their theory are the scheduler's: with up to %d processes sharing the CPUs, a process that a message wakes often waits for a CPU before it can act, and the theory counts messages only.", slow))
+	}
 	if belowOne {
-		lines = append(lines, "How a handoff can beat one message: T is half a ping's round trip between P0 and one neighbour, at other moments; a round trip pays for waking two sleeping processes, while a waiting process is often still awake, or on the other CPU, when its last message arrives. Read a ratio near 1 as \"one message\", not as a precise figure.")
+		lines = append(lines, "How a handoff can take less than its theory: T is half a ping's round trip between P0 and one neighbour, at other moments; a round trip pays for waking two sleeping processes, while a waiting process is often still awake, or on the other CPU, when its last message arrives. Read a ratio near 1 as \"one message\", not as a precise figure.")
 	}
 	if len(runs) > 1 {
 		lines = append(lines, compare(runs)...)
@@ -480,7 +531,7 @@ func offTheory(name string, r *coordinator.MutexResult) string {
 		return ""
 	}
 	reg := r.Regime()
-	if reg == "mixed" || r.Expected().Contains(r.MessagesPerEntry) {
+	if !offRegime(r) {
 		return ""
 	}
 	why := ""

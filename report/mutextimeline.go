@@ -124,41 +124,62 @@ func newTimeline(r *coordinator.MutexResult) *timeline {
 func (t *timeline) ms(ns int64) float64 { return float64(ns-t.r.StartNs) / 1e6 }
 
 // window chooses the zoomed span [from, to] in ms; zoom is false when the
-// run is short enough to read whole.
+// run is short enough to read whole. Without a width, it takes the
+// narrowest round span (1, 2 or 5 times a power of ten) in which the
+// busiest stretch holds about windowEntries entries.
 func (t *timeline) window(width time.Duration) (from, to float64, zoom bool) {
 	if width == 0 && time.Duration(t.end*1e6) <= zoomAbove || len(t.ivs) == 0 {
 		return 0, t.end, false
 	}
 	w := float64(width) / 1e6
 	if w == 0 {
-		w = niceCeil(windowEntries * t.end / float64(len(t.ivs)))
-		w = max(min(w, t.end/4), 0.01)
+		w = 0.01
+		for w < t.end/4 {
+			if n, _, _ := t.busiest(w); n >= windowEntries {
+				break
+			}
+			w = niceCeil(w * 1.5)
+		}
+		w = min(w, niceCeil(t.end/4))
 	}
 	if w >= t.end {
 		return 0, t.end, false
 	}
-	// The first violation, if any; else the start of the span with the
-	// most entries (two pointers over the entries in time order).
+	// At the first violation, if there is one; else around the entries
+	// of the busiest stretch.
+	center := 0.0
 	for i, o := range t.overlap {
 		if o {
-			at := t.ms(t.ivs[i].Entered)
-			from = max(0, at-w/2)
-			return from, from + w, true
+			center = t.ms(t.ivs[i].Entered)
+			break
 		}
 	}
-	best, j := -1, 0
+	if center == 0 {
+		_, first, last := t.busiest(w)
+		center = (first + last) / 2
+	}
+	from = max(0, center-w/2)
+	if from+w > t.end {
+		from = max(0, t.end-w)
+	}
+	return from, from + w, true
+}
+
+// busiest returns the most entries any span of w ms holds, and the times
+// of the first and last of them (two pointers over the entries in time
+// order; the earliest such span).
+func (t *timeline) busiest(w float64) (n int, first, last float64) {
+	j := 0
 	for i := range t.ivs {
 		start := t.ms(t.ivs[i].Entered)
 		for j < len(t.ivs) && t.ms(t.ivs[j].Entered) < start+w {
 			j++
 		}
-		if j-i > best {
-			best, from = j-i, start
+		if j-i > n {
+			n, first, last = j-i, start, t.ms(t.ivs[j-1].Entered)
 		}
 	}
-	// Start a little before the first entry, so that its wait shows.
-	from = max(0, from-w/10)
-	return from, from + w, true
+	return n, first, last
 }
 
 func (t *timeline) title() string {
