@@ -537,7 +537,7 @@ func offTheory(name string, r *coordinator.MutexResult) string {
 	why := ""
 	switch r.Algorithm {
 	case dmutex.TokenRing:
-		why = "the token kept travelling while nobody wanted it"
+		why = "the token also passed processes that did not want it at that moment"
 	case dmutex.Raymond:
 		why = "under load a request often finds the token nearby, or a neighbour that already asked for it"
 	case dmutex.Maekawa:

@@ -102,7 +102,7 @@ func TestUnorderedLinks(t *testing.T) {
 // TestStateLimit: a search stopped by the limit proves nothing, and says so.
 func TestStateLimit(t *testing.T) {
 	res := explore(t, Config{Algorithm: dmutex.RicartAgrawala, N: 3, Entries: 2, MaxStates: 200})
-	if res.Complete || res.Proved() || res.Failure != nil || !strings.Contains(res.Stopped, "state limit of 200") || res.States != 200 {
+	if res.Complete || res.Proved() || res.Failure != nil || !strings.Contains(res.Stopped, "state limit of 200 ") || res.States != 200 {
 		t.Errorf("complete %v, proved %v, stopped %q, %d states", res.Complete, res.Proved(), res.Stopped, res.States)
 	}
 }
