@@ -91,7 +91,7 @@ var algorithms = [maxAlgorithm]facts{
 		name: "raymond", title: "Raymond's tree",
 		how:    "one token on a spanning tree (a binary heap of the ids); ask your neighbour towards the token, which asks on, once; the token comes back along the path",
 		source: "K. Raymond, \"A Tree-Based Algorithm for Distributed Mutual Exclusion\", ACM Transactions on Computer Systems 7(1):61-77, 1989",
-		fifo:   true, token: true,
+		token:  true,
 	},
 	Central: {
 		name: "central", title: "central lock server",

@@ -110,6 +110,10 @@ type Event struct {
 // in the critical section".
 func (e Event) String() string {
 	p, q := who(e.Process), Name(e.Peer)
+	qs := q + "'s" // "P3's request", or "its own request"
+	if e.Peer == e.Process {
+		qs = "its own"
+	}
 	o := fmt.Sprintf("(ts %d, %s)", e.Other.TS, Name(e.Other.ID))
 	switch e.Kind {
 	case Requested:
@@ -137,7 +141,7 @@ func (e Event) String() string {
 	case Exited:
 		return fmt.Sprintf("%s released the critical section", p)
 	case Queued:
-		return fmt.Sprintf("%s queued %s's request", p, q)
+		return fmt.Sprintf("%s queued %s request", p, qs)
 	case Granted:
 		return fmt.Sprintf("%s granted the critical section to %s", p, q)
 	case ReceivedToken:
@@ -148,11 +152,11 @@ func (e Event) String() string {
 		}
 		return fmt.Sprintf("%s passed the token to %s", p, q)
 	case Acknowledged:
-		return fmt.Sprintf("%s queued %s's request %s and acknowledged it", p, q, o)
+		return fmt.Sprintf("%s queued %s request %s and acknowledged it", p, qs, o)
 	case ReceivedRelease:
 		return fmt.Sprintf("%s received %s's release", p, q)
 	case Voted:
-		return fmt.Sprintf("%s voted for %s's request %s (LOCKED)", p, q, o)
+		return fmt.Sprintf("%s voted for %s request %s (LOCKED)", p, qs, o)
 	case SentFailed:
 		return fmt.Sprintf("%s told %s FAILED: its vote is for the earlier request %s", p, q, o)
 	case Inquired:

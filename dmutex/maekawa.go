@@ -295,7 +295,7 @@ func (p *maekawa) voteNext() {
 func (p *maekawa) vote(r Stamp) {
 	p.locked, p.lockedFor, p.inquired = true, r, false
 	p.toldFail.Remove(r.ID)
-	if p.observing() && r.ID != p.cfg.ID {
+	if p.observing() {
 		p.emit(Event{Kind: Voted, Peer: r.ID, TS: p.clock.Now(), Other: r})
 	}
 	p.post(Locked, r.ID, r.TS)

@@ -18,9 +18,10 @@ import "slices"
 //
 // A request climbs at most D edges (the tree's diameter) and the token
 // comes down as many: an entry costs 0 to 2D messages, about 4 when every
-// process is waiting (Raymond, section 4). The links must be FIFO: a
-// REQUEST that overtook the TOKEN before it would find a holder pointing
-// the wrong way.
+// process is waiting (Raymond, section 4). The links need not be FIFO: a
+// REQUEST that overtakes the TOKEN sent before it is queued, and served
+// once the token arrives (the explorer finds no failure over unordered
+// links for up to 5 processes making 2 entries each).
 type raymond struct {
 	node
 	state  State
