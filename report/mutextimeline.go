@@ -135,7 +135,7 @@ func (t *timeline) window(width time.Duration) (from, to float64, zoom bool) {
 	if w == 0 {
 		w = 0.01
 		for w < t.end/4 {
-			if n, _, _ := t.busiest(w); n >= windowEntries {
+			if n, _ := t.busiest(w); n >= windowEntries {
 				break
 			}
 			w = niceCeil(w * 1.5)
@@ -155,20 +155,23 @@ func (t *timeline) window(width time.Duration) (from, to float64, zoom bool) {
 		}
 	}
 	if center == 0 {
-		_, first, last := t.busiest(w)
-		center = (first + last) / 2
+		_, median := t.busiest(w)
+		center = median
 	}
-	from = max(0, center-w/2)
+	// Round the start to a twentieth of the span, so that the window's
+	// ends read as round numbers.
+	snap := niceCeil(w / 20)
+	from = max(0, math.Floor((center-w/2)/snap)*snap)
 	if from+w > t.end {
-		from = max(0, t.end-w)
+		from = max(0, math.Floor((t.end-w)/snap)*snap)
 	}
 	return from, from + w, true
 }
 
-// busiest returns the most entries any span of w ms holds, and the times
-// of the first and last of them (two pointers over the entries in time
-// order; the earliest such span).
-func (t *timeline) busiest(w float64) (n int, first, last float64) {
+// busiest returns the most entries any span of w ms holds, and the time
+// of the middle one of them (two pointers over the entries in time order;
+// the earliest such span).
+func (t *timeline) busiest(w float64) (n int, median float64) {
 	j := 0
 	for i := range t.ivs {
 		start := t.ms(t.ivs[i].Entered)
@@ -176,10 +179,10 @@ func (t *timeline) busiest(w float64) (n int, first, last float64) {
 			j++
 		}
 		if j-i > n {
-			n, first, last = j-i, start, t.ms(t.ivs[j-1].Entered)
+			n, median = j-i, t.ms(t.ivs[(i+j-1)/2].Entered)
 		}
 	}
-	return n, first, last
+	return n, median
 }
 
 func (t *timeline) title() string {
@@ -261,7 +264,7 @@ var (
 	}
 	violationColor = color.RGBA{220, 0, 0, 255}
 	waitColor      = color.RGBA{150, 150, 150, 255}
-	shadeColor     = color.RGBA{255, 230, 120, 110}
+	shadeColor     = color.NRGBA{255, 215, 90, 90}
 )
 
 func rect(c draw.Canvas, clr color.Color, x0, x1, y0, y1 vg.Length) {
