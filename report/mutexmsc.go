@@ -113,7 +113,9 @@ func MSCSVG(w io.Writer, a dmutex.Algorithm, n int, f *explore.Failure) error {
 		}
 		x0, y0, x1, y1 := x(st.Msg.From), y(st.SentAt), x(st.Msg.To), y(i)
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333" stroke-width="1.2" marker-end="url(#arrow)"/>`+"\n", x0, y0, x1, y1)
-		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" font-size="10" fill="#333">%s</text>`+"\n", (x0+x1)/2, (y0+y1)/2-3, html.EscapeString(msgLabel(a, st.Msg)))
+		// The label sits a third of the way from the sender, where
+		// crossing arrows are furthest apart.
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" font-size="10" fill="#333">%s</text>`+"\n", x0+(x1-x0)/3, y0+(y1-y0)/3-3, html.EscapeString(msgLabel(a, st.Msg)))
 	}
 	for _, s := range all {
 		if s.done {
@@ -137,7 +139,7 @@ func MSCSVG(w io.Writer, a dmutex.Algorithm, n int, f *explore.Failure) error {
 		}
 		var said string
 		for _, e := range st.Events {
-			if e.Kind == dmutex.Deferred || e.Kind == dmutex.SentFailed || e.Kind == dmutex.Inquired || e.Kind == dmutex.Relinquished || e.Kind == dmutex.Queued {
+			if e.Kind == dmutex.Deferred || e.Kind == dmutex.SentFailed || e.Kind == dmutex.Inquired || e.Kind == dmutex.Relinquished || e.Kind == dmutex.Queued || e.Kind == dmutex.Voted {
 				said = e.String()
 				break
 			}
