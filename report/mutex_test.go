@@ -50,7 +50,7 @@ func TestMutexTextVerdict(t *testing.T) {
 		{dmutex.Broken, nil, []string{"VIOLATED: 1 entries overlapped", "broke mutual exclusion", "instead of deferring"}},
 		// A sync delay below one message's delivery is explained.
 		{dmutex.RicartAgrawala, func(r *coordinator.MutexResult) { r.SyncDelay.P50 = 14 * time.Microsecond },
-			[]string{"0.7x one message's delivery time, less than the theory's 1 message", "How a handoff can take less than its theory"}},
+			[]string{"0.7x one message's delivery time, less than the theory's 1 message", "How a delay can come out below its theory"}},
 		// Maekawa: a range, the grid, and bounds without a top.
 		{dmutex.Maekawa, func(r *coordinator.MutexResult) {
 			r.TheoryExact, r.MessagesPerEntry, r.Messages, r.Load = false, 5.2, 520, 0.95

@@ -29,7 +29,9 @@ var algColors = []color.Color{
 
 // MutexChart draws messages per entry against the number of processes, one
 // colour per algorithm: what the runs measured (solid, with points) and
-// what the theory gives for each run's load (dashed; bars span a range).
+// what the theory gives at heavy load, as the cost scales with N (dashed;
+// bars span a range). The table beside it compares each run with the
+// theory for its own load.
 // The y axis is logarithmic: the algorithms differ by an order of
 // magnitude. format is SVG or PNG.
 func MutexChart(w io.Writer, m Mutex, format ChartFormat) error {
@@ -38,7 +40,7 @@ func MutexChart(w io.Writer, m Mutex, format ChartFormat) error {
 		return ErrNoData
 	}
 	p := plot.New()
-	p.Title.Text = "Messages per entry against processes: measured (solid), theory for each run's load (dashed)"
+	p.Title.Text = "Messages per entry against processes: measured (solid), theory at heavy load (dashed)"
 	p.X.Label.Text = "processes"
 	p.Y.Label.Text = "messages per entry"
 	p.Y.Scale = plot.LogScale{}
@@ -72,11 +74,17 @@ func MutexChart(w io.Writer, m Mutex, format ChartFormat) error {
 				y := math.Max(r.MessagesPerEntry, 0.1) // log axis: a run of free entries sits at the bottom
 				measured = append(measured, plotter.XY{X: float64(n), Y: y})
 				ymin, ymax = math.Min(ymin, y), math.Max(ymax, y)
-				e := r.Expected()
+				// The theory at heavy load: the cost as it scales with N.
+				// A range that starts at 0 (Raymond's "about 4") is drawn
+				// at its top.
+				e := r.Cost.Heavy
 				if math.IsInf(e.Hi, 1) {
 					continue
 				}
-				lo, hi := math.Max(e.Lo, 0.1), math.Max(e.Hi, 0.1)
+				lo, hi := e.Lo, e.Hi
+				if lo <= 0 {
+					lo = hi
+				}
 				mid := math.Sqrt(lo * hi)
 				theory.XYs = append(theory.XYs, plotter.XY{X: float64(n), Y: mid})
 				theory.YErrors = append(theory.YErrors, struct{ Low, High float64 }{mid - lo, hi - mid})
