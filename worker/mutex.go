@@ -25,6 +25,10 @@ const (
 	warmupPings  = 20
 	runPingEvery = 5 * time.Millisecond
 	runPingBase  = 1 << 32 // sequence numbers of in-run pings start here
+
+	// eventFlushEvery is how often a verbose process sends its buffered
+	// events to the coordinator, which shows them as they come.
+	eventFlushEvery = 20 * time.Millisecond
 )
 
 // RunMutex is the whole life of one process of a mutex run (a peer, or the
@@ -180,6 +184,12 @@ func (c counted) Send(m dmutex.Message) error {
 func (p *mutexPeer) loop(ctx context.Context) error {
 	lines := make(chan bool, 4)
 	go watchControl(p.control, lines, p.mesh.done)
+	var flushC <-chan time.Time
+	if p.spec.Verbose {
+		t := time.NewTicker(eventFlushEvery)
+		defer t.Stop()
+		flushC = t.C
+	}
 	for p.phase != shm.PhaseExit {
 		select {
 		case in := <-p.mesh.in:
@@ -198,6 +208,8 @@ func (p *mutexPeer) loop(ctx context.Context) error {
 			p.timerFired()
 		case <-p.pingC:
 			p.ping()
+		case <-flushC:
+			p.notes.w.Flush()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
