@@ -49,8 +49,8 @@ type Result struct {
 // SessionState is a session and everything it holds and waits for.
 type SessionState struct {
 	ID      lockd.SessionID
-	TTL     time.Duration // the session's TTL: keepalives must come within it
-	Node    string        // the node it is attached at
+	TTL     time.Duration   // the session's TTL: keepalives must come within it
+	Node    string          // the node it is attached at
 	Held    []lockd.Grant   // in name order
 	Waiting []lockd.Waiting // in name order, with queue positions
 }
