@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -56,6 +57,10 @@ type lessor struct {
 	lastLook time.Time
 	changed  chan struct{} // closed and replaced on every change of state and after each look
 	wake     chan struct{}
+
+	// pause, when set (tests only), is called before each look: a test
+	// makes the leader's duties stand still, as SIGSTOP would.
+	pause atomic.Pointer[func()]
 }
 
 type lease struct {
@@ -129,6 +134,9 @@ func (l *lessor) lead(stop <-chan struct{}) {
 			return
 		case <-timer.C:
 		case <-l.wake:
+		}
+		if p := l.pause.Load(); p != nil {
+			(*p)()
 		}
 		now := time.Now()
 		if gap, stalled := l.look(now); stalled {
