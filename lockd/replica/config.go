@@ -27,7 +27,7 @@ const (
 	// AppendEntries after this idle time, randomised up to twice it). A
 	// request that enters at a follower is answered once the follower has
 	// applied it, so this is part of its latency when the cluster is idle.
-	DefaultCommitTimeout     = 5 * time.Millisecond
+	DefaultCommitTimeout     = 2 * time.Millisecond
 	DefaultSnapshotThreshold = 8192
 	DefaultSnapshotInterval  = 30 * time.Second
 	DefaultTrailingLogs      = 10240

@@ -69,7 +69,7 @@ func (w *workload) apply(rng *rand.Rand, cmd Command) (*Result, bool) {
 	}
 }
 
-func (w *workload) client(t *testing.T, name string, seed uint64) {
+func (w *workload) client(t testing.TB, name string, seed uint64) {
 	defer w.wg.Done()
 	rng := rand.New(rand.NewPCG(seed, seed))
 	res, ok := w.apply(rng, OpenSession(name+"-secret", time.Minute, name, 1, "", "n1"))
@@ -151,7 +151,7 @@ func (w *workload) client(t *testing.T, name string, seed uint64) {
 // runWorkload runs clients for d with a fault every faultEvery (the
 // leader killed, and restarted half a period later), and returns the
 // history's verdict.
-func runWorkload(t *testing.T, c *Cluster, clients int, d, faultEvery time.Duration) (lincheck.Verdict, int) {
+func runWorkload(t testing.TB, c *Cluster, clients int, d, faultEvery time.Duration) (lincheck.Verdict, int) {
 	w := &workload{c: c, hist: lincheck.NewHistory(), names: []string{"file_A", "file_B"}, stop: make(chan struct{}),
 		owners: map[lockd.SessionID]string{}, broken: c.cfg.UnsafeLocalGrants}
 	c.WaitLeader(testTimeout)
