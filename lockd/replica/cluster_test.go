@@ -129,3 +129,24 @@ func TestClusterIsolatedLeaderGrantsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyReturnsAfterObserver: when Apply returns, at the leader or at a
+// follower, that node's observer has already seen the entry, so a server
+// that replies from Apply's return has queued the entry's events first.
+func TestApplyReturnsAfterObserver(t *testing.T) {
+	recs := []*recorder{newRecorder(), newRecorder(), newRecorder()}
+	c := NewCluster(t, 3, Config{}, func(i int, cfg *Config) { cfg.Observer = recs[i].observe })
+	l := c.WaitLeader(testTimeout)
+	a := openSession(t, c.Node(l), "a", time.Minute)
+	for i := range 30 {
+		at := (l + i) % 3
+		res := mustApply(t, c.Node(at), Renew(a.id, a.next(), "nothing", 0, 0))
+		seen := false
+		for _, ap := range recs[at].all() {
+			seen = seen || ap.Index == res.Index
+		}
+		if !seen {
+			t.Fatalf("Apply at %s returned entry %d before its observer saw it", c.Node(at).cfg.NodeID, res.Index)
+		}
+	}
+}

@@ -156,15 +156,18 @@ func (f *FSM) applyEntry(index uint64, data []byte) *Result {
 	if res != nil {
 		f.keepResult(res)
 	}
+	type wake struct {
+		ws []chan *Result
+		r  *Result
+	}
+	var wakes []wake
 	for i, ws := range f.waiters {
 		if i <= index {
 			r := res
 			if i != index {
 				r = nil
 			}
-			for _, w := range ws {
-				w <- r
-			}
+			wakes = append(wakes, wake{ws, r})
 			delete(f.waiters, i)
 		}
 	}
@@ -180,8 +183,16 @@ func (f *FSM) applyEntry(index uint64, data []byte) *Result {
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
 	close(changed)
+	// The observer first, then the callers waiting for this result: a
+	// server that replies from Apply's return has already queued the
+	// events of this entry (a RENEW's LOST comes before its refusal).
 	if f.observer != nil && res != nil {
 		f.observer(Applied{Index: index, Command: cmd, Result: res})
+	}
+	for _, w := range wakes {
+		for _, ch := range w.ws {
+			ch <- w.r
+		}
 	}
 	return res
 }
