@@ -335,10 +335,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // stop ends everything. With cutFirst (a test's kill), the links are cut
 // before raft stops, so that the node says nothing more to its peers.
 func (n *Node) stop(cutFirst bool) error {
+	// Cancel first: RPC handlers and the lessor work under n.ctx, and
+	// closing the port waits for the handlers.
+	n.cancel()
 	if cutFirst {
 		n.cut()
 	}
-	n.cancel()
 	err := n.raft.Shutdown().Error()
 	if !cutFirst {
 		n.cut()
