@@ -118,6 +118,7 @@ func BenchmarkFailover(b *testing.B) {
 				}
 			}
 			sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+			b.Logf("%s: %v", how, times)
 			q := func(p float64) float64 {
 				return float64(times[min(len(times)-1, int(p*float64(len(times))))].Microseconds()) / 1000
 			}
