@@ -16,11 +16,12 @@ const (
 	// lessorTick is the longest the leader's lessor sleeps between looks at
 	// its deadlines; it wakes earlier for a deadline that falls due.
 	lessorTick = 100 * time.Millisecond
-	// stallAfter: a look that comes this much later than the previous one
-	// means the leader itself stood still (SIGSTOP, a VM pause, a starved
-	// process). Nobody could renew through it meanwhile, so it extends
-	// every session and lock lease instead of expiring them, and accepts no
-	// client command until that extension is committed.
+	// stallAfter: a tick of the leader's clock watcher, or a wake-up of its
+	// lessor, that comes this much later than due means the leader itself
+	// stood still (SIGSTOP, a VM pause, a starved process). Nobody could
+	// renew through it meanwhile, so it extends every session and lock
+	// lease instead of expiring them, and accepts no client command until
+	// that extension is committed.
 	stallAfter = time.Second
 	// barrierTimeout bounds the enqueueing of the new leader's Barrier.
 	barrierTimeout = 10 * time.Second
@@ -54,12 +55,14 @@ type lessor struct {
 	rebuild  bool // the FSM was restored while active
 	leases   map[lockd.SessionID]*lease
 	heap     leaseHeap
-	lastLook time.Time
-	changed  chan struct{} // closed and replaced on every change of state and after each look
+	lastTick time.Time     // the clock watcher's last tick
+	stalled  time.Duration // the longest gap the watcher saw since the lessor last looked
+	changed  chan struct{} // closed and replaced on every change of state
 	wake     chan struct{}
 
-	// pause, when set (tests only), is called before each look: a test
-	// makes the leader's duties stand still, as SIGSTOP would.
+	// pause, when set (tests only), is called by the lessor and its clock
+	// watcher at each turn: a test makes the leader's duties stand still,
+	// as SIGSTOP would.
 	pause atomic.Pointer[func()]
 }
 
@@ -126,8 +129,10 @@ func (l *lessor) lead(stop <-chan struct{}) {
 	log.Info("replica: leader ready", "node", l.n.cfg.NodeID, "term", l.n.raft.CurrentTerm(),
 		"sessions", l.count(), "leases_extended", extended, "took", time.Since(start).Round(time.Millisecond))
 
+	go l.watchClock(ctx)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	planned := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,7 +144,7 @@ func (l *lessor) lead(stop <-chan struct{}) {
 			(*p)()
 		}
 		now := time.Now()
-		if gap, stalled := l.look(now); stalled {
+		if gap := l.stallGap(now, planned); gap > stallAfter {
 			log.Warn("replica: the leader stood still; extending every session and lease instead of expiring them",
 				"node", l.n.cfg.NodeID, "stood_still", gap.Round(time.Millisecond))
 			l.setReady(false)
@@ -148,6 +153,7 @@ func (l *lessor) lead(stop <-chan struct{}) {
 				return
 			}
 			l.setReady(true)
+			planned = time.Now()
 			timer.Reset(0)
 			continue
 		}
@@ -167,8 +173,55 @@ func (l *lessor) lead(stop <-chan struct{}) {
 				log.Warn("replica: advance failed; retrying", "node", l.n.cfg.NodeID, "err", err)
 			}
 		}
-		timer.Reset(l.sleep(time.Now()))
+		sleep := l.sleep(time.Now())
+		planned = time.Now().Add(sleep)
+		timer.Reset(sleep)
 	}
+}
+
+// watchClock ticks every lessorTick while this node leads. A tick that
+// comes more than stallAfter late means the process stood still: it stops
+// client commands at once (ready false) and wakes the lessor, which
+// extends every lease before anything else. It is apart from the lessor's
+// loop so that a slow commit there is not taken for a stall, and a stall
+// during one is still seen.
+func (l *lessor) watchClock(ctx context.Context) {
+	t := time.NewTicker(lessorTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p := l.pause.Load(); p != nil {
+			(*p)()
+		}
+		now := time.Now()
+		l.mu.Lock()
+		gap := now.Sub(l.lastTick)
+		l.lastTick = now
+		if gap > stallAfter {
+			l.stalled = max(l.stalled, gap)
+			l.ready = false
+			l.broadcast()
+		}
+		l.mu.Unlock()
+		if gap > stallAfter {
+			l.poke()
+		}
+	}
+}
+
+// stallGap is the longest the leader stood still, as seen by the clock
+// watcher (a late tick, or no tick yet since it stopped) or by the lessor
+// itself (woken later than planned); it resets the watcher's record.
+func (l *lessor) stallGap(now, planned time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gap := max(l.stalled, now.Sub(planned), now.Sub(l.lastTick))
+	l.stalled = 0
+	return gap
 }
 
 // extend proposes OpExtendLeases until it commits (or leadership ends).
@@ -240,7 +293,7 @@ func (l *lessor) activate(now time.Time) {
 		le.index = i
 	}
 	heap.Init(&l.heap)
-	l.active, l.rebuild, l.lastLook = true, false, now
+	l.active, l.rebuild, l.lastTick, l.stalled = true, false, now, 0
 	l.broadcast()
 }
 
@@ -270,17 +323,6 @@ func (l *lessor) needsRebuild() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.rebuild
-}
-
-// look records a look at now and reports how long it came after the
-// previous one, and whether that means the leader stood still.
-func (l *lessor) look(now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	gap := now.Sub(l.lastLook)
-	l.lastLook = now
-	l.broadcast()
-	return gap, gap > stallAfter
 }
 
 // popDue takes the sessions whose deadline has passed out of the heap; they
@@ -323,7 +365,7 @@ func (l *lessor) waitReady(ctx context.Context) error {
 	}()
 	for {
 		l.mu.Lock()
-		ok := l.ready && time.Since(l.lastLook) <= stallAfter
+		ok := l.ready && time.Since(l.lastTick) <= stallAfter
 		ch := l.changed
 		l.mu.Unlock()
 		if ok {

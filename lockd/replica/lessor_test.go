@@ -175,18 +175,23 @@ func TestClusterStalledLeaderExtends(t *testing.T) {
 	got := mustApply(t, n, Lock(a.id, a.next(), lockd.LockRequest{Name: "x", TTL: lease}))
 	before := n.raft.LastIndex()
 
+	// The lessor and its clock watcher stop at their next turn (raft goes
+	// on, so the node stays leader), as under SIGSTOP, for longer than the
+	// lease; no one renews meanwhile.
 	release := make(chan struct{})
 	paused := make(chan struct{})
 	var once sync.Once
 	pause := func() {
-		once.Do(func() {
-			close(paused)
+		select {
+		case <-release:
+		default:
+			once.Do(func() { close(paused) })
 			<-release
-		})
+		}
 	}
 	n.lessor.pause.Store(&pause)
 	<-paused
-	time.Sleep(stallAfter + lease) // the leader stands still past the lease
+	time.Sleep(stallAfter + lease)
 	close(release)
 
 	// The leader's first duty after the stall must be the extension, not
