@@ -476,3 +476,33 @@ func TestTCPShutdownLeavesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTCPSilentConnectionsDoNotLockPeersOut: a flood of connections that
+// never complete their handshake does not keep the cluster from working,
+// and each is closed after the handshake timeout at the latest.
+func TestTCPSilentConnectionsDoNotLockPeersOut(t *testing.T) {
+	c := newTCPCluster(t, 3, tcpTestConfig(Config{}))
+	l := c.leader()
+	f := c.other(l)
+	var silent []net.Conn
+	for range 2 * maxHandshakes {
+		conn, err := net.Dial("tcp", c.cfgs[l].RaftListen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, conn)
+	}
+	defer func() {
+		for _, conn := range silent {
+			conn.Close()
+		}
+	}()
+	a := openSession(t, c.nodes[f], "a", time.Minute)
+	if r := mustApply(t, c.nodes[f], Lock(a.id, a.next(), lockd.LockRequest{Name: "x"})); !r.Lock.Granted {
+		t.Fatalf("lock through a follower during the flood: %+v", r)
+	}
+	silent[0].SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := silent[0].Read(make([]byte, 1)); err == nil {
+		t.Fatal("a silent connection was sent data")
+	}
+}

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"container/list"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -25,6 +26,12 @@ const (
 	// handshakeTimeout bounds how long an accepted connection may take to
 	// send its kind and proof.
 	handshakeTimeout = 5 * time.Second
+	// maxHandshakes bounds the connections in their handshake at once; a
+	// new one beyond it closes the one that has waited longest. A peer
+	// sends its handshake as soon as it connects, so a flood of silent
+	// connections costs a bounded number of goroutines and never keeps
+	// peers out.
+	maxHandshakes = 64
 )
 
 // proof is what a dialer sends after the kind byte: SHA-256 of a fixed
@@ -39,21 +46,22 @@ func proof(secret string) [sha256.Size]byte {
 // mux accepts connections on the raft port and hands each to raft's stream
 // layer or to the RPC server, by its first byte.
 type mux struct {
-	ln     net.Listener
-	proof  [sha256.Size]byte
-	log    *slog.Logger
-	raft   chan net.Conn
-	rpc    func(net.Conn)
-	closed chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	ln      net.Listener
+	proof   [sha256.Size]byte
+	log     *slog.Logger
+	raft    chan net.Conn
+	rpc     func(net.Conn)
+	shaking *list.List // connections in their handshake, oldest first (under mu)
+	closed  chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // accepted, not yet handed to raft; RPC conns until they end
 }
 
 func newMux(ln net.Listener, secret string, log *slog.Logger) *mux {
-	return &mux{ln: ln, proof: proof(secret), log: log, raft: make(chan net.Conn),
+	return &mux{ln: ln, proof: proof(secret), log: log, raft: make(chan net.Conn), shaking: list.New(),
 		closed: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 }
 
@@ -80,10 +88,11 @@ func (m *mux) serve(rpc func(net.Conn)) {
 				return
 			}
 			m.track(c, true)
+			e := m.startHandshake(c)
 			m.wg.Add(1)
 			go func() {
 				defer m.wg.Done()
-				m.handle(c)
+				m.handle(c, e)
 			}()
 		}
 	}()
@@ -99,10 +108,30 @@ func (m *mux) track(c net.Conn, on bool) {
 	}
 }
 
-func (m *mux) handle(c net.Conn) {
+// startHandshake records c as in its handshake, closing the oldest such
+// connection if there are too many.
+func (m *mux) startHandshake(c net.Conn) *list.Element {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shaking.Len() >= maxHandshakes {
+		m.shaking.Front().Value.(net.Conn).Close()
+		m.shaking.Remove(m.shaking.Front())
+	}
+	return m.shaking.PushBack(c)
+}
+
+func (m *mux) endHandshake(e *list.Element) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shaking.Remove(e) // a no-op if it was evicted
+}
+
+func (m *mux) handle(c net.Conn, e *list.Element) {
 	var hdr [1 + sha256.Size]byte
 	c.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+	_, err := io.ReadFull(c, hdr[:])
+	m.endHandshake(e)
+	if err != nil {
 		m.track(c, false)
 		c.Close()
 		return
