@@ -77,7 +77,7 @@ var failoverKills = flag.Int("failover.kills", 30, "leader kills (and shutdowns)
 // The dead node is restarted from its data dir and catches up before the
 // next death. Reports p50, p99 and max in ms.
 //
-//	go test -run '^$' -bench Failover -benchtime 1x ./lockd/replica/
+//	go test -run '^$' -bench Failover -benchtime 1x ./lockd/replica/ -failover.kills=60
 func BenchmarkFailover(b *testing.B) {
 	for _, how := range []string{"kill", "shutdown"} {
 		b.Run(how, func(b *testing.B) {
