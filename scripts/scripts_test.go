@@ -323,6 +323,27 @@ func TestCompareUsage(t *testing.T) {
 	}
 }
 
+// TestScriptsHelp holds every script to one convention: -h and --help
+// print its usage and exit 0; an unknown option is a usage error, exit 2,
+// said in the script's name.
+func TestScriptsHelp(t *testing.T) {
+	for _, p := range shellScripts(t) {
+		if p == "lib.sh" {
+			continue
+		}
+		for _, flag := range []string{"-h", "--help"} {
+			stdout, stderr, code := run(t, []string{"MPLOCK=/bin/true"}, p, flag)
+			if code != 0 || !strings.HasPrefix(stdout, "Usage: scripts/"+p) {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q; want 0 and its usage", p, flag, code, stdout, stderr)
+			}
+		}
+		_, stderr, code := run(t, []string{"MPLOCK=/bin/true"}, p, "--bogus")
+		if code != 2 || !strings.Contains(stderr, p+": unknown option --bogus") {
+			t.Errorf("%s --bogus: exit %d, stderr %q; want 2 and the option named", p, code, stderr)
+		}
+	}
+}
+
 // TestBenchQuick runs bench.sh's smoke matrix into a results directory and
 // checks that every format and the machine description are there.
 func TestBenchQuick(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,12 +177,16 @@ func bankKinds(c *cli.Context) ([]lock.Kind, error) {
 		if kinds == nil {
 			return defaultLockedKinds(), nil
 		}
+		// "all" with --lock means every kind of lock: none is not one.
+		var locks []lock.Kind
 		for _, k := range kinds {
-			if k == lock.None {
+			if k != lock.None {
+				locks = append(locks, k)
+			} else if slices.Contains(splitList(c.String("kind")), lock.None.String()) {
 				return nil, usageErrorf("bank: --lock with --kind none: none is the unlocked run; use --no-lock")
 			}
 		}
-		return kinds, nil
+		return locks, nil
 	}
 	if kinds == nil {
 		kinds = defaultLockedKinds()
