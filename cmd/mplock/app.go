@@ -22,9 +22,10 @@ sockets, and shows what happens with and without locks: lost updates,
 deadlocks, unfair handoffs, and what each kind of lock costs on this machine.
 
 Examples:
-  mplock bank                        unlocked vs locked workers on one shared balance
+  mplock bank                        # unlocked vs locked workers on one shared balance
   mplock bank --lock --kind sem,flock --workers 4 --json
-  mplock bank --list-kinds           the lock kinds and what each one is`,
+  mplock bank --list-kinds           # the lock kinds and what each one is
+  mplock help bank                   # what a command does, its options and examples`,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
