@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"mplock/lock"
 	"mplock/machine"
 	"mplock/report"
+	"mplock/worker"
 )
 
 // defaultLockedKinds are compared with the unlocked run when no kind is given:
@@ -46,6 +48,7 @@ Examples:
   mplock bank --no-lock --hold 100us --ops 1000 # a wider window: more updates are lost
   mplock bank --lock --kind all --hold 0       # the locks alone, with an empty critical section
   mplock bank --lock --kind sem,spin --duration 2s --csv
+  mplock bank --trace race.svg                 # the lost update of this run, drawn
   mplock bank --list-kinds
 
 Exit status: 0 when every locked run was consistent, 1 when one lost updates
@@ -68,6 +71,8 @@ what finished).`,
 			&cli.BoolFlag{Name: "csv", Usage: "print CSV, one row per run, instead of the table"},
 			&cli.BoolFlag{Name: "list-kinds", Usage: "list the lock kinds and exit"},
 			&cli.BoolFlag{Name: "no-latency", Usage: "do not time lock acquisitions (to measure what timing costs)"},
+			&cli.StringFlag{Name: "trace", Usage: "draw each run's traced operations as an SVG `FILE`: the unlocked run's lost update, the locked runs' same operations one at a time"},
+			&cli.BoolFlag{Name: "no-trace", Usage: "do not record each worker's latest operations (to measure what tracing costs; no lost update is shown then)"},
 			&cli.BoolFlag{Name: "pin", Usage: "bind each worker to its own CPU (worker i to the i-th allowed CPU), so that workers contend instead of taking turns on one CPU (on a quiet machine: a pinned worker cannot leave a busy CPU)"},
 			&cli.StringFlag{Name: "kill-worker", Hidden: true, Usage: "SLOT:OP: that worker SIGKILLs itself while holding the lock at that operation"},
 		},
@@ -90,12 +95,22 @@ func bankAction(c *cli.Context) error {
 	if c.Bool("json") && c.Bool("csv") {
 		return usageErrorf("bank: --json and --csv: choose one")
 	}
+	traceFile := c.String("trace")
+	if traceFile != "" {
+		if c.Bool("no-trace") {
+			return usageErrorf("bank: --trace and --no-trace: choose one")
+		}
+		if err := checkOutputDir(traceFile); err != nil {
+			return usageErrorf("bank: --trace: %v", err)
+		}
+	}
 	plan := coordinator.BankPlan{
 		Workers: c.Int("workers"), Ops: c.Int64("ops"), Duration: c.Duration("duration"),
 		Amount: c.Int64("amount"), Initial: c.Int64("initial"),
 		Think: c.Duration("think"), Hold: c.Duration("hold"),
 		LockFile: c.String("lock-file"), ShmName: c.String("shm-name"),
 		NoLatency: c.Bool("no-latency"),
+		Trace:     !c.Bool("no-trace"),
 		Pin:       c.Bool("pin"),
 		Log:       c.App.ErrWriter,
 	}
@@ -127,6 +142,10 @@ func bankAction(c *cli.Context) error {
 		}
 	}
 	b := report.Bank{Machine: machine.Collect(version())}
+	if !plan.NoLatency {
+		clk := worker.MeasureClock()
+		b.Clock = &clk
+	}
 	var runErr error
 	for _, k := range kinds {
 		p := plan
@@ -144,6 +163,12 @@ func bankAction(c *cli.Context) error {
 		if res.Interrupted {
 			break
 		}
+	}
+	if traceFile != "" && len(b.Runs) > 0 {
+		if err := writeBankTrace(traceFile, b); err != nil {
+			return err
+		}
+		b.TraceFile = traceFile
 	}
 	if err := writeBank(c, out, b); err != nil {
 		return err
@@ -218,6 +243,19 @@ func writeBank(c *cli.Context, w io.Writer, b report.Bank) error {
 		return report.BankCSV(w, b)
 	}
 	return report.BankText(w, b)
+}
+
+// writeBankTrace draws the runs' traces into path.
+func writeBankTrace(path string, b report.Bank) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bank: --trace: %w", err)
+	}
+	if err := report.BankTraceChart(f, b); err != nil {
+		f.Close()
+		return fmt.Errorf("bank: --trace %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // bankExit maps the runs to the exit status the help text promises.
