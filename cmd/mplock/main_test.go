@@ -69,6 +69,23 @@ func toolCondition(cond string) (bool, error) {
 	return false, nil
 }
 
+// TestToolCondition: [tool:X] is false for a missing X, an error under CI.
+func TestToolCondition(t *testing.T) {
+	scriptTools["mplock-no-such-tool"] = "no-such-package"
+	defer delete(scriptTools, "mplock-no-such-tool")
+	t.Setenv(proctest.CIEnv, "")
+	if ok, err := toolCondition("tool:mplock-no-such-tool"); ok || err != nil {
+		t.Errorf("missing tool: %v, %v; want false, no error", ok, err)
+	}
+	if _, err := toolCondition("tool:sh"); err == nil || !strings.Contains(err.Error(), "add sh and its Debian package to scriptTools") {
+		t.Errorf("a tool scriptTools does not list: %v; want an error saying where to add it", err)
+	}
+	t.Setenv(proctest.CIEnv, "1")
+	if _, err := toolCondition("tool:mplock-no-such-tool"); err == nil || !strings.Contains(err.Error(), "apt-get install no-such-package") {
+		t.Errorf("missing tool under CI: %v; want an error", err)
+	}
+}
+
 // TestScriptsAskForTools: a script guards what needs a tool with [tool:X],
 // never [exec:X], which skips silently under CI too.
 func TestScriptsAskForTools(t *testing.T) {
