@@ -97,8 +97,10 @@ func BankText(w io.Writer, b Bank) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "One row per worker process: even slots deposit, odd ones withdraw. HANDOFFS counts the times it took")
-	fmt.Fprintln(w, "the lock from another worker, LONGEST RUN its most acquisitions in a row, EXIT how it ended.")
+	for _, line := range wrap("One row per worker process: even slots deposit, odd ones withdraw. HANDOFFS counts the times "+
+		"it took the lock from another worker, LONGEST RUN its most acquisitions in a row, EXIT how it ended.", 100) {
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintf(w, "\nMachine: %s\n\n", b.Machine)
 	for _, line := range Verdict(b.Runs) {
 		fmt.Fprintln(w, line)
@@ -120,24 +122,42 @@ func (b Bank) acquire(d time.Duration) string {
 
 // bankLegend explains the columns of the runs' table.
 func bankLegend(b Bank) []string {
-	lines := []string{
-		"OPS/S counts operations per second, all workers together. LOST UPDATES counts writes that another",
-		"worker's write replaced before anyone read them (exact: every write of the balance also counts its",
-		"version). ACQUIRE is the time to take the lock: the median, 99th percentile and longest.",
-	}
+	text := "OPS/S counts operations per second, all workers together. LOST UPDATES counts writes that " +
+		"another worker's write replaced before anyone read them (exact: every write of the balance also " +
+		"counts its version). ACQUIRE is the time to take the lock: the median, 99th percentile and longest."
 	if c := b.Clock; c != nil {
 		src := "the monotonic clock"
 		if c.Source == "tsc" {
 			src = "the CPU's time stamp counter"
 		}
-		lines = append(lines, fmt.Sprintf("It is measured with %s, whose resolution here is %s (two successive reads, measured",
-			src, dur(c.Resolution)),
-			fmt.Sprintf("now: a read costs %s); a shorter acquisition shows as <%s.", dur(c.ReadCost), dur(c.Resolution)))
+		text += fmt.Sprintf(" It is measured with %s, whose resolution is %s on this machine (measured now: "+
+			"two successive reads are that far apart; a read costs %s), so a shorter acquisition shows as <%s.",
+			src, dur(c.Resolution), dur(c.ReadCost), dur(c.Resolution))
 	}
-	return append(lines,
-		"HANDOFFS counts acquisitions that changed the holder, LONGEST RUN the most acquisitions in a row by",
-		"one worker. FAIRNESS is Jain's index of the workers' shares of the operations (when the first",
-		"finished): 1.00 is equal shares, 1/N one worker doing everything.")
+	text += " HANDOFFS counts acquisitions that changed the holder, LONGEST RUN the most acquisitions in a " +
+		"row by one worker. FAIRNESS is Jain's index of the workers' shares of the operations (when the " +
+		"first finished): 1.00 is equal shares, 1/N one worker doing everything."
+	return wrap(text, 100)
+}
+
+// wrap breaks text into lines of at most width columns, at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len([]rune(line))+1+len([]rune(w)) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func roles(n int) string {

@@ -52,6 +52,14 @@ func TestLostUpdateText(t *testing.T) {
 	if got := LostUpdateText(lu, 3); strings.Contains(got, "every one") {
 		t.Errorf("3 workers: %s", got)
 	}
+	// The overwritten write was stale itself: it went back in versions.
+	x = traceOp(1, 813, 109663, -311_255, 310_200_000, 313_400_000, 5)
+	by = traceOp(0, 812, 109806, -307_110, 313_358_000, 313_409_000, 5)
+	got = LostUpdateText(&coordinator.LostUpdate{Overwritten: x, By: by, Writes: 109664 - 109806}, 2)
+	want = "W0 (pid 812) read -307,110 (v109806) at 313.358 ms; W1 (pid 813), which had read -311,255 (v109663) at 310.200 ms, then wrote -311,260 (v109664) at 313.400 ms; W0 wrote -307,105 (v109807) at 313.409 ms, over it: W1's withdrawal of 5, which no one had read, is lost."
+	if got != want {
+		t.Errorf("stale overwritten:\n got %s\nwant %s", got, want)
+	}
 	if got := msFormat(1_000_100, 1_000_400)(1_000_100); got != "1.0001 ms" {
 		t.Errorf("close times: %s", got)
 	}
@@ -87,13 +95,14 @@ func TestBankTextExplainsItself(t *testing.T) {
 	if err := BankText(&out, bankFixture()); err != nil {
 		t.Fatal(err)
 	}
-	s := out.String()
+	s := strings.ReplaceAll(out.String(), "\n", " ") // the legends are wrapped
 	for _, want := range []string{
 		"<12ns / 2.00µs / 2.00µs", // p50 of 9ns is below the 12ns resolution
 		"ACQUIRE is the time to take the lock",
-		"whose resolution here is 12ns",
+		"whose resolution is 12ns on this machine",
 		"a shorter acquisition shows as <12ns",
 		"HANDOFFS counts acquisitions that changed the holder, LONGEST RUN",
+		"FAIRNESS is Jain's index",
 		"FAIRNESS is Jain's index",
 		"One row per worker process",
 		"which cancel out, so the balance should have ended where it began, at 600; it ended at 1,100.",

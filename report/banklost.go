@@ -39,9 +39,15 @@ func LostUpdateText(lu *coordinator.LostUpdate, workers int) string {
 			x.Slot, count(x.WroteBalance), x.WroteVersion, t(x.Wrote),
 			by.Slot, count(by.WroteBalance), by.WroteVersion, t(by.Wrote), what)
 	}
-	t := msFormat(by.Read, x.Wrote, by.Wrote)
+	t := msFormat(by.Read, x.Read, x.Wrote, by.Wrote)
 	meanwhile := fmt.Sprintf("W%d (pid %d) then wrote %s (v%d) at %s", x.Slot, x.Pid, count(x.WroteBalance), x.WroteVersion, t(x.Wrote))
-	if lu.Writes > 1 {
+	switch {
+	case lu.Writes < 1:
+		// The overwritten write was a stale one itself: its worker had
+		// read before the balance By read.
+		meanwhile = fmt.Sprintf("W%d (pid %d), which had read %s (v%d) at %s, then wrote %s (v%d) at %s",
+			x.Slot, x.Pid, count(x.ReadBalance), x.ReadVersion, t(x.Read), count(x.WroteBalance), x.WroteVersion, t(x.Wrote))
+	case lu.Writes > 1:
 		meanwhile = fmt.Sprintf("the balance was then written %s times, last by W%d (pid %d): %s (v%d) at %s",
 			count(lu.Writes), x.Slot, x.Pid, count(x.WroteBalance), x.WroteVersion, t(x.Wrote))
 	}
