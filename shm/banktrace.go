@@ -19,7 +19,7 @@ const TraceLen = 128
 // so that the clock does not widen the window in which a write can be lost.
 type TraceRecord struct {
 	Read    atomic.Uint64 // the account word read
-	Seen    atomic.Uint64 // the word just before the write: not Read when this write overwrote another's
+	Seen    atomic.Uint64 // the word the write replaced (it swaps): not Read when it overwrote another's
 	ReadNs  atomic.Int64
 	WriteNs atomic.Int64
 }

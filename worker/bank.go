@@ -212,13 +212,16 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 				break
 			}
 		}
-		seen := w
-		if record {
-			seen = acct.Word.Load() // what this write replaces: not w if another write came in between
-		}
 		// A plain store: inside the lock the release orders it; without one
-		// (kind none) it is exactly the unprotected write being shown.
-		shm.StoreRelaxed64(&acct.Word, w+delta)
+		// (kind none) it is exactly the unprotected write being shown. A
+		// traced write swaps instead, as blind as the store, to learn
+		// exactly what it replaced: not w if another write came in between.
+		var seen uint64
+		if record {
+			seen = acct.Word.Swap(w + delta)
+		} else {
+			shm.StoreRelaxed64(&acct.Word, w+delta)
+		}
 		if record {
 			if spec.Hold == 0 {
 				writeNs = nanotime()
