@@ -191,7 +191,7 @@ func benchPlan(c *cli.Context) (coordinator.BenchPlan, error) {
 		for _, f := range splitList(c.String("workers")) {
 			n, err := strconv.Atoi(f)
 			if err != nil || n < 1 || n > coordinator.MaxBankWorkers {
-				return plan, usageErrorf("bench: --workers %q: want counts from 1 to %d, comma-separated", f, coordinator.MaxBankWorkers)
+				return plan, usageErrorf("bench: --workers %q: want counts from 1 to %d, comma-separated, such as 1,2,4", f, coordinator.MaxBankWorkers)
 			}
 			plan.Workers = append(plan.Workers, n)
 		}
