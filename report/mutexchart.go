@@ -142,3 +142,7 @@ func MutexChart(w io.Writer, m Mutex, format ChartFormat) error {
 	_, err := canvas.WriteTo(w)
 	return err
 }
+
+// legendRoom raises the log axis' top so that the legend, top right, sits
+// above the lines rather than over them.
+const legendRoom = 4

@@ -7,24 +7,46 @@
 # client, and with a bare protocol client like the Redis one. Redis and etcd come from Debian's packages
 # (apt-get install redis-server etcd-server) and are skipped when missing.
 #
-# Usage: scripts/lockd-compare.sh [-d DURATION] [-r REPEATS]
-#   -d  measuring time per scenario (default 2s)
-#   -r  runs per target, interleaved; the table shows the median (default 3)
-#
 # Servers are started on free loopback ports in a private directory and
 # stopped at exit. Raw JSON of every run is kept in $OUT (default: the
 # private directory, printed at the end).
 set -euo pipefail
 
+usage() {
+	cat <<'EOF'
+Usage: scripts/lockd-compare.sh [options]
+
+Measures acquire/release pairs per second through mplock's lock server (its
+Go client, and a bare protocol client), Redis and etcd when installed, with
+the same harness (mplock bench lockd), and prints the medians side by side.
+
+Options:
+  -d, --duration D  measuring time per scenario (default 2s)
+  -r, --repeat N    runs per target, interleaved; the table shows the median
+                    (default 3)
+  -h, --help        this help
+
+Environment: OUT (where the raw JSON of every run is kept; default: a
+private temporary directory, printed at the end).
+
+Exit status: 0 on success, 1 when a run failed, 2 for usage errors.
+EOF
+}
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 duration=2s
 repeats=3
-while getopts d:r:h opt; do
-	case $opt in
-	d) duration=$OPTARG ;;
-	r) repeats=$OPTARG ;;
-	*) sed -n '2,17p' "$0"; exit 2 ;;
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
+	-r | --repeat) [[ $# -ge 2 ]] || die "$1 needs a value"; repeats=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown option $1" ;;
 	esac
 done
+[[ $repeats =~ ^[1-9][0-9]*$ ]] || die "--repeat $repeats: want a whole number such as 3"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lockd-compare.XXXXXX")
@@ -37,9 +59,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building mplock..." >&2
-(cd "$root" && go build -o "$work/mplock" ./cmd/mplock)
-mplock=$work/mplock
+GO=${GO:-go}
+mplock_binary "$work"
 
 # free_port VAR sets VAR to a loopback TCP port nobody listens on and that
 # this script has not handed out already.

@@ -64,9 +64,9 @@ was not found; 1 the server could not be reached; 2 usage; 130 interrupted
 while waiting for the lock.`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "shared", Usage: "take the lock shared (READ): other --shared runs may hold it at once"},
-			&cli.DurationFlag{Name: "timeout", DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
-			&cli.DurationFlag{Name: "ttl", DefaultText: "the server's --ttl", Usage: "lease length, renewed while the command runs"},
-			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "after losing the lock, wait this long between SIGTERM and SIGKILL"},
+			&cli.GenericFlag{Name: "timeout", Value: seconds(0), DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
+			&cli.GenericFlag{Name: "ttl", Value: seconds(0), DefaultText: "the server's --ttl", Usage: "lease length, renewed while the command runs"},
+			&cli.GenericFlag{Name: "grace", Value: seconds(10 * time.Second), Usage: "after losing the lock, wait this long between SIGTERM and SIGKILL"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr when the lock is taken and released"},
 		}, serverFlags()...),
 		Action: runAction,
