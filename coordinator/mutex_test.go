@@ -166,6 +166,32 @@ func TestRunMutexEveryAlgorithm(t *testing.T) {
 	}
 }
 
+// TestRunMutexNoPause runs every algorithm with two real processes that
+// neither stay in the critical section nor think between requests. A
+// process that may enter again without a message (Roucairol-Carvalho's kept
+// permissions, Suzuki-Kasami's idle token, the token at Raymond's root) must
+// still handle, between two entries, the request the other sent it, and give
+// up what it keeps: both processes enter, neither dies, and the run stops
+// when it should.
+func TestRunMutexNoPause(t *testing.T) {
+	leakCheck(t)
+	for _, a := range dmutex.Algorithms() {
+		res, err := RunMutex(context.Background(), MutexPlan{Algorithm: a, Procs: 2, Duration: 150 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("%v: %v", a, err)
+		}
+		if res.Failure != nil || res.Violations != 0 || res.Overlaps != 0 {
+			t.Errorf("%v: failure %+v, %d violations, %d overlaps", a, res.Failure, res.Violations, res.Overlaps)
+			continue
+		}
+		for _, p := range res.Peers {
+			if p.Entries == 0 || p.Died || p.Exit != "exit 0" {
+				t.Errorf("%v: %s made %d of %d entries, %s", a, p.Name(), p.Entries, res.Entries, p.Exit)
+			}
+		}
+	}
+}
+
 // TestRunMutexLiveLog: with a Log callback, a verbose run's events arrive
 // while it runs, in time order, with why each deferral happened.
 func TestRunMutexLiveLog(t *testing.T) {
