@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -16,6 +17,7 @@ import (
 // way, through the values below, declared as
 //
 //	&cli.GenericFlag{Name: "hold", Value: seconds(time.Microsecond), Usage: "..."}
+//	&cli.GenericFlag{Name: "duration", Value: positiveSeconds(10 * time.Second), Usage: "..."}
 //	&cli.GenericFlag{Name: "ops", Value: number(0, 100_000), Usage: "..."}
 //
 // and read as before with c.Duration, c.Int, c.Int64 and c.Uint64, which
@@ -28,27 +30,40 @@ import (
 // durationValue is a duration flag's value: a Go duration (1.5s, 250ms,
 // 100us, 1h30m) or a bare number of seconds (5, 0.5), as sleep(1) and
 // flock -w take them.
-type durationValue time.Duration
+type durationValue struct {
+	d        time.Duration
+	positive bool // zero and negative durations are refused
+}
 
 // seconds returns a duration flag's value, d by default.
-func seconds(d time.Duration) *durationValue {
-	v := durationValue(d)
-	return &v
+func seconds(d time.Duration) *durationValue { return &durationValue{d: d} }
+
+// positiveSeconds returns the value of a duration flag that must be above
+// zero (how long a run lasts), d by default. The default itself is not
+// checked: 0 can stand for "not given".
+func positiveSeconds(d time.Duration) *durationValue {
+	return &durationValue{d: d, positive: true}
 }
 
 func (v *durationValue) Set(s string) error {
 	d, err := parseDuration(s)
+	if err == nil && v.positive && d <= 0 {
+		err = errors.New(positiveDurationWant)
+	}
 	if err != nil {
 		return err
 	}
-	*v = durationValue(d)
+	v.d = d
 	return nil
 }
 
-func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) String() string { return v.d.String() }
 
-// durationWant is what a duration flag wants, with good examples.
-const durationWant = "want a duration such as 1.5s, 250ms or 100us, or a number of seconds such as 0.5"
+// What a duration flag wants, with good examples.
+const (
+	durationWant         = "want a duration such as 1.5s, 250ms or 100us, or a number of seconds such as 0.5"
+	positiveDurationWant = "want a duration above zero, such as 1.5s, 250ms or 100us, or a number of seconds such as 0.5"
+)
 
 // parseDuration reads a Go duration or a bare number of seconds. NaN,
 // infinities and numbers beyond a Duration's range (about 292 years) are

@@ -80,7 +80,7 @@ algorithm that grants in it; a counterexample, or a search stopped by
 when interrupted (after printing what finished).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "procs", Aliases: []string{"n"}, Usage: fmt.Sprintf("peer processes, 2 to %d; a comma-separated list runs each size (default %d)", coordinator.MaxMutexProcs, coordinator.DefaultMutexProcs)},
-			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: seconds(coordinator.DefaultMutexDuration), Usage: "how long the peers keep asking: a duration (10s) or seconds"},
+			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: positiveSeconds(coordinator.DefaultMutexDuration), Usage: "how long the peers keep asking: a duration (10s) or seconds"},
 			&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: dmutex.RicartAgrawala.String(), Usage: "an algorithm, a comma-separated list, or all (see --list-algorithms)"},
 			&cli.GenericFlag{Name: "cs", Value: seconds(coordinator.DefaultMutexCS), Usage: "time spent inside the critical section (0: leave at once)"},
 			&cli.StringFlag{Name: "think", Value: "0-" + coordinator.DefaultMutexThinkMax.String(), Usage: "pause before each request: `MIN-MAX` (uniform) or one duration"},
@@ -178,7 +178,7 @@ func mutexPlans(c *cli.Context) ([]coordinator.MutexPlan, error) {
 	if len(args) > 2 {
 		return nil, usageErrorf("mutex: too many arguments %q: want at most PROCS and SECONDS", args)
 	}
-	procsText, durText := c.String("procs"), c.String("duration")
+	procsText, dur := c.String("procs"), c.Duration("duration")
 	if len(args) > 0 {
 		if c.IsSet("procs") {
 			return nil, usageErrorf("mutex: give the number of processes once: as PROCS or as --procs")
@@ -189,19 +189,18 @@ func mutexPlans(c *cli.Context) ([]coordinator.MutexPlan, error) {
 		if c.IsSet("duration") {
 			return nil, usageErrorf("mutex: give the duration once: as SECONDS or as --duration")
 		}
-		durText = args[1]
+		// The original program's form, mplock mutex 15 10, read as
+		// --duration reads its value and refused in the same words.
+		v := positiveSeconds(0)
+		if err := v.Set(args[1]); err != nil {
+			return nil, usageErrorf("mutex: SECONDS %q: %v", args[1], err)
+		}
+		dur = v.d
 	}
 	procs := []int{coordinator.DefaultMutexProcs}
 	if procsText != "" {
 		var err error
 		if procs, err = parseProcs(procsText); err != nil {
-			return nil, err
-		}
-	}
-	dur := coordinator.DefaultMutexDuration
-	if durText != "" {
-		var err error
-		if dur, err = parseSeconds(durText); err != nil {
 			return nil, err
 		}
 	}
@@ -257,23 +256,6 @@ func parseProcs(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// parseSeconds accepts a Go duration (10s, 1m30s) or a plain number of
-// seconds, as the original program took.
-func parseSeconds(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil {
-			return 0, usageErrorf("mutex: duration %q: want seconds (10) or a duration (10s)", s)
-		}
-		d = time.Duration(f * float64(time.Second))
-	}
-	if d <= 0 {
-		return 0, usageErrorf("mutex: duration %s: must be positive", s)
-	}
-	return d, nil
 }
 
 func parseAlgorithms(s string) ([]dmutex.Algorithm, error) {

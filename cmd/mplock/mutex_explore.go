@@ -28,11 +28,11 @@ func mutexTheoryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "list-algorithms", Usage: "list the algorithms with their theory and source, and exit"},
 		&cli.BoolFlag{Name: "explore", Usage: fmt.Sprintf("instead of running processes, check every interleaving of a small run in one process (default --procs %d --entries %d)", defaultExploreProcs, defaultExploreEntries)},
-		&cli.IntFlag{Name: "entries", Value: defaultExploreEntries, Usage: fmt.Sprintf("with --explore: critical-section entries each process makes, 1 to %d", explore.MaxEntries)},
-		&cli.IntFlag{Name: "max-states", Value: explore.DefaultMaxStates, Usage: "with --explore: stop after this many distinct states (a stopped search proves nothing, and says so)"},
+		&cli.GenericFlag{Name: "entries", Value: number(defaultExploreEntries, defaultExploreEntries), Usage: fmt.Sprintf("with --explore: critical-section entries each process makes, 1 to %d", explore.MaxEntries)},
+		&cli.GenericFlag{Name: "max-states", Value: number(explore.DefaultMaxStates, explore.DefaultMaxStates), Usage: "with --explore: stop after this many distinct states (a stopped search proves nothing, and says so)"},
 		&cli.BoolFlag{Name: "unordered-links", Usage: "with --explore: let a later message on a link overtake an earlier one (real sockets keep order)"},
 		&cli.StringFlag{Name: "svg", Usage: "draw messages per entry against processes for every algorithm (with --explore: the counterexample's message-sequence chart) as an SVG `FILE`"},
-		&cli.StringFlag{Name: "window", Usage: "with --timeline: the span of the zoomed chart, a `DURATION` such as 50ms (default: one that holds about 30 entries, where the run was busiest)"},
+		&cli.GenericFlag{Name: "window", Value: positiveSeconds(0), DefaultText: "one that holds about 30 entries, where the run was busiest", Usage: "with --timeline: the span of the zoomed chart, a `DURATION` such as 50ms"},
 	}
 }
 
@@ -181,20 +181,16 @@ func exploreSVG(c *cli.Context, file string, results []*explore.Result) error {
 	return nil
 }
 
-// parseWindow reads --window: a Go duration, or bare seconds.
+// parseWindow reads --window, which is for --timeline; 0 when it is not
+// given.
 func parseWindow(c *cli.Context) (time.Duration, error) {
-	s := c.String("window")
-	if s == "" {
+	if !c.IsSet("window") {
 		return 0, nil
 	}
 	if c.String("timeline") == "" {
-		return 0, usageErrorf("mutex: --window %s: only with --timeline FILE", s)
+		return 0, usageErrorf("mutex: --window %v: only with --timeline FILE", c.Duration("window"))
 	}
-	d, err := parseSeconds(s)
-	if err != nil {
-		return 0, usageErrorf("mutex: --window %q: want a duration such as 50ms", s)
-	}
-	return d, nil
+	return c.Duration("window"), nil
 }
 
 // humanCount is count with thousands separators.
