@@ -27,7 +27,7 @@ const (
 func mutexTheoryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "list-algorithms", Usage: "list the algorithms with their theory and source, and exit"},
-		&cli.BoolFlag{Name: "explore", Usage: fmt.Sprintf("instead of running processes, check every interleaving of a small run in one process (default --procs %d --entries %d)", defaultExploreProcs, defaultExploreEntries)},
+		&cli.BoolFlag{Name: "explore", Usage: fmt.Sprintf("instead of running processes, check every interleaving of a small run in one process: %d processes making %d entries each, unless --procs and --entries say otherwise", defaultExploreProcs, defaultExploreEntries)},
 		&cli.GenericFlag{Name: "entries", Value: number(defaultExploreEntries, defaultExploreEntries), Usage: fmt.Sprintf("with --explore: critical-section entries each process makes, 1 to %d", explore.MaxEntries)},
 		&cli.GenericFlag{Name: "max-states", Value: number(explore.DefaultMaxStates, explore.DefaultMaxStates), Usage: "with --explore: stop after this many distinct states (a stopped search proves nothing, and says so)"},
 		&cli.BoolFlag{Name: "unordered-links", Usage: "with --explore: let a later message on a link overtake an earlier one (real sockets keep order)"},
