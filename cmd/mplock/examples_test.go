@@ -19,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mplock/dmutex"
 	"mplock/internal/proctest"
 )
 
@@ -112,6 +113,31 @@ func hasFlag(args []string, names ...string) bool {
 	return false
 }
 
+// flagValue is the value of the last of the named flags in args ("--procs
+// 5" or "--procs=5"), "" when none is given.
+func flagValue(args []string, names ...string) string {
+	v := ""
+	for i, a := range args {
+		for _, n := range names {
+			switch {
+			case a == n && i+1 < len(args):
+				v = args[i+1]
+			case strings.HasPrefix(a, n+"="):
+				v = strings.TrimPrefix(a, n+"=")
+			}
+		}
+	}
+	return v
+}
+
+// mutexAlgorithms is how many algorithms a mutex --algorithm value names.
+func mutexAlgorithms(v string) int {
+	if v == "all" {
+		return len(dmutex.Algorithms())
+	}
+	return max(1, len(splitList(v)))
+}
+
 var exampleCommands = map[string]exampleCommand{
 	"bank": {shorten: func(args []string) []string {
 		switch {
@@ -127,11 +153,23 @@ var exampleCommands = map[string]exampleCommand{
 	// Fixed ports (6000, ...) would collide with other tests on the machine.
 	"deadlock": {exit: exitDeadlock, shorten: appendArgs("--base-port", "0")},
 	"mutex": {shorten: func(args []string) []string {
-		// mplock mutex [PROCS [SECONDS]]: a SECONDS given is shortened in place.
-		if len(args) >= 4 && !strings.HasPrefix(args[2], "-") && !strings.HasPrefix(args[3], "-") {
+		switch {
+		case hasFlag(args, "--explore", "--list-algorithms"):
+			// No processes run: an exploration of the size an example
+			// shows takes milliseconds (and refuses --duration, which is
+			// for real runs), a list none.
+			return args
+		case len(args) >= 4 && !strings.HasPrefix(args[2], "-") && !strings.HasPrefix(args[3], "-"):
+			// mplock mutex PROCS SECONDS: SECONDS is shortened in place.
 			args = slices.Clone(args)
 			args[3] = "0.3"
 			return args
+		}
+		// Real runs: 300ms each, 100ms each for an example that makes
+		// many (every algorithm at three sizes is 24), which would
+		// otherwise keep both CPUs from the examples running beside it.
+		if max(1, len(splitList(flagValue(args, "--procs", "-n"))))*mutexAlgorithms(flagValue(args, "--algorithm", "-a")) > 4 {
+			return appendArgs("--duration", "100ms")(args)
 		}
 		return appendArgs("--duration", "300ms")(args)
 	}},
@@ -174,6 +212,9 @@ var exampleOverrides = map[string]exampleOverride{
 	"mplock bench lockd --target redis --addr 127.0.0.1:6379": {
 		exit: code(exitFailure), script: "{} --addr 127.0.0.1:1", stderr: `127\.0\.0\.1:1`,
 		why: "needs a running Redis (scripts/lockd-compare.sh starts one); without one it must fail clearly",
+	},
+	"mplock mutex --explore --algorithm maekawa-naive": {
+		exit: code(exitFailure), why: "the naive variant deadlocks: the counterexample is what the example shows",
 	},
 	"mplock status file_A --wait-waiters 1": {
 		why: "waits until someone queues for file_A: a holder, then a reader behind it",
