@@ -17,9 +17,30 @@ const Name = "mplock"
 // Options adjust how a child is started. The zero value is what workers want.
 type Options struct {
 	// Survive, when set, leaves out the parent-death signal: the child keeps
-	// running when the parent dies. Only the janitor, whose job starts at the
-	// parent's death, uses it.
+	// running when the parent dies. The janitor, whose job starts at the
+	// parent's death, uses it, and so does the init of mplock run's command
+	// when it cannot have a PID namespace (it cleans up when its control
+	// pipe closes).
 	Survive bool
+
+	// PIDNamespace, when set, starts the child as the init (pid 1) of a new
+	// PID namespace: when it dies, however it dies, the kernel kills every
+	// process in the namespace, whatever their process groups or sessions
+	// (pid_namespaces(7)). As root this is CLONE_NEWPID alone; otherwise the
+	// child gets a user namespace too, in which the caller's uid and gid map
+	// to themselves, so that its files and permissions stay the caller's
+	// (and setuid programs gain nothing there). Start fails (EPERM, EINVAL,
+	// ENOSPC, ...) where the kernel, a sysctl or a sandbox refuses
+	// namespaces: callers fall back to running without.
+	//
+	// Such a child gets no parent-death signal from Command, Survive or
+	// not: Go's check that the parent is still alive after setting one
+	// compares getppid() with the parent's pid, and across the namespace
+	// boundary getppid() is 0, so the child would kill itself. It must set
+	// one itself (prctl PR_SET_PDEATHSIG on a thread that lives as long as
+	// it does) and learn whether its parent died before that from a pipe
+	// whose write end only the parent holds (util-linux unshare, bst).
+	PIDNamespace bool
 }
 
 // Command returns a command that runs this executable with args (the hidden
