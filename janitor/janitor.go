@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"mplock/reexec"
 )
@@ -30,7 +31,17 @@ const (
 	SysVSem Kind = "sem"   // a System V semaphore set, by id; only this user's
 	File    Kind = "file"  // a named region, /dev/shm/<name>
 	Dir     Kind = "dir"   // a private run directory and everything in it
+	// Init is the init of mplock run's command (mplock worker exec), by
+	// pid; it leads its process group. It cleans up after its command
+	// itself when mplock run dies, and must not be killed while it does
+	// (it is the only one that can find every process of the command):
+	// the janitor gives it InitGrace to exit, then kills its group.
+	Init Kind = "init"
 )
+
+// InitGrace is how long the janitor waits for an Init to exit before it
+// kills its process group.
+const InitGrace = 2 * time.Second
 
 // Resource names one thing to remove.
 type Resource struct {
@@ -65,6 +76,9 @@ func Start() (*Janitor, error) {
 	r.Close()
 	return &Janitor{cmd: cmd, pipe: w}, nil
 }
+
+// Pid is the sidecar's process id.
+func (j *Janitor) Pid() int { return j.cmd.Process.Pid }
 
 // Track registers r for removal if the parent dies. Register a resource right
 // after it is created; the window between the two is the only one in which a
