@@ -106,14 +106,6 @@ func (t *terminal) give(from, pgid int) {
 	}
 }
 
-// stopped reports whether the command (process pid) has stopped, and
-// consumes that report; it never reaps the command, which cmd.Wait does.
-func stopped(pid int) bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOHANG, nil)
-	return err == nil && info.Signo == int32(unix.SIGCHLD)
-}
-
 // suspend passes on a stop of the command (Ctrl-Z stops the terminal's
 // foreground group, which is the command's), as a foreground job must:
 // otherwise the terminal would stay with a stopped group and the shell

@@ -119,7 +119,7 @@ func TestRunLendsTheTerminal(t *testing.T) {
 // the command's group must take effect even if the command is stopped (a
 // stopped process acts on nothing but SIGKILL until continued).
 func TestRunSignalResumesStoppedCommand(t *testing.T) {
-	cmd, pid := startRunPrinting(t, `echo $$; kill -STOP $$; echo resumed`)
+	cmd, pid := startRunPrinting(t, echoHostPid+`; kill -STOP $$; echo resumed`)
 	proctest.Eventually(t, "the command to stop", func() bool { return processState(pid) == 'T' })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestRunSignalResumesStoppedCommand(t *testing.T) {
 // on running. Pdeathsig reaches only the command itself; its child here,
 // a sleep in the same process group, must die too.
 func TestRunKilledTakesTheCommandsChildren(t *testing.T) {
-	cmd, child := startRunPrinting(t, `sleep 300 & echo $!; wait`)
+	cmd, child := startRunPrinting(t, `sh -c '`+echoHostPid+`; exec sleep 300' & wait`)
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 	if !proctest.Alive(child) {
 		t.Fatalf("the command's child %d is not running", child)
@@ -225,6 +225,12 @@ func atoiOrFail(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// echoHostPid is a shell command that prints the shell's pid as /proc (and
+// the test) knows it. In mplock run's PID namespace, $$ and $! are the
+// namespace's pids; the shell opens /proc/self itself here (a builtin's
+// redirection), and /proc is the host's.
+const echoHostPid = `read -r hostpid rest </proc/self/stat; echo $hostpid`
 
 // startRunPrinting starts `mplock run job -- sh -c script` against a fresh
 // lock server; script's first line of output is a pid, which it returns
