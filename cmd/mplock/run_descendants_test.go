@@ -41,9 +41,10 @@ func TestRunStopsWhatTheCommandLeaves(t *testing.T) {
 			killed  bool   // it ignores SIGTERM: SIGKILL after --grace
 			leaving string // a regular expression: how many processes it leaves
 		}{
-			{name: "setsid", script: `setsid sleep %[1]s &`, leaving: "1 process"},
-			{name: "double fork", script: `sh -c 'sleep %[1]s &'; sh -c 'setsid sleep %[1]s &'`, leaving: "2 processes"},
-			// It says it is ready (its trap set) on the FIFO %[2]s.
+			// Each daemon says on the FIFO %[2]s that it has detached,
+			// and the command exits only then.
+			{name: "setsid", script: `setsid sh -c ': %[1]s; echo > %[2]s; exec sleep %[1]s' & read x < %[2]s`, leaving: "1 process"},
+			{name: "double fork", script: `sh -c 'setsid sh -c ": %[1]s; echo > %[2]s; exec sleep %[1]s" &'; read x < %[2]s`, leaving: "1 process"},
 			{name: "ignores SIGTERM", script: `setsid sh -c ': %[1]s; trap "" TERM; echo > %[2]s; while :; do sleep 0.05; done' & read x < %[2]s`,
 				killed: true, leaving: "[12] process(es)?"}, // with its sleep, or between two
 		} {
@@ -88,8 +89,14 @@ func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			srv := dlServeCmd(t)
 			tag := fmt.Sprintf("9%d.%d", len(mode.args), os.Getpid()%100000)
+			ready := filepath.Join(t.TempDir(), "ready")
+			if err := unix.Mkfifo(ready, 0o600); err != nil {
+				t.Fatal(err)
+			}
 			args := append([]string{"run", "job", "--grace", "300ms", "--server", srv.addr}, mode.args...)
-			script := fmt.Sprintf(`setsid sleep %[1]s & `+echoHostPid+`; wait # %[1]s`, tag)
+			// The daemon says on the FIFO that it has left the group; only
+			// then does the command print its pid.
+			script := fmt.Sprintf(`setsid sh -c ': %[1]s; echo > %[2]s; exec sleep %[1]s' & read x < %[2]s; `+echoHostPid+`; wait`, tag, ready)
 			cmd := mplockCommand(t, append(args, "--", "sh", "-c", script)...)
 			out, err := cmd.StdoutPipe()
 			if err != nil {
