@@ -237,3 +237,39 @@ func dlServeCmd(t *testing.T) servedCmd {
 	}
 	return servedCmd{cmd: cmd, addr: addr}
 }
+
+// TestRunFallsBackWhenNamespacesAreRefused: where the kernel refuses a PID
+// namespace, mplock run runs the command without one, says so with
+// --verbose, and still stops what the command leaves. The refusal is made
+// real inside a user namespace of the test's own, whose max_pid_namespaces
+// is set to 0 (the machine's settings are not touched).
+func TestRunFallsBackWhenNamespacesAreRefused(t *testing.T) {
+	if err := exec.Command("unshare", "-U", "-r", "true").Run(); err != nil {
+		t.Skipf("no user namespace for the test (unshare -U -r: %v)", err)
+	}
+	addr := dlServe(t)
+	mplock := mplockCommand(t)
+	tag := fmt.Sprintf("85.%d", os.Getpid()%100000)
+	ready := filepath.Join(t.TempDir(), "ready")
+	if err := unix.Mkfifo(ready, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`setsid sh -c ': %[1]s; echo > %[2]s; exec sleep %[1]s' & read x < %[2]s`, tag, ready)
+	cmd := exec.Command("unshare", "-U", "-r", "sh", "-c",
+		`echo 0 > /proc/sys/user/max_pid_namespaces && exec "$MPLOCK" run job -v --server "$ADDR" -- sh -c "$SCRIPT"`)
+	cmd.Env = append(mplock.Env, "MPLOCK="+mplock.Path, "ADDR="+addr, "SCRIPT="+script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := runBounded(t, cmd); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "no PID namespace for the command (") {
+		t.Errorf("--verbose does not say the command ran without a PID namespace, and why:\n%s", stderr.String())
+	}
+	if !regexp.MustCompile(`leaving 1 process: [0-9]+ \([^)]*` + regexp.QuoteMeta(tag)).MatchString(stderr.String()) {
+		t.Errorf("the daemon left behind is not named:\n%s", stderr.String())
+	}
+	if left := tagged(tag); len(left) > 0 {
+		t.Fatalf("still running after mplock run exited: %s\n%s", treeStates(left[0]), stderr.String())
+	}
+}
