@@ -70,7 +70,7 @@ func TestRunStopsWhatTheCommandLeaves(t *testing.T) {
 				if !named.MatchString(stderr.String()) {
 					t.Errorf("stderr does not name the %s left behind, by pid and command line:\n%s", tc.leaving, stderr.String())
 				}
-				if tc.killed && !regexp.MustCompile(`still running at the deadline: SIGKILL to [12] process(es)?: [0-9]+ \([^)]*`+regexp.QuoteMeta(tag)).MatchString(stderr.String()) {
+				if tc.killed && !regexp.MustCompile(`still running: SIGKILL to [12] process(es)?: [0-9]+ \([^)]*`+regexp.QuoteMeta(tag)).MatchString(stderr.String()) {
 					t.Errorf("stderr does not say SIGTERM was not enough:\n%s", stderr.String())
 				}
 				if code := exitCodeOf(mplockCommand(t, "run", "bg", "--timeout", "0", "--server", addr, "--", "true")); code != 0 {
@@ -83,7 +83,9 @@ func TestRunStopsWhatTheCommandLeaves(t *testing.T) {
 
 // TestRunLostLockStopsDetachedProcesses: when the lock is lost while the
 // command runs, every process of the command is stopped, a daemon that
-// left its process group too, and mplock run exits 76.
+// left its process group too, and mplock run exits 76. The command ignores
+// SIGTERM, so mplock run waits out --grace before its SIGKILL: waiting, not
+// spinning (its CPU time stays far below the grace).
 func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 	for _, mode := range runModes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -93,10 +95,12 @@ func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 			if err := unix.Mkfifo(ready, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			args := append([]string{"run", "job", "--grace", "300ms", "--server", srv.addr}, mode.args...)
+			const grace = 1500 * time.Millisecond
+			args := append([]string{"run", "job", "--grace", grace.String(), "--server", srv.addr}, mode.args...)
 			// The daemon says on the FIFO that it has left the group; only
 			// then does the command print its pid.
-			script := fmt.Sprintf(`setsid sh -c ': %[1]s; echo > %[2]s; exec sleep %[1]s' & read x < %[2]s; `+echoHostPid+`; wait`, tag, ready)
+			script := fmt.Sprintf(`trap "" TERM; setsid sh -c ': %[1]s; echo > %[2]s; exec sleep %[1]s' & read x < %[2]s; `+
+				echoHostPid+`; while :; do sleep 0.1; done`, tag, ready)
 			cmd := mplockCommand(t, append(args, "--", "sh", "-c", script)...)
 			out, err := cmd.StdoutPipe()
 			if err != nil {
@@ -132,6 +136,12 @@ func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 			}
 			if proctest.Alive(pid) {
 				t.Fatalf("the command (pid %d) outlived the lost lock", pid)
+			}
+			if !strings.Contains(stderr.String(), "still running: SIGKILL") {
+				t.Errorf("the command ignored SIGTERM, yet no SIGKILL was reported:\n%s", stderr.String())
+			}
+			if cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(); cpu > grace/4 {
+				t.Errorf("mplock run used %v of CPU, waiting out a %v grace: it spins", cpu, grace)
 			}
 		})
 	}

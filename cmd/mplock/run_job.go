@@ -95,6 +95,13 @@ func (j *job) start(path string, argv, env []string, stdout io.Writer, wantNS bo
 		j.verbose("no PID namespace for the command (--no-pid-namespace): its init kills every process of it if mplock run dies, and the janitor kills its process group if the init dies too")
 	}
 	j.pid = j.init.Process.Pid
+	if j.tty != nil {
+		// mplock run is now in a background group of its terminal: a
+		// write there (with stty tostop) or taking the terminal back
+		// would stop it with SIGTTOU. Shells ignore it for the same
+		// reason. Nothing is started after this point to inherit it.
+		signal.Ignore(syscall.SIGTTOU)
+	}
 	j.reports = readInitReports(repR)
 	j.initDone, j.exitedC = make(chan error, 1), make(chan struct{})
 	go func() {
@@ -106,26 +113,26 @@ func (j *job) start(path string, argv, env []string, stdout io.Writer, wantNS bo
 		fmt.Fprintf(j.errw, "mplock: run: %v: were mplock run killed, what the command starts could outlive the lock\n", err)
 	}
 	if d := j.lease.Deadline(); !d.IsZero() && time.Until(d) <= j.grace {
-		j.ctl.Close() // the init reads end of file at its gate and runs nothing
-		<-j.initDone
-		jan.Close()
+		j.abort()
 		return fmt.Errorf("the lease on %s ends in %v, within --grace %v (is --ttl too short for the round trip to the server?)",
 			j.name, time.Until(d).Round(time.Millisecond), j.grace)
 	}
 	if _, err := io.WriteString(j.ctl, ctlGo+"\n"); err != nil {
-		j.ctl.Close()
-		<-j.initDone
-		jan.Close()
+		j.abort()
 		return fmt.Errorf("the command's init: %w", err)
 	}
-	if j.tty != nil {
-		// mplock run is now in a background group of its terminal: a
-		// write there (with stty tostop) or taking the terminal back
-		// would stop it with SIGTTOU. Shells ignore it for the same
-		// reason. Nothing is started after this point to inherit it.
-		signal.Ignore(syscall.SIGTTOU)
-	}
 	return nil
+}
+
+// abort ends a job whose command was never let through the gate: the init
+// reads end of file there and runs nothing.
+func (j *job) abort() {
+	j.ctl.Close()
+	<-j.initDone
+	if j.tty != nil {
+		j.tty.give(j.pid, j.tty.pgrp)
+	}
+	j.jan.Close()
 }
 
 func (j *job) startInit(opts reexec.Options, path string, argv, env []string, stdout io.Writer, ctlR, repW *os.File) (*exec.Cmd, error) {
@@ -156,6 +163,9 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 		killC    <-chan time.Time
 		reports  = j.reports
 		deadline = time.NewTimer(time.Hour) // SIGTERM, --grace before the lease's deadline
+		// Closed for good once it closes: nil after it is handled, so
+		// that the select does not spin on it.
+		leaseDone = j.lease.Done()
 	)
 	defer deadline.Stop()
 	deadlineC := j.armDeadline(deadline)
@@ -241,7 +251,8 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 			fmt.Fprintf(j.errw, "mplock: run: no renewal of the lease on %s confirmed for %v: it may pass to another client in %v; stopping %s (SIGTERM now, SIGKILL then)\n",
 				j.name, (j.lease.Length() - time.Until(d)).Round(time.Millisecond), time.Until(d).Round(time.Millisecond), describeProcs(running))
 			stop(d)
-		case <-j.lease.Done():
+		case <-leaseDone:
+			leaseDone = nil
 			if !lost {
 				lost = true
 				now := time.Now()
@@ -255,7 +266,7 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 			if !killed {
 				killed = true
 				if left := processTree(j.pid); len(left) > 0 {
-					fmt.Fprintf(j.errw, "mplock: run: still running at the deadline: SIGKILL to %s\n", describeProcs(left))
+					fmt.Fprintf(j.errw, "mplock: run: still running: SIGKILL to %s\n", describeProcs(left))
 				}
 				j.killAll()
 			}
