@@ -412,13 +412,13 @@ func (c *Client) keepalive(every time.Duration) {
 // sessionBound is how long after the send time of a request the server
 // answered the session surely still exists: the server closes a session
 // that sends nothing for its idle timeout, and moves its deadline lazily,
-// so it closes one after between 7/8 of it and all of it (session.go). Zero
-// when the server has no idle timeout.
+// so it closes one after between 7/8 of it and all of it (session.go); less
+// the allowance. Zero when the server has no idle timeout.
 func (c *Client) sessionBound() time.Duration {
 	if c.idle <= 0 {
 		return 0
 	}
-	return c.idle - c.idle/8
+	return allowance(c.idle - c.idle/8)
 }
 
 // sessionDeadline is when the server may have closed the session for

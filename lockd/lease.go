@@ -265,8 +265,9 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 // fails with ErrLeaseExpired.
 //
 // The reasoning assumes that the client's and the server's clocks run at
-// the same rate over a TTL, as etcd's leases do; it needs no synchronised
-// clocks. A client process that is stopped (SIGSTOP, a VM pause) cannot
+// about the same rate over a TTL, as etcd's leases do; it needs no
+// synchronised clocks. The client takes 1% off every span it counts, for
+// rates that differ and for its own timers' lateness. A client process that is stopped (SIGSTOP, a VM pause) cannot
 // act at its deadline; neither can any program it runs, which is what the
 // fencing token is for.
 type Lease struct {

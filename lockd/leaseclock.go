@@ -14,6 +14,15 @@ import (
 // nanosecond would have the client send requests as fast as it can.
 const minTick = time.Millisecond
 
+// allowance shortens every span the client counts on its own clock (a TTL,
+// 7/8 of the idle timeout) by 1%: for a server clock that runs faster than
+// the client's (NTP keeps rates within 0.05%), and for the lateness of the
+// client's own timers, which fire a little after their time on a busy
+// machine, while the server expires a lease only the link's one-way delay
+// after the client's deadline, microseconds on loopback. Chubby's clients
+// keep their local lease timeout conservative in the same way.
+func allowance(span time.Duration) time.Duration { return span - span/100 }
+
 // minRenew is the shortest interval between two renewals. A server refuses
 // ttl= below MinTTL (1ms), whose sixth is 166µs; only a hostile or broken
 // server announces less, and its leases run out before they can be renewed.
@@ -23,8 +32,8 @@ const minRenew = 100 * time.Microsecond
 // someone else, unless a renewal sent before then is confirmed first: the
 // send time of the last LOCK or RENEW the server confirmed plus the TTL,
 // or, for a lock without a lease (or if it comes earlier), the send time of
-// the last request the server answered plus 7/8 of its idle timeout. Done
-// closes at the Deadline at the latest. It moves later with every
+// the last request the server answered plus 7/8 of its idle timeout; each
+// span less 1% (see allowance). Done closes at the Deadline at the latest. It moves later with every
 // confirmed renewal (or, without a lease, every answered request).
 //
 // The zero Time means the lock has no deadline: no lease, on a server
@@ -36,7 +45,7 @@ func (l *Lease) Deadline() time.Time {
 	defer c.mu.Unlock()
 	var d time.Time
 	if l.ttl > 0 {
-		d = l.confirmed.Add(l.ttl)
+		d = l.confirmed.Add(allowance(l.ttl))
 	}
 	if s := c.sessionDeadline(); !s.IsZero() && (d.IsZero() || s.Before(d)) {
 		d = s
@@ -46,7 +55,8 @@ func (l *Lease) Deadline() time.Time {
 
 // Length is how far a confirmed renewal moves the Deadline: the lease's
 // TTL, or 7/8 of the server's idle timeout for a lock without a lease
-// (the shorter of the two when both apply); zero if there is no Deadline.
+// (the shorter of the two when both apply), less 1%; zero if there is no
+// Deadline.
 // Renewals go out every third of the TTL, keepalive pings every third of
 // the idle timeout, so on a healthy link the Deadline stays more than half
 // a Length ahead. Something that must stop before the Deadline, and needs
@@ -55,7 +65,7 @@ func (l *Lease) Length() time.Duration {
 	c := l.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := l.ttl
+	n := allowance(l.ttl)
 	if b := c.sessionBound(); b > 0 && (n <= 0 || b < n) {
 		n = b
 	}
@@ -95,7 +105,7 @@ func (c *Client) granted(w *lockWait, r *reply, sent time.Time, queued bool) *Le
 	}
 	// Created under c.mu, which checkLease takes first: it never sees
 	// l.timer unset, however soon it fires.
-	l.timer = time.AfterFunc(time.Until(l.confirmed.Add(l.ttl)), func() { c.checkLease(l) })
+	l.timer = time.AfterFunc(time.Until(l.confirmed.Add(allowance(l.ttl))), func() { c.checkLease(l) })
 	c.wg.Add(1)
 	go c.renew(l)
 	return l
@@ -110,7 +120,7 @@ func (c *Client) checkLease(l *Lease) {
 		c.mu.Unlock()
 		return
 	}
-	deadline := l.confirmed.Add(l.ttl)
+	deadline := l.confirmed.Add(allowance(l.ttl))
 	if left := time.Until(deadline); left > 0 {
 		l.timer.Reset(left)
 		c.mu.Unlock()
