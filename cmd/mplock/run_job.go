@@ -197,9 +197,22 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 			}
 			switch r.kind {
 			case repStopped:
-				if j.tty != nil && !exited {
-					j.tty.suspend(j.pid)
+				if j.tty == nil || exited {
+					continue
 				}
+				// Suspended with its job, mplock run renews nothing: the
+				// lock may be someone else's by the time the shell
+				// continues it. A command whose lease has passed its
+				// deadline is then killed as it stands, never continued.
+				j.tty.suspend(j.pid)
+				if d := j.lease.Deadline(); j.lease.Err() != nil || !d.IsZero() && !time.Now().Before(d) {
+					lost, killed = true, true
+					fmt.Fprintf(j.errw, "mplock: run: the lock on %s may have passed to another client while the job was suspended: SIGKILL to the stopped command, %s\n",
+						j.name, describeProcs(processTree(j.pid)))
+					j.killAll()
+					continue
+				}
+				j.tty.resume(j.pid)
 			case repFailed:
 				fmt.Fprintf(j.errw, "mplock: %s\n", r.text)
 				exited, code = true, r.code
