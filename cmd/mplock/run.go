@@ -87,7 +87,8 @@ must refuse a token lower than the highest it has accepted. For a file:
 
 Run from a terminal's prompt, the command gets the terminal while it runs,
 as any job the shell starts: it can read it, Ctrl-C and Ctrl-Z reach it,
-and Ctrl-Z stops mplock run with it (fg resumes both). Within a pipeline
+and Ctrl-Z stops mplock run with it (fg resumes both; a command whose lease
+ran out meanwhile is killed instead, exit 76). Within a pipeline
 (mplock run ... | less), the terminal stays with the pipeline. SIGINT,
 SIGTERM and SIGHUP sent to mplock run are passed on to the command's process
 group (with SIGCONT, should it be stopped).
