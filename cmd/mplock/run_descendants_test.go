@@ -50,6 +50,7 @@ func TestRunStopsWhatTheCommandLeaves(t *testing.T) {
 		} {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
 				tag := fmt.Sprintf("8%d.%d", len(tc.name), os.Getpid()%100000)
+				killTaggedAtEnd(t, tag)
 				ready := filepath.Join(t.TempDir(), "ready")
 				if err := unix.Mkfifo(ready, 0o600); err != nil {
 					t.Fatal(err)
@@ -91,6 +92,7 @@ func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			srv := dlServeCmd(t)
 			tag := fmt.Sprintf("9%d.%d", len(mode.args), os.Getpid()%100000)
+			killTaggedAtEnd(t, tag)
 			ready := filepath.Join(t.TempDir(), "ready")
 			if err := unix.Mkfifo(ready, 0o600); err != nil {
 				t.Fatal(err)
@@ -260,6 +262,7 @@ func TestRunFallsBackWhenNamespacesAreRefused(t *testing.T) {
 	addr := dlServe(t)
 	mplock := mplockCommand(t)
 	tag := fmt.Sprintf("85.%d", os.Getpid()%100000)
+	killTaggedAtEnd(t, tag)
 	ready := filepath.Join(t.TempDir(), "ready")
 	if err := unix.Mkfifo(ready, 0o600); err != nil {
 		t.Fatal(err)

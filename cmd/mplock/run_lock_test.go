@@ -156,6 +156,7 @@ func TestRunSIGKILLedWithItsJanitorLeavesNoProcess(t *testing.T) {
 				// Every process of the command carries tag in its command
 				// line, and nothing else does.
 				tag := fmt.Sprintf("7%03d.%d", i, os.Getpid()%100000)
+				killTaggedAtEnd(t, tag)
 				mark := filepath.Join(marks, tag)
 				script := fmt.Sprintf(`setsid sleep %[1]s & sh -c 'sleep %[1]s &'; touch %[2]q; while :; do sleep 0.05; done # %[1]s`, tag, mark)
 				args := append([]string{"run", fmt.Sprintf("job%d", i), "--server", addr}, mode.args...)
@@ -203,6 +204,17 @@ func TestRunSIGKILLedWithItsJanitorLeavesNoProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// killTaggedAtEnd kills, when the test ends, every process still carrying
+// tag: a daemon that escaped a broken mplock run is no descendant of
+// anything the test started, and must not outlive the test either.
+func killTaggedAtEnd(t *testing.T, tag string) {
+	t.Cleanup(func() {
+		for _, p := range tagged(tag) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
 }
 
 // tagged returns the live processes whose command line contains tag.
