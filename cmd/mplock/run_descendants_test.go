@@ -162,7 +162,9 @@ func TestRunKeepLockForDescendants(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := append([]string{"run", "bg", "--keep-lock-for-descendants", "--server", addr}, mode.args...)
-			daemon := fmt.Sprintf(`read x < %q; echo daemon >> %q`, fifo, log)
+			tag := fmt.Sprintf("84%d.%d", len(mode.args), os.Getpid()%100000)
+			killTaggedAtEnd(t, tag)
+			daemon := fmt.Sprintf(`: %s; read x < %q; echo daemon >> %q`, tag, fifo, log)
 			a := mplockCommand(t, append(args, "--", "sh", "-c",
 				fmt.Sprintf(`setsid sh -c '%s' & echo command >> %q; exit 3`, daemon, log))...)
 			aErr := stderrLines(t, a)
