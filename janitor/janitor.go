@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"mplock/reexec"
 )
@@ -38,7 +39,17 @@ const (
 	SysVSem Kind = "sem"   // a System V semaphore set, by id; only this user's
 	File    Kind = "file"  // a named region, /dev/shm/<name>
 	Dir     Kind = "dir"   // a private run directory and everything in it
+	// Init is the init of mplock run's command (mplock worker exec), by
+	// pid; it leads its process group. It cleans up after its command
+	// itself when mplock run dies, and must not be killed while it does
+	// (it is the only one that can find every process of the command):
+	// the janitor gives it InitGrace to exit, then kills its group.
+	Init Kind = "init"
 )
+
+// InitGrace is how long the janitor waits for an Init to exit before it
+// kills its process group.
+const InitGrace = 2 * time.Second
 
 // Resource names one thing to remove.
 type Resource struct {

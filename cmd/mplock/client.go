@@ -194,12 +194,11 @@ func clientAction(c *cli.Context) error {
 		}
 		t.Stop()
 	}
-	// Check the lock is still ours before touching the file; after this,
-	// only the fencing token could protect the file from a later holder.
-	select {
-	case <-lease.Done():
-		return fmt.Errorf("client: LOST %s before the %s: %w; nothing done", name, opWord, lease.Err())
-	default:
+	// Check the lock is still ours, with time to spare, before touching
+	// the file; after this, only the fencing token could protect the file
+	// from a later holder.
+	if err := stillHeld(lease); err != nil {
+		return fmt.Errorf("client: LOST %s before the %s: %w; nothing done", name, opWord, err)
 	}
 	if mode == lockd.Exclusive {
 		if err := writeAtomic(file, []byte(value)); err != nil {
@@ -232,6 +231,25 @@ func clientAction(c *cli.Context) error {
 	say("UNLOCKED %s", name)
 	if jsonOut {
 		return writeJSON(out, res)
+	}
+	return nil
+}
+
+// stillHeld returns nil if lease is held with at least a third of its
+// length to go before its deadline (the time the client's own clock gives
+// it, see lockd.Lease): a file operation fits in that, and a healthy link
+// keeps twice as much.
+func stillHeld(lease *lockd.Lease) error {
+	select {
+	case <-lease.Done():
+		return lease.Err()
+	default:
+	}
+	if d := lease.Deadline(); !d.IsZero() {
+		if left := time.Until(d); left < lease.Length()/3 {
+			return fmt.Errorf("%w: no renewal confirmed for %v, and the server may give the lock to another client in %v",
+				lockd.ErrLeaseExpired, (lease.Length() - left).Round(time.Millisecond), left.Round(time.Millisecond))
+		}
 	}
 	return nil
 }
