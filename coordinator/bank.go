@@ -22,7 +22,7 @@ import (
 const (
 	barrierTimeout = 30 * time.Second       // for every worker to register
 	tick           = 100 * time.Millisecond // progress and stall checks
-	stopGrace      = 2 * time.Second        // after the stop flag, before SIGKILL
+	stopGrace      = 2 * time.Second        // after the stop flag, before SIGKILL (a stop ends any hold or think at once)
 )
 
 // RunBank runs one bank plan: it creates the shared region and the lock,
@@ -43,6 +43,9 @@ func RunBank(ctx context.Context, plan BankPlan) (res *BankResult, err error) {
 	defer func() {
 		if rerr := rs.release(); rerr != nil && err == nil {
 			err = rerr
+		}
+		if res != nil && rs.unguarded != "" {
+			res.Unguarded = rs.unguarded
 		}
 	}()
 
@@ -72,7 +75,7 @@ func RunBank(ctx context.Context, plan BankPlan) (res *BankResult, err error) {
 		return nil, err
 	}
 
-	spec := worker.BankSpec{Kind: plan.Kind, Ops: plan.Ops, Think: plan.Think, Hold: plan.Hold, NoLatency: plan.NoLatency}
+	spec := worker.BankSpec{Kind: plan.Kind, Ops: plan.Ops, Think: plan.Think, Hold: plan.Hold, NoLatency: plan.NoLatency, Trace: plan.Trace}
 	if plan.Ops == 0 {
 		spec.Cap = plan.opsCap()
 	}
@@ -116,6 +119,15 @@ type bankRun struct {
 	endNs    int64
 
 	interrupted, stalled bool
+	// killed notes, per slot, the workers the run had to kill because they
+	// did not stop when asked, and what each was doing then.
+	killed map[int]killNote
+}
+
+// killNote is what a worker was doing when the run killed it.
+type killNote struct {
+	phase   shm.SlotPhase
+	stopped bool // stopped by a signal (SIGSTOP, SIGTSTP): state T
 }
 
 func (r *bankRun) start(region *shm.Region, spec worker.BankSpec) error {
@@ -219,16 +231,34 @@ func (r *bankRun) supervise(ctx context.Context) {
 				r.stalled = true
 				stop()
 			}
-			// A worker sees the stop flag between operations: after its
-			// think time and its hold, which the grace must cover.
-			if !stopAt.IsZero() && now.Sub(stopAt) > stopGrace+2*(r.plan.Hold+r.plan.Think) {
-				for _, c := range r.children {
-					c.kill()
-				}
+			// A worker sees the stop flag between operations, and in any
+			// hold or think: one that has not stopped by the grace is stuck.
+			if !stopAt.IsZero() && now.Sub(stopAt) > stopGrace {
+				r.killStuck()
 			}
 		}
 	}
 	r.endNs = worker.Now()
+}
+
+// killStuck kills the workers still running after a stop, noting what each
+// was doing: one stopped (SIGSTOP) while holding the lock is why the others
+// could not go on. Killing workers that would not stop makes the run
+// stalled.
+func (r *bankRun) killStuck() {
+	for i, c := range r.children {
+		if c.hasExited() {
+			continue
+		}
+		if r.killed == nil {
+			r.killed = map[int]killNote{}
+		}
+		if _, seen := r.killed[i]; !seen {
+			r.killed[i] = killNote{phase: shm.SlotPhase(r.bank.Slot(i).Phase.Load()), stopped: processStopped(c.pid())}
+		}
+		r.stalled = true
+		c.kill()
+	}
 }
 
 // committed sums the operations every worker committed so far.
@@ -273,6 +303,11 @@ func (r *bankRun) result() *BankResult {
 			Exit: c.describe(), PinnedTo: -1,
 		}
 		pr.Ops = pr.Deposits + pr.Withdrawals
+		if note, ok := r.killed[i]; ok {
+			pr.KilledByRun, pr.Stopped, pr.Phase = true, note.stopped, note.phase
+		} else {
+			pr.Phase = shm.SlotPhase(slot.Phase.Load())
+		}
 		rep := <-r.reports[i]
 		if rep != nil && c.exitedCleanly() {
 			pr.Handoffs, pr.MaxRun, pr.Recovered = rep.Handoffs, rep.MaxRun, rep.Recovered
@@ -335,5 +370,13 @@ func (r *bankRun) result() *BankResult {
 		}
 	}
 	res.Fairness = jain(opsAt)
+	if h := r.bank.Account.Holder.Load(); h > 0 && p.Kind.Excludes() {
+		res.LastHolder = int(h) - 1
+	} else {
+		res.LastHolder = -1
+	}
+	if p.Trace {
+		res.Trace = traceOf(r.bank, res.Procs, r.startNs)
+	}
 	return res
 }

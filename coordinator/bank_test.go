@@ -3,8 +3,11 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,10 +26,82 @@ func runBank(t *testing.T, ctx context.Context, p BankPlan) *BankResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Kind == lock.SysV && (res.SemID <= 0 || lock.SysVExists(res.SemID)) {
-		t.Errorf("System V semaphore %d not removed after the run", res.SemID)
+	if err := semaphoreLeft(res); err != nil {
+		t.Error(err)
 	}
 	return res
+}
+
+// semaphoreLeft fails when a sysv run's own semaphore outlived the run. It
+// looks at that semaphore only, by its id: other tests and processes make
+// and remove semaphores concurrently, and the kernel does not hand a
+// removed id out again until its sequence number wraps. Id 0 is a real id:
+// the first set made in an IPC namespace gets it (which is how a fresh
+// machine once failed this check when it refused ids <= 0).
+func semaphoreLeft(res *BankResult) error {
+	if res.Kind == lock.SysV && (res.SemID < 0 || lock.SysVExists(res.SemID)) {
+		return fmt.Errorf("System V semaphore %d not removed after the run", res.SemID)
+	}
+	return nil
+}
+
+// TestSemaphoreCheckCatchesLeak shows semaphoreLeft catching what it is
+// for: a run's semaphore still there after it.
+func TestSemaphoreCheckCatchesLeak(t *testing.T) {
+	id, err := lock.CreateSysV()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.RemoveSysV(id)
+	if semaphoreLeft(&BankResult{Kind: lock.SysV, SemID: id}) == nil {
+		t.Fatalf("semaphore %d exists, but the check passed", id)
+	}
+	lock.RemoveSysV(id)
+	if err := semaphoreLeft(&BankResult{Kind: lock.SysV, SemID: id}); err != nil {
+		t.Fatalf("after removing it: %v", err)
+	}
+}
+
+// TestSysVRunInFreshIPCNamespace runs a sysv bank run where it gets
+// semaphore id 0: in an IPC namespace of its own, as on a freshly booted
+// machine. The run and its check must work with that id.
+func TestSysVRunInFreshIPCNamespace(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MPLOCK_TEST_SYSV_HELPER=1", "TMPDIR="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWIPC}
+	if os.Getuid() != 0 {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getuid(), HostID: os.Getuid(), Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Skipf("cannot start a process in a new IPC namespace here: %v", err)
+	}
+	if err != nil || !strings.Contains(string(out), "semaphore 0: ok") {
+		t.Fatalf("sysv run in a fresh IPC namespace: %v\n%s", err, out)
+	}
+}
+
+// sysvHelper is TestSysVRunInFreshIPCNamespace's child: one sysv run,
+// then "semaphore ID: ok" or the check's error.
+func sysvHelper() int {
+	res, err := RunBank(context.Background(), BankPlan{Kind: lock.SysV, Workers: 2, Ops: 500, Amount: 5, Initial: 600})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if !res.Consistent || res.Failed() {
+		fmt.Printf("run failed: consistent %v, procs %+v\n", res.Consistent, res.Procs)
+		return 1
+	}
+	if err := semaphoreLeft(res); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Printf("semaphore %d: ok\n", res.SemID)
+	return 0
 }
 
 // checkBooks checks what must hold for every run, locked or not: the
@@ -447,5 +522,221 @@ func TestStopEndsALongThink(t *testing.T) {
 	}
 	if r.Ops != 0 { // the stop came during the think before each worker's first operation
 		t.Fatalf("%d operations, want none", r.Ops)
+	}
+}
+
+// openNamedBank maps a running run's named region, as any tool could, to
+// watch its workers; nil while it does not exist yet.
+func openNamedBank(t *testing.T, name string) *shm.Bank {
+	t.Helper()
+	f, err := os.Open(shm.NamedPath(name))
+	if err != nil {
+		return nil
+	}
+	r, err := shm.Open(f)
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	b, err := shm.OpenBank(r)
+	if err != nil {
+		r.Close()
+		return nil
+	}
+	t.Cleanup(func() { r.Close() })
+	return b
+}
+
+// holding returns the slot of a worker in the middle of an operation, or -1.
+func holding(b *shm.Bank) int {
+	for i := range b.Workers() {
+		if b.Slot(i).State.Load() == uint32(shm.SlotRunning) && shm.SlotPhase(b.Slot(i).Phase.Load()) == shm.PhaseHolding {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestStopEndsALongHold: a stop (here Ctrl-C's cancellation) ends an hour's
+// hold at once, the workers exit on their own with the operation abandoned
+// before its write, and the run reports what finished. It used to wait out
+// the hold (and then a grace of twice the hold).
+func TestStopEndsALongHold(t *testing.T) {
+	for _, kind := range []lock.Kind{lock.None, lock.Sem, lock.Flock} {
+		t.Run(kind.String(), func(t *testing.T) {
+			leakCheck(t)
+			name := testShmPrefix() + "-hold"
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			type result struct {
+				r   *BankResult
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				r, err := RunBank(ctx, BankPlan{Kind: kind, Workers: 2, Ops: 3, Hold: time.Hour, Amount: 5, Initial: 600, ShmName: name})
+				done <- result{r, err}
+			}()
+			var b *shm.Bank
+			proctest.Eventually(t, "a worker holding", func() bool {
+				if b == nil {
+					b = openNamedBank(t, name)
+				}
+				return b != nil && holding(b) >= 0
+			})
+			cancel()
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(time.Minute): // a bound on a hang: the hold is an hour
+				t.Fatal("the run did not end when stopped: the hold went on")
+			}
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			r := res.r
+			if !r.Interrupted || r.Failed() || r.Ops != 0 || !r.Consistent || r.Final != 600 {
+				t.Fatalf("interrupted %v, failed %v (%+v), ops %d, consistent %v, final %d; want an interrupted run, every worker exited, nothing written",
+					r.Interrupted, r.Failed(), r.Procs, r.Ops, r.Consistent, r.Final)
+			}
+		})
+	}
+}
+
+// TestStalledHolderIsNamed stops (SIGSTOP) the worker that holds the lock.
+// The others wait for it; the run stalls, is stopped, and must say that
+// the stopped worker held the lock and the other waited for it.
+func TestStalledHolderIsNamed(t *testing.T) {
+	for _, kind := range []lock.Kind{lock.Sem, lock.Flock} {
+		t.Run(kind.String(), func(t *testing.T) {
+			leakCheck(t)
+			name := testShmPrefix() + "-stall"
+			stopped, stoppedPid := -1, 0
+			r := runBank(t, context.Background(), BankPlan{
+				Kind: kind, Workers: 2, Ops: 1_000_000, Hold: 5 * time.Millisecond, Amount: 5, ShmName: name,
+				StallTimeout: 300 * time.Millisecond,
+				Progress: func(p BankProgress) {
+					if stopped >= 0 || p.Ops == 0 {
+						return
+					}
+					b := openNamedBank(t, name)
+					if b == nil {
+						return
+					}
+					// Stop the holder in its hold: its phase is read again
+					// after the stop, so a worker caught leaving is retried.
+					for i := range b.Workers() {
+						pid := int(b.Slot(i).Pid.Load())
+						if shm.SlotPhase(b.Slot(i).Phase.Load()) != shm.PhaseHolding {
+							continue
+						}
+						syscall.Kill(pid, syscall.SIGSTOP)
+						if shm.SlotPhase(b.Slot(i).Phase.Load()) == shm.PhaseHolding {
+							stopped, stoppedPid = i, pid
+							return
+						}
+						syscall.Kill(pid, syscall.SIGCONT)
+					}
+				},
+			})
+			if stopped < 0 {
+				t.Fatal("never caught a worker holding the lock")
+			}
+			if !r.Stalled || r.LastHolder != stopped {
+				t.Fatalf("stalled %v, last holder %d; want stalled and worker %d (pid %d)", r.Stalled, r.LastHolder, stopped, stoppedPid)
+			}
+			holder, waiter := r.Procs[stopped], r.Procs[1-stopped]
+			if !holder.KilledByRun || !holder.Stopped || holder.Phase != shm.PhaseHolding {
+				t.Errorf("stopped holder: killed by run %v, stopped %v, phase %v; want killed, stopped, holding the lock", holder.KilledByRun, holder.Stopped, holder.Phase)
+			}
+			if !waiter.KilledByRun || waiter.Stopped || waiter.Phase != shm.PhaseWaiting {
+				t.Errorf("the other: killed by run %v, stopped %v, phase %v; want killed while waiting for the lock", waiter.KilledByRun, waiter.Stopped, waiter.Phase)
+			}
+		})
+	}
+}
+
+// TestJanitorKilledMidRun kills the janitor of a run that made a run
+// directory (flock): the run goes on and finishes, cleans up after itself,
+// and says that cleanup after a crash was no longer guaranteed.
+func TestJanitorKilledMidRun(t *testing.T) {
+	leakCheck(t)
+	killed := 0
+	r := runBank(t, context.Background(), BankPlan{
+		Kind: lock.Flock, Workers: 2, Duration: 600 * time.Millisecond, Amount: 5,
+		Progress: func(p BankProgress) {
+			if killed == 0 && p.Ops > 0 {
+				for _, pid := range proctest.ChildrenRunning(os.Getpid(), "worker", "janitor") {
+					syscall.Kill(pid, syscall.SIGKILL)
+					killed++
+				}
+			}
+		},
+	})
+	if killed != 1 {
+		t.Fatalf("killed %d janitors, want 1", killed)
+	}
+	if !r.Consistent || r.Failed() || r.Ops == 0 {
+		t.Fatalf("consistent %v, failed %v, ops %d: the run should go on", r.Consistent, r.Failed(), r.Ops)
+	}
+	if !strings.Contains(r.Unguarded, "killed by SIGKILL") {
+		t.Fatalf("unguarded %q; want the janitor's death noted", r.Unguarded)
+	}
+}
+
+// TestUnlockedTraceShowsALostUpdate: the traces of an unlocked run hold a
+// write that another overwrote, shown as it happened, and it agrees with
+// the account word: the overwriting write replaced exactly the balance and
+// version the overwritten one wrote.
+func TestUnlockedTraceShowsALostUpdate(t *testing.T) {
+	leakCheck(t)
+	r := runBank(t, context.Background(), BankPlan{Kind: lock.None, Workers: 2, Ops: 300, Hold: 100 * time.Microsecond, Amount: 5, Initial: 600, Trace: true})
+	if r.LostUpdates == 0 || r.Trace == nil {
+		t.Fatalf("lost %d, trace %v; want lost updates and a trace", r.LostUpdates, r.Trace)
+	}
+	lu := r.Trace.Lost
+	if lu == nil {
+		t.Fatalf("%d updates lost, but the trace shows none: %+v", r.LostUpdates, r.Trace.Workers)
+	}
+	x, by := lu.Overwritten, lu.By
+	if x.Slot == by.Slot || !by.Overwrote || by.SeenVersion != x.WroteVersion || by.SeenBalance != x.WroteBalance {
+		t.Fatalf("overwritten %+v, by %+v: the overwriting write must have replaced what the other wrote", x, by)
+	}
+	if by.ReadVersion >= x.WroteVersion || by.WroteVersion > x.WroteVersion || by.Read > x.Wrote {
+		t.Fatalf("overwritten %+v, by %+v: the overwriting write must have read before the other wrote", x, by)
+	}
+	if want := x.ReadBalance + map[worker.Role]int64{worker.Depositor: 5, worker.Withdrawer: -5}[x.Role]; x.WroteBalance != want {
+		t.Fatalf("overwritten %+v wrote %d, want %d", x, x.WroteBalance, want)
+	}
+	if lu.Writes != int64(x.WroteVersion)-int64(by.ReadVersion) || lu.Writes < 1 {
+		t.Fatalf("writes %d", lu.Writes)
+	}
+}
+
+// TestLockedTraceIsSerialized: with a lock, the traced operations never
+// overlap and no write overwrites another.
+func TestLockedTraceIsSerialized(t *testing.T) {
+	leakCheck(t)
+	for _, kind := range []lock.Kind{lock.Sem, lock.Flock} {
+		r := runBank(t, context.Background(), BankPlan{Kind: kind, Workers: 3, Ops: 2000, Hold: time.Microsecond, Amount: 5, Initial: 600, Trace: true})
+		if r.Trace == nil || r.Trace.Lost != nil {
+			t.Fatalf("%s: trace %+v; want one, with no lost update", kind, r.Trace)
+		}
+		var all []TraceOp
+		for _, ops := range r.Trace.Workers {
+			if len(ops) == 0 {
+				t.Fatalf("%s: a worker traced nothing", kind)
+			}
+			all = append(all, ops...)
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].Read < all[j].Read })
+		for i, op := range all {
+			if op.Overwrote {
+				t.Fatalf("%s: %+v overwrote a write with the lock held", kind, op)
+			}
+			if i > 0 && all[i-1].Wrote > op.Read {
+				t.Fatalf("%s: operations overlap: %+v and %+v", kind, all[i-1], op)
+			}
+		}
 	}
 }

@@ -54,6 +54,12 @@ type BankPlan struct {
 	ShmName string
 	// NoLatency turns acquire-latency recording off (to measure its cost).
 	NoLatency bool
+	// Trace has the workers record their latest operations in the region
+	// (shm.Trace), from which the result shows a lost update as it
+	// happened (BankResult.Trace). It costs a few stores per operation, an
+	// atomic swap for the write, and two clock reads without a hold;
+	// benchmarks leave it off.
+	Trace bool
 	// Pin binds worker i to the i-th CPU this process may run on (modulo
 	// their number), so that workers contend from separate CPUs rather than
 	// sometimes take turns on one: the scheduler's choice between the two

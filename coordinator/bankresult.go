@@ -6,6 +6,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"mplock/lock"
+	"mplock/shm"
 	"mplock/worker"
 )
 
@@ -64,7 +65,21 @@ type BankResult struct {
 	Recoveries  int  // locks taken over from dead holders (sem, spin)
 	Interrupted bool // stopped early by Ctrl-C or SIGTERM
 	Capped      bool // a timed run stopped a worker at its share of the account's range
-	Stalled     bool // stopped because no worker made progress
+	// Stalled is set when no worker made progress for StallTimeout, or
+	// when workers did not stop when asked and were killed
+	// (ProcResult.KilledByRun).
+	Stalled bool
+	// LastHolder is the slot of the worker that took the lock last, -1 for
+	// none (or a kind that does not exclude): with a stalled run, the one
+	// everyone waited for.
+	LastHolder int
+	// Trace is what the workers' traces recorded (BankPlan.Trace); nil
+	// when not traced.
+	Trace *BankTrace
+	// Unguarded says why cleanup after a crash of this process was not
+	// guaranteed for part of the run ("" when it was): the janitor that
+	// would have removed the run's semaphore and files died.
+	Unguarded string
 }
 
 // ProcResult is one worker process's part.
@@ -82,6 +97,12 @@ type ProcResult struct {
 	Died        bool   // ended by a signal or an error, without a report
 	Recovered   []int  // pids of dead holders it took the lock over from
 	PinnedTo    int    // the CPU it was bound to, as the kernel reported; -1 when not pinned
+	// KilledByRun is set when the run killed the worker because it did not
+	// stop when asked; Stopped when it was stopped by a signal (SIGSTOP)
+	// then. Phase is what it was doing when it ended.
+	KilledByRun bool
+	Stopped     bool
+	Phase       shm.SlotPhase
 }
 
 // Failed reports whether any worker ended without finishing its work.

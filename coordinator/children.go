@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +55,30 @@ func (c *child) exitedCleanly() bool {
 	default:
 		return false
 	}
+}
+
+// hasExited reports whether the child has exited, cleanly or not.
+func (c *child) hasExited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// processStopped reports whether process pid is stopped by a signal
+// (state T in /proc/PID/stat), as SIGSTOP or a debugger leaves it.
+func processStopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// hold anything.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'T' || s[i+2] == 't')
 }
 
 // describe says how the child ended, for reports: "exit 0", "killed by

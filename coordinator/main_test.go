@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MPLOCK_TEST_COORDINATOR") != "" {
 		os.Exit(coordinatorHelper())
 	}
+	if os.Getenv("MPLOCK_TEST_SYSV_HELPER") != "" {
+		os.Exit(sysvHelper())
+	}
 	if os.Getenv("MPLOCK_TEST_MUTEX_COORDINATOR") != "" {
 		os.Exit(mutexCoordinatorHelper())
 	}

@@ -62,6 +62,10 @@ func RunMutex(ctx context.Context, plan MutexPlan) (res *MutexResult, err error)
 		}
 	}
 	r := &mutexRun{plan: plan, mx: mx, exited: make(chan *child, nodes), addrs: make(chan addrNote, nodes), dead: -1}
+	if plan.Log != nil {
+		r.live = newLiveLog(plan.Log)
+		defer r.closeLog()
+	}
 	defer r.reapAll()
 	if err := r.start(region, dir); err != nil {
 		return nil, err
@@ -74,7 +78,19 @@ func RunMutex(ctx context.Context, plan MutexPlan) (res *MutexResult, err error)
 	}
 	r.supervise(ctx)
 	r.reapAll()
-	return r.result(), nil
+	res = r.result()
+	r.closeLog()
+	return res, nil
+}
+
+// closeLog passes on what the live log still holds, once every process's
+// notes are read; it does nothing the second time.
+func (r *mutexRun) closeLog() {
+	if r.live != nil {
+		r.notes.Wait()
+		r.live.close()
+		r.live = nil
+	}
 }
 
 // mutexRun is the state of one run between start and result.
@@ -93,6 +109,7 @@ type mutexRun struct {
 	deliveryIdle *worker.Delivery
 	events       []TimedEvent
 	problems     []Problem
+	live         *liveLog // nil unless the plan asks for the live log
 
 	startNs, endNs int64
 	dead           int // id of the first process that died before the exit phase; -1 if none
@@ -215,8 +232,16 @@ func (r *mutexRun) readNotes(c *mutexChild, pr *os.File) {
 			}
 		case worker.NoteEvent:
 			r.events = append(r.events, TimedEvent{At: time.Duration(n.At), Event: n.Event})
+			if r.live != nil {
+				e := n.Event
+				r.live.add(n.At, MutexLogEntry{Event: &e})
+			}
 		case worker.NoteRejected, worker.NoteLost:
-			r.problems = append(r.problems, Problem{At: time.Duration(n.At), Kind: n.Kind.String(), Text: n.Text})
+			pr := Problem{At: time.Duration(n.At), Kind: n.Kind.String(), Text: n.Text}
+			r.problems = append(r.problems, pr)
+			if r.live != nil {
+				r.live.add(n.At, MutexLogEntry{Problem: &pr})
+			}
 		case worker.NoteDone:
 			c.cpu = time.Duration(n.UserNs + n.SysNs)
 		}
@@ -272,6 +297,9 @@ func (r *mutexRun) barrier(ctx context.Context) error {
 		return err
 	}
 	r.startNs = worker.Now()
+	if r.live != nil {
+		r.live.start(r.startNs)
+	}
 	return r.setPhase(shm.PhaseRun)
 }
 

@@ -22,8 +22,10 @@ type slotView struct {
 }
 
 // waitGraph says who waits for whom: the edges of a Wanted process go to the
-// processes it needs a message from; in the token ring, to the process
-// holding the token, because that is the only one that can let it in.
+// processes it needs a message from; in the token ring and Suzuki-Kasami,
+// to the process holding the token, because that is the only one that can
+// let it in (Raymond's processes know the neighbour towards the token, and
+// that chain leads to the holder).
 func waitGraph(a dmutex.Algorithm, views []slotView) map[int][]int {
 	holder := -1
 	for _, v := range views {
@@ -39,7 +41,7 @@ func waitGraph(a dmutex.Algorithm, views []slotView) map[int][]int {
 			// only to the clients waiting for the server.
 			g[v.id] = v.awaiting.IDs()
 		case v.state != dmutex.Wanted:
-		case a == dmutex.TokenRing && holder >= 0 && holder != v.id:
+		case (a == dmutex.TokenRing || a == dmutex.SuzukiKasami) && holder >= 0 && holder != v.id:
 			g[v.id] = []int{holder}
 		default:
 			g[v.id] = v.awaiting.IDs()
@@ -80,9 +82,10 @@ func waitersOf(g map[int][]int, culprit int) []int {
 // waiters. It returns -1 when nobody waits for anybody.
 func blame(a dmutex.Algorithm, views []slotView, dead int) (culprit int, waiters []int) {
 	g := waitGraph(a, views)
-	if a == dmutex.TokenRing && dead >= 0 {
+	if a.TokenBased() && dead >= 0 {
 		// The token is lost with the dead process, or will be when it
-		// gets there: every requester waits for it.
+		// gets there (the ring's next hop, the queue's next holder, the
+		// tree path through it): every requester waits for it.
 		for _, v := range views {
 			if v.state == dmutex.Wanted && v.id != dead {
 				g[v.id] = []int{dead}
@@ -146,6 +149,16 @@ func why(a dmutex.Algorithm, culprit int, views []slotView) string {
 	switch a {
 	case dmutex.RicartAgrawala, dmutex.Broken:
 		return "Ricart-Agrawala lets a process in only with a reply from every other process, so one silent process blocks every request"
+	case dmutex.Lamport:
+		return "Lamport's algorithm lets a process in only with a reply from every other process, and after the release of every request ahead of it, so one silent process blocks every request"
+	case dmutex.RoucairolCarvalho:
+		return fmt.Sprintf("a Roucairol-Carvalho process needs the permission of every process it gave its own to since its last entry; %s keeps the permissions it holds forever", dmutex.Name(culprit))
+	case dmutex.Maekawa, dmutex.MaekawaNaive:
+		return fmt.Sprintf("Maekawa lets a process in only with the vote of every member of its quorum; %s's vote, and every vote locked for %s's request, never comes back", dmutex.Name(culprit), dmutex.Name(culprit))
+	case dmutex.SuzukiKasami:
+		return fmt.Sprintf("nobody enters without the token, and the token is lost if %s held it or was next in its queue", dmutex.Name(culprit))
+	case dmutex.Raymond:
+		return fmt.Sprintf("the token and the requests travel along the tree, and cannot get past %s", dmutex.Name(culprit))
 	case dmutex.Central:
 		if culprit == dmutex.ServerID {
 			return "every request goes through the lock server"

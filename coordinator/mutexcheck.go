@@ -17,7 +17,10 @@ type intervalCheck struct {
 	waits      []int64   // all entries, ns
 	procWaits  [][]int64 // per peer
 	sync       []int64   // handoffs to a waiting process, ns
-	lastExit   int64
+	// uncontended holds the waits of the entries whose request found
+	// nobody inside or waiting, ns.
+	uncontended []int64
+	lastExit    int64
 }
 
 // checkIntervals sorts the log by entry time and counts: intervals that
@@ -65,7 +68,55 @@ func checkIntervals(log []shm.MutexInterval, procs int, end int64) intervalCheck
 		stamps = append(stamps, dmutex.Stamp{TS: iv.TS, ID: int(iv.Proc)})
 	}
 	c.inversions = dmutex.Inversions(stamps)
+	c.uncontended = uncontendedWaits(ivs, end)
 	return c
+}
+
+// uncontendedWaits returns the waits of the intervals whose request came
+// while no other interval was between its request and its exit: nobody
+// inside, nobody waiting. One sweep over the requests and exits in time
+// order.
+func uncontendedWaits(ivs []shm.MutexInterval, end int64) []int64 {
+	type mark struct {
+		at   int64
+		exit bool
+		i    int
+	}
+	marks := make([]mark, 0, 2*len(ivs))
+	for i, iv := range ivs {
+		exit := iv.Exited
+		if exit == 0 {
+			exit = end
+		}
+		marks = append(marks, mark{iv.Requested, false, i}, mark{exit, true, i})
+	}
+	// At equal times an exit comes first: a request at the very moment of
+	// another's exit found the section free.
+	slices.SortFunc(marks, func(a, b mark) int {
+		if a.at != b.at {
+			return cmpNs(a.at, b.at)
+		}
+		switch {
+		case a.exit && !b.exit:
+			return -1
+		case !a.exit && b.exit:
+			return 1
+		}
+		return 0
+	})
+	var out []int64
+	active := 0
+	for _, m := range marks {
+		if m.exit {
+			active--
+			continue
+		}
+		if active == 0 {
+			out = append(out, ivs[m.i].Entered-ivs[m.i].Requested)
+		}
+		active++
+	}
+	return out
 }
 
 // summarize returns the count, mean, median, 99th percentile and maximum of

@@ -47,6 +47,11 @@ type MutexPlan struct {
 	// Progress, when set, is called from the supervising goroutine every
 	// 20ms while the run is going.
 	Progress func(MutexProgress)
+	// Log, when set, receives every event and problem of every process
+	// (events only with Verbose) while the run goes, in time order, about
+	// a tenth of a second after each happened, from one goroutine at a
+	// time; the last ones before RunMutex returns.
+	Log func(MutexLogEntry)
 }
 
 // FaultKind is a failure a mutex run can inject.

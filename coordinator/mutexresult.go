@@ -26,15 +26,28 @@ type MutexResult struct {
 
 	// Messages counts the algorithm's messages, server included (pings and
 	// introductions excluded); Theory is what the algorithm's analysis says
-	// per entry, exact or not (see dmutex.Algorithm.MessagesPerEntry).
+	// per entry under heavy load (see dmutex.Algorithm.MessagesPerEntry),
+	// and Cost everything it says.
 	Messages         int64
 	MessagesPerEntry float64
 	Theory           float64
 	TheoryExact      bool
 	TheoryText       string
-	// MessagesMatch is false when the theory is exact and the count is not
-	// exactly Theory per entry.
+	Cost             dmutex.Cost
+	// Bounds is what the messages per entry of this very run must lie
+	// within: the theory's bounds, for Maekawa weighted by each process's
+	// quorum and entries. MessagesMatch is false when they do not.
+	Bounds        dmutex.Range
 	MessagesMatch bool
+
+	// Load is the share of entries whose request found the critical
+	// section busy (another process inside or waiting): 0 is the theory's
+	// light load, 1 its heavy load.
+	Load float64
+	// Uncontended is the wait (request to entry) of the entries whose
+	// request found nobody inside or waiting: the light-load response
+	// time, less the time inside.
+	Uncontended Durations
 
 	// SyncDelay is the time from one process's exit to the next one's
 	// entry, over the handoffs where the next one was already waiting.
@@ -131,13 +144,42 @@ type MutexFailure struct {
 }
 
 // Ok reports whether the run passed every check: no failure, no violation,
-// the message count of an exact theory, and, for Ricart-Agrawala, no entry
-// out of timestamp order.
+// messages per entry within the theory's bounds (exactly the theory's
+// count where it is exact), and no entry out of timestamp order for an
+// algorithm that grants in that order.
 func (r *MutexResult) Ok() bool {
 	if r.Failure != nil || r.Violations > 0 || r.Overlaps > 0 || !r.MessagesMatch {
 		return false
 	}
-	return r.Algorithm != dmutex.RicartAgrawala || r.Inversions == 0
+	return !r.Algorithm.GrantsInOrder() || r.Inversions == 0
+}
+
+// Regime names the run's load as the theory does: "light" when at most a
+// tenth of the requests found the critical section busy, "heavy" when at
+// least nine tenths did, else "mixed".
+func (r *MutexResult) Regime() string {
+	switch {
+	case r.Entries == 0:
+		return "-"
+	case r.Load <= 0.1:
+		return "light"
+	case r.Load >= 0.9:
+		return "heavy"
+	}
+	return "mixed"
+}
+
+// Expected is the theory's messages per entry for the run's regime: the
+// light-load figure, the heavy-load one, or the span of both.
+func (r *MutexResult) Expected() dmutex.Range {
+	c := r.Cost
+	switch r.Regime() {
+	case "light":
+		return c.Light
+	case "heavy":
+		return c.Heavy
+	}
+	return dmutex.Range{Lo: min(c.Light.Lo, c.Heavy.Lo), Hi: max(c.Light.Hi, c.Heavy.Hi)}
 }
 
 // SyncRatio is the median synchronization delay in one-message delivery
@@ -176,6 +218,10 @@ func (r *mutexRun) result() *MutexResult {
 	res.Violations, res.Inversions, res.Open = check.violations, check.inversions, check.open
 	res.Wait = summarize(check.waits)
 	res.SyncDelay = summarize(check.sync)
+	res.Uncontended = summarize(check.uncontended)
+	if n := len(check.waits); n > 0 {
+		res.Load = float64(n-len(check.uncontended)) / float64(n)
+	}
 
 	for _, c := range r.procs {
 		s := r.mx.Slot(c.slot)
@@ -209,7 +255,12 @@ func (r *mutexRun) result() *MutexResult {
 	}
 	res.Theory, res.TheoryExact = p.Algorithm.MessagesPerEntry(p.Procs)
 	res.TheoryText = p.Algorithm.Theory()
-	res.MessagesMatch = !res.TheoryExact || res.Failure != nil || res.Messages == int64(res.Theory)*res.Entries
+	res.Cost = p.Algorithm.Cost(p.Procs)
+	res.Bounds = runBounds(p.Algorithm, res.Cost, res.Peers)
+	res.MessagesMatch = res.Failure != nil || res.Entries == 0 && res.Messages == 0 || res.Entries > 0 && res.Bounds.Contains(res.MessagesPerEntry)
+	if res.TheoryExact && res.Failure == nil {
+		res.MessagesMatch = res.Messages == int64(res.Theory)*res.Entries
+	}
 
 	for _, e := range r.events {
 		e.At -= time.Duration(r.startNs)
@@ -222,6 +273,27 @@ func (r *mutexRun) result() *MutexResult {
 	}
 	slices.SortStableFunc(res.Problems, func(a, b Problem) int { return cmpDur(a.At, b.At) })
 	return res
+}
+
+// runBounds is the theory's bounds on messages per entry for the entries
+// this run made. Maekawa's least cost differs by quorum: 3(K-1) for a
+// process whose quorum has K members, weighted here by its entries.
+func runBounds(a dmutex.Algorithm, c dmutex.Cost, peers []MutexProc) dmutex.Range {
+	b := c.Bounds
+	if a != dmutex.Maekawa && a != dmutex.MaekawaNaive {
+		return b
+	}
+	g := dmutex.NewGrid(len(peers))
+	var least float64
+	var entries int64
+	for _, p := range peers {
+		least += 3 * float64(len(g.Quorum(p.ID))-1) * float64(p.Entries)
+		entries += p.Entries
+	}
+	if entries > 0 {
+		b.Lo = least / float64(entries)
+	}
+	return b
 }
 
 func cmpDur(a, b time.Duration) int {

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -20,6 +21,10 @@ type resources struct {
 	dir     string
 	semIDs  []int
 	cleanup []func() error // in reverse order of creation
+	// unguarded says how the janitor died, if it did: from then on, what
+	// the run made would outlive a SIGKILL of this process (until the next
+	// run's sweep). The run itself goes on.
+	unguarded string
 }
 
 // janitor starts the janitor on first use: runs that create nothing outside
@@ -42,7 +47,9 @@ func (r *resources) track(res janitor.Resource) error {
 	if err != nil {
 		return err
 	}
-	if err := j.Track(res); err != nil {
+	if err := j.Track(res); errors.Is(err, janitor.ErrGone) {
+		r.unguarded = err.Error()
+	} else if err != nil {
 		return err
 	}
 	if res.Kind == janitor.Dir {
@@ -130,7 +137,9 @@ func (r *resources) release() error {
 	}
 	r.cleanup = nil
 	if r.jan != nil {
-		if err := r.jan.Close(); err != nil && first == nil {
+		if err := r.jan.Close(); errors.Is(err, janitor.ErrGone) {
+			r.unguarded = err.Error()
+		} else if err != nil && first == nil {
 			first = err
 		}
 		r.jan = nil

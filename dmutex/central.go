@@ -29,7 +29,7 @@ func (p *centralClient) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.observe(Requested, -1, p.reqTS)
 	p.send(Request, ServerID, p.reqTS)
 	return p.flush()
@@ -41,7 +41,7 @@ func (p *centralClient) Release() error {
 	}
 	p.state = Released
 	p.observe(Exited, -1, p.clock.Now())
-	p.send(ReleaseLock, ServerID, p.clock.Tick())
+	p.send(ReleaseLock, ServerID, p.clock.Now())
 	return p.flush()
 }
 
@@ -52,7 +52,7 @@ func (p *centralClient) Handle(m Message) error {
 	if p.state != Wanted {
 		return unexpected(m, "this process is not waiting")
 	}
-	p.clock.Witness(m.TS)
+	p.clock.See(m.TS)
 	p.state = Held
 	p.observe(Entered, -1, p.clock.Now())
 	return nil
@@ -83,7 +83,7 @@ func (s *centralServer) Handle(m Message) error {
 		if s.queued.Has(m.From) {
 			return unexpected(m, "this peer already waits for the lock")
 		}
-		s.clock.Witness(m.TS)
+		s.clock.See(m.TS)
 		if s.holder < 0 {
 			s.grant(m.From)
 		} else {
@@ -96,7 +96,7 @@ func (s *centralServer) Handle(m Message) error {
 		if m.From != s.holder {
 			return unexpected(m, "this peer does not hold the lock")
 		}
-		s.clock.Witness(m.TS)
+		s.clock.See(m.TS)
 		s.holder = -1
 		if len(s.queue) > 0 {
 			next := s.queue[0]
@@ -111,9 +111,24 @@ func (s *centralServer) Handle(m Message) error {
 
 func (s *centralServer) grant(to int) {
 	s.holder = to
-	ts := s.clock.Tick()
+	ts := s.clock.Now()
 	s.observe(Granted, to, ts)
 	s.send(Grant, to, ts)
 }
 
 func (s *centralServer) Holder() int { return s.holder }
+
+func (s *centralServer) Clone() Node {
+	c := *s
+	c.queue = append([]int(nil), s.queue...)
+	return &c
+}
+
+// AppendState leaves the clock out: the server decides on arrival order.
+func (s *centralServer) AppendState(dst []byte) []byte {
+	return appendInts(appendInt(dst, s.holder), s.queue)
+}
+
+func (p *centralClient) Clone() Node { c := *p; return &c }
+
+func (p *centralClient) AppendState(dst []byte) []byte { return append(dst, byte(p.state)) }

@@ -3,6 +3,7 @@ package dmutex
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,12 @@ func TestMessageRoundTrip(t *testing.T) {
 		{Kind: Ping, From: 0, TS: 5},
 		{Kind: Pong, From: 1, TS: 5},
 		{Kind: Hello, From: 2, TS: 0xdeadbeef},
+		{Kind: Locked, From: 4, TS: 9},
+		{Kind: Failed, From: 4, TS: 9},
+		{Kind: Inquire, From: 4, TS: 9},
+		{Kind: Relinquish, From: 63, TS: 18446744073709551615},
+		{Kind: Token, From: 2, TS: 7, Carried: &TokenState{LN: []uint64{3, 0, 1}}},
+		{Kind: Token, From: 2, TS: 7, Carried: &TokenState{LN: []uint64{3, 0, 1}, Queue: []int{1, 0}}},
 	} {
 		line := AppendMessage(nil, m)
 		if len(line) > MaxLine {
@@ -27,7 +34,7 @@ func TestMessageRoundTrip(t *testing.T) {
 			continue
 		}
 		m.To = -1
-		if got != m {
+		if !got.Equal(m) {
 			t.Errorf("ParseMessage(%q) = %+v, want %+v", line, got, m)
 		}
 	}
@@ -56,6 +63,23 @@ func TestParseMessageRejects(t *testing.T) {
 		"REQUEST 3 17\nREPLY 3 18\n",       // two lines
 		"REQ\x00EST 3 17\n",
 		"GARBAGE GARBAGE GARBAGE GARBAGE GARBAGE GARBAGE\n", // too long
+		"REQUEST 3 17                           \n",         // padded past the plain length
+		"REQUEST 3 17 1,2 -\n",                              // a payload on a kind that has none
+		"TOKEN 3 17 1,2\n",                                  // four fields
+		"TOKEN 3 17 1,2 - x\n",                              // six fields
+		"TOKEN 3 17 1,2 \n",                                 // empty queue field
+		"TOKEN 3 17  -\n",                                   // empty sequence numbers
+		"TOKEN 3 17 1,,2 -\n",                               // empty sequence number
+		"TOKEN 3 17 1,2, -\n",                               // trailing comma
+		"TOKEN 3 17 01,2 -\n",                               // leading zero
+		"TOKEN 3 17 1,-2 -\n",                               // sign
+		"TOKEN 3 17 1,2 2\n",                                // queue id beyond the sequence numbers
+		"TOKEN 3 17 1,2,3 1,1\n",                            // an id twice in the queue
+		"TOKEN 3 17 1,2,3 1,\n",                             // trailing comma in the queue
+		"TOKEN 3 17 1,2,3 --\n",                             // not "-"
+		"TOKEN 3 17 1,2,3 -,1\n",                            // "-" with ids
+		"TOKEN 3 17 " + strings.Repeat("1,", 64) + "1 -\n",  // 65 sequence numbers
+		"TOKEN 3 17 1,18446744073709551616 -\n",             // overflow
 	} {
 		m, err := ParseMessage([]byte(line))
 		if !errors.Is(err, ErrMalformed) {
@@ -70,6 +94,8 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte("REQUEST 3 17\n"))
 	f.Add([]byte("TOKEN 0 0\n"))
 	f.Add([]byte("REPLY 64 18446744073709551615\n"))
+	f.Add([]byte("TOKEN 1 5 0,3,2 2,0\n"))
+	f.Add([]byte("TOKEN 1 5 0,3,2 -\n"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		m, err := ParseMessage(line)
 		if err != nil {
@@ -82,4 +108,27 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("ParseMessage(%q) = %+v, which encodes as %q", line, m, back)
 		}
 	})
+}
+
+// TestMaxLine: the longest message there can be, Suzuki-Kasami's token with
+// MaxProcs largest sequence numbers and a full queue, fits in MaxLine.
+func TestMaxLine(t *testing.T) {
+	tok := &TokenState{}
+	for i := range MaxProcs {
+		tok.LN = append(tok.LN, 18446744073709551615)
+		if i > 0 {
+			tok.Queue = append(tok.Queue, i)
+		}
+	}
+	line := AppendMessage(nil, Message{Kind: Token, From: MaxProcs - 1, TS: 18446744073709551615, Carried: tok})
+	if len(line) > MaxLine {
+		t.Fatalf("the longest token is %d bytes, MaxLine %d", len(line), MaxLine)
+	}
+	if _, err := ParseMessage(line); err != nil {
+		t.Fatalf("the longest token does not parse: %v", err)
+	}
+	tooLong := append(bytes.TrimSuffix(line, []byte("\n")), []byte(strings.Repeat("0", MaxLine-len(line)+1)+"\n")...)
+	if _, err := ParseMessage(tooLong); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a %d-byte line parsed: %v", len(tooLong), err)
+	}
 }

@@ -1,6 +1,7 @@
 package dmutex
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -55,6 +56,15 @@ type Node interface {
 	Handle(m Message) error
 	// Clock is the node's Lamport clock.
 	Clock() uint64
+	// Clone returns an independent copy of the node in the same state,
+	// with the same configuration (transport, observer): the explorer's
+	// way to try two continuations from one state.
+	Clone() Node
+	// AppendState appends to dst a canonical encoding of everything that
+	// decides the node's future behaviour: two nodes with equal encodings
+	// answer every call and message alike. The Lamport clock is part of
+	// it only when the algorithm decides on timestamps (Clocked).
+	AppendState(dst []byte) []byte
 }
 
 // Process is a peer that competes for the critical section.
@@ -85,6 +95,18 @@ type node struct {
 
 func (n *node) Clock() uint64 { return n.clock.Now() }
 
+// observing reports whether anyone listens to events: callers skip
+// building an event's details when nobody does.
+func (n *node) observing() bool { return n.cfg.Observe != nil }
+
+// emit reports a fully built event.
+func (n *node) emit(e Event) {
+	if n.cfg.Observe != nil {
+		e.Process = n.cfg.ID
+		n.cfg.Observe(e)
+	}
+}
+
 func (n *node) observe(k EventKind, peer int, ts uint64) {
 	if n.cfg.Observe != nil {
 		n.cfg.Observe(Event{Kind: k, Process: n.cfg.ID, Peer: peer, TS: ts})
@@ -94,7 +116,11 @@ func (n *node) observe(k EventKind, peer int, ts uint64) {
 // send sends one message and remembers the first error; callers collect it
 // with flush once their state change is complete.
 func (n *node) send(k Kind, to int, ts uint64) {
-	if err := n.cfg.Transport.Send(Message{Kind: k, From: n.cfg.ID, To: to, TS: ts}); err != nil {
+	n.sendMessage(Message{Kind: k, From: n.cfg.ID, To: to, TS: ts})
+}
+
+func (n *node) sendMessage(m Message) {
+	if err := n.cfg.Transport.Send(m); err != nil {
 		n.sendErr = errors.Join(n.sendErr, err)
 	}
 }
@@ -107,4 +133,26 @@ func (n *node) flush() error {
 
 func unexpected(m Message, why string) error {
 	return fmt.Errorf("%w: %v from %s: %s", ErrUnexpected, m.Kind, Name(m.From), why)
+}
+
+// State encoding helpers: unsigned varints, sets as two words.
+func appendUint(dst []byte, v uint64) []byte { return binary.AppendUvarint(dst, v) }
+
+func appendInt(dst []byte, v int) []byte { return binary.AppendUvarint(dst, uint64(v+1)) } // -1 encodes as 0
+
+func appendBool(dst []byte, b bool) []byte {
+	if b {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+func appendSet(dst []byte, s Set) []byte { return appendUint(appendUint(dst, s.w[0]), s.w[1]) }
+
+func appendInts(dst []byte, v []int) []byte {
+	dst = appendUint(dst, uint64(len(v)))
+	for _, x := range v {
+		dst = appendInt(dst, x)
+	}
+	return dst
 }

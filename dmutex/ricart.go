@@ -37,7 +37,7 @@ func (p *ricartAgrawala) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.observe(Requested, -1, p.reqTS)
 	for j := range p.cfg.N {
 		if j != p.cfg.ID {
@@ -68,7 +68,7 @@ func (p *ricartAgrawala) Release() error {
 		return 1
 	})
 	for _, s := range p.order {
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		p.observe(SentDeferred, s.ID, ts)
 		p.send(Reply, s.ID, ts)
 	}
@@ -85,15 +85,21 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		if p.deferred.Has(m.From) {
 			return unexpected(m, "a second request before the first was answered")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		ahead := p.state == Held || p.state == Wanted && before(p.reqTS, p.cfg.ID, m.TS, m.From)
 		if ahead && !p.skipDeferral {
 			p.deferred.Add(m.From)
 			p.deferredTS[m.From] = m.TS
-			p.observe(Deferred, m.From, p.clock.Now())
+			if p.observing() {
+				e := Event{Kind: Deferred, Peer: m.From, TS: p.clock.Now(), Why: BecauseInside}
+				if p.state == Wanted {
+					e.Why, e.Other = BecauseEarlier, Stamp{TS: p.reqTS, ID: p.cfg.ID}
+				}
+				p.emit(e)
+			}
 			return nil
 		}
-		ts := p.clock.Tick()
+		ts := p.clock.Now()
 		p.observe(Replied, m.From, ts)
 		p.send(Reply, m.From, ts)
 		return p.flush()
@@ -101,13 +107,31 @@ func (p *ricartAgrawala) Handle(m Message) error {
 		if p.state != Wanted || !p.awaiting.Has(m.From) {
 			return unexpected(m, "no request of ours is waiting for it")
 		}
-		p.clock.Witness(m.TS)
+		p.clock.See(m.TS)
 		p.awaiting.Remove(m.From)
 		p.observe(ReceivedReply, m.From, p.clock.Now())
 		p.enterIfAllowed()
 		return nil
 	}
 	return unexpected(m, "not a Ricart-Agrawala message")
+}
+
+func (p *ricartAgrawala) Clone() Node {
+	c := *p
+	c.order = nil
+	return &c
+}
+
+func (p *ricartAgrawala) AppendState(dst []byte) []byte {
+	dst = appendUint(dst, p.clock.Now())
+	dst = append(dst, byte(p.state))
+	dst = appendUint(dst, p.reqTS)
+	dst = appendSet(dst, p.awaiting)
+	dst = appendSet(dst, p.deferred)
+	for _, j := range p.deferred.IDs() {
+		dst = appendUint(dst, p.deferredTS[j])
+	}
+	return dst
 }
 
 func (p *ricartAgrawala) enterIfAllowed() {

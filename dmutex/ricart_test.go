@@ -12,12 +12,17 @@ type cluster struct {
 	procs  []Process
 	server Node
 	queue  []Message
+	sent   []Message // every message ever sent
 	events []Event
 }
 
 func newCluster(t *testing.T, a Algorithm, n int) *cluster {
 	c := &cluster{t: t}
-	send := TransportFunc(func(m Message) error { c.queue = append(c.queue, m); return nil })
+	send := TransportFunc(func(m Message) error {
+		c.queue = append(c.queue, m)
+		c.sent = append(c.sent, m)
+		return nil
+	})
 	observe := func(e Event) { c.events = append(c.events, e) }
 	for i := range n {
 		p, err := New(a, Config{ID: i, N: n, Transport: send, Observe: observe})
@@ -63,6 +68,20 @@ func (c *cluster) deliver(m Message) {
 }
 
 func (c *cluster) pass(k Kind, from, to int) { c.t.Helper(); c.deliver(c.take(k, from, to)) }
+
+// settle delivers the oldest message in flight until none is left: FIFO
+// links, one message at a time.
+func (c *cluster) settle() {
+	c.t.Helper()
+	for i := 0; len(c.queue) > 0; i++ {
+		if i > 100000 {
+			c.t.Fatalf("messages still in flight after %d deliveries: %v", i, c.queue)
+		}
+		m := c.queue[0]
+		c.queue = c.queue[1:]
+		c.deliver(m)
+	}
+}
 
 func (c *cluster) log() []string {
 	var out []string
@@ -113,7 +132,7 @@ func TestRicartAgrawalaConcurrentRequests(t *testing.T) {
 	want := []string{
 		"P0 requested the critical section at ts 1",
 		"P1 requested the critical section at ts 1",
-		"P0 deferred P1",
+		"P0 deferred P1: P0's own request (ts 1, P0) is earlier",
 		"P1 replied to P0",
 		"P2 replied to P0",
 		"P2 replied to P1",
@@ -247,5 +266,57 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRejectsUnexpectedNew: the newer algorithms refuse what they cannot
+// accept, with ErrUnexpected, and change nothing.
+func TestRejectsUnexpectedNew(t *testing.T) {
+	tok := &TokenState{LN: []uint64{0, 0, 0, 0, 0}}
+	for _, tc := range []struct {
+		a    Algorithm
+		want bool // P0 requests first
+		m    Message
+	}{
+		{Lamport, false, Message{Kind: ReleaseLock, From: 1, To: 0, TS: 3}},           // nothing of P1's queued
+		{Lamport, false, Message{Kind: Reply, From: 1, To: 0, TS: 3}},                 // not requesting
+		{RoucairolCarvalho, false, Message{Kind: Reply, From: 1, To: 0, TS: 3}},       // not requesting
+		{Maekawa, false, Message{Kind: Request, From: 4, To: 0, TS: 3}},               // P4 is not in P0's quorum on a 3x2 grid
+		{Maekawa, false, Message{Kind: ReleaseLock, From: 1, To: 0, TS: 3}},           // the vote is not locked for it
+		{Maekawa, false, Message{Kind: Relinquish, From: 1, To: 0, TS: 3}},            // the vote is not locked for it
+		{Maekawa, true, Message{Kind: Locked, From: 1, To: 0, TS: 99}},                // not for the current request
+		{Maekawa, true, Message{Kind: Failed, From: 1, To: 0, TS: 99}},                // not for the current request
+		{MaekawaNaive, true, Message{Kind: Inquire, From: 1, To: 0, TS: 1}},           // the naive variant has none
+		{SuzukiKasami, false, Message{Kind: Token, From: 1, To: 0, TS: 3}},            // no payload, and P0 holds the token
+		{SuzukiKasami, true, Message{Kind: Request, From: 1, To: 0, TS: 0}},           // sequence numbers start at 1
+		{Raymond, false, Message{Kind: Token, From: 1, To: 0, TS: 3}},                 // P0 holds the token
+		{Raymond, false, Message{Kind: Request, From: 4, To: 0, TS: 3}},               // not a tree neighbour
+		{TokenRing, false, Message{Kind: Token, From: 4, To: 0, TS: 3, Carried: tok}}, // the ring's token has no payload... and P0 has it
+	} {
+		c := newCluster(t, tc.a, 5)
+		p := c.procs[0]
+		if tc.a == TokenRing {
+			must(t, p.Start())
+			c.queue, c.sent = nil, nil
+		}
+		if tc.want {
+			must(t, p.Request())
+			c.queue = nil
+		}
+		before := p.AppendState(nil)
+		err := p.Handle(tc.m)
+		if !errors.Is(err, ErrUnexpected) {
+			t.Errorf("%v: %v: got %v, want ErrUnexpected", tc.a, tc.m, err)
+		}
+		if after := p.AppendState(nil); string(after) != string(before) || len(c.queue) != 0 {
+			t.Errorf("%v: rejected %v changed the state or sent %v", tc.a, tc.m, c.queue)
+		}
+	}
+	// Suzuki-Kasami: a token must carry one number per process.
+	c := newCluster(t, SuzukiKasami, 3)
+	must(t, c.procs[1].Request())
+	err := c.procs[1].Handle(Message{Kind: Token, From: 0, To: 1, TS: 4, Carried: &TokenState{LN: []uint64{0, 0}}})
+	if !errors.Is(err, ErrUnexpected) {
+		t.Errorf("suzuki-kasami: a token of 2 numbers for 3 processes: %v", err)
 	}
 }

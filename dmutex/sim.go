@@ -52,8 +52,10 @@ func Simulate(cfg SimConfig) (SimResult, error) {
 	err := s.run()
 	res := s.res
 	res.Messages = 0
-	for k := Request; k <= Token; k++ {
-		res.Messages += s.net.Sent(k)
+	for k := Request; k < maxKind; k++ {
+		if k.Algorithmic() {
+			res.Messages += s.net.Sent(k)
+		}
 	}
 	res.Inversions = Inversions(res.Order)
 	for i := range s.procs {

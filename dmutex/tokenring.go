@@ -55,7 +55,7 @@ func (p *tokenRing) Request() error {
 		return ErrState
 	}
 	p.state = Wanted
-	p.reqTS = p.clock.Tick()
+	p.reqTS = p.clock.Next()
 	p.observe(Requested, -1, p.reqTS)
 	if p.hasToken {
 		p.enter()
@@ -74,8 +74,8 @@ func (p *tokenRing) Release() error {
 }
 
 func (p *tokenRing) Handle(m Message) error {
-	if m.Kind != Token {
-		return unexpected(m, "the token ring passes only TOKEN")
+	if m.Kind != Token || m.Carried != nil {
+		return unexpected(m, "the token ring passes only a plain TOKEN")
 	}
 	if m.From != p.prev() {
 		return unexpected(m, "the token comes only from the previous process")
@@ -83,7 +83,7 @@ func (p *tokenRing) Handle(m Message) error {
 	if p.hasToken {
 		return unexpected(m, "a second token")
 	}
-	p.clock.Witness(m.TS)
+	p.clock.See(m.TS)
 	p.hasToken = true
 	p.observe(ReceivedToken, m.From, p.clock.Now())
 	if p.state == Wanted {
@@ -101,7 +101,14 @@ func (p *tokenRing) enter() {
 
 func (p *tokenRing) pass() {
 	p.hasToken = false
-	ts := p.clock.Tick()
+	ts := p.clock.Now()
 	p.observe(PassedToken, p.next(), ts)
 	p.send(Token, p.next(), ts)
+}
+
+func (p *tokenRing) Clone() Node { c := *p; return &c }
+
+// AppendState leaves the clock out: the ring decides nothing on it.
+func (p *tokenRing) AppendState(dst []byte) []byte {
+	return appendBool(append(dst, byte(p.state)), p.hasToken)
 }

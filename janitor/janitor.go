@@ -11,15 +11,24 @@
 package janitor
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"mplock/reexec"
 )
+
+// ErrGone is returned once the sidecar has died (someone killed it): what
+// is tracked is no longer removed should the parent die too. The parent's
+// own cleanup is not affected, and the next run's Sweep still finds what a
+// run directory's manifest lists.
+var ErrGone = errors.New("janitor: the janitor process is gone")
 
 // Kind is the kind of a tracked resource.
 type Kind string
@@ -30,7 +39,17 @@ const (
 	SysVSem Kind = "sem"   // a System V semaphore set, by id; only this user's
 	File    Kind = "file"  // a named region, /dev/shm/<name>
 	Dir     Kind = "dir"   // a private run directory and everything in it
+	// Init is the init of mplock run's command (mplock worker exec), by
+	// pid; it leads its process group. It cleans up after its command
+	// itself when mplock run dies, and must not be killed while it does
+	// (it is the only one that can find every process of the command):
+	// the janitor gives it InitGrace to exit, then kills its group.
+	Init Kind = "init"
 )
+
+// InitGrace is how long the janitor waits for an Init to exit before it
+// kills its process group.
+const InitGrace = 2 * time.Second
 
 // Resource names one thing to remove.
 type Resource struct {
@@ -46,6 +65,8 @@ type Janitor struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	pipe *os.File
+	done chan struct{} // closed when the sidecar has exited and was reaped
+	err  error         // from Wait, once done is closed
 }
 
 // Start launches the sidecar. The caller must Close it at the end of the run.
@@ -63,7 +84,59 @@ func Start() (*Janitor, error) {
 		return nil, fmt.Errorf("janitor: start: %w", err)
 	}
 	r.Close()
-	return &Janitor{cmd: cmd, pipe: w}, nil
+	j := &Janitor{cmd: cmd, pipe: w, done: make(chan struct{})}
+	go func() {
+		j.err = cmd.Wait()
+		close(j.done)
+	}()
+	return j, nil
+}
+
+// Pid returns the sidecar's process id.
+func (j *Janitor) Pid() int { return j.cmd.Process.Pid }
+
+// gone returns ErrGone, saying how the sidecar ended, if it has.
+func (j *Janitor) gone() error {
+	select {
+	case <-j.done:
+	default:
+		return nil
+	}
+	how := "exited"
+	if j.err != nil {
+		how = j.err.Error()
+		var ee *exec.ExitError
+		if errors.As(j.err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				how = "killed by " + signalName(ws.Signal())
+			}
+		}
+	}
+	return fmt.Errorf("%w (pid %d, %s)", ErrGone, j.Pid(), how)
+}
+
+// lost turns a failed write to the sidecar into ErrGone when the sidecar
+// died: its end of the pipe is closed (EPIPE) before it is reaped.
+func (j *Janitor) lost(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		<-j.done
+	}
+	if g := j.gone(); g != nil {
+		return g
+	}
+	return fmt.Errorf("janitor: %w", err)
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	}
+	return "signal " + s.String()
 }
 
 // Track registers r for removal if the parent dies. Register a resource right
@@ -83,31 +156,43 @@ func (j *Janitor) send(line string) error {
 	if j.pipe == nil {
 		return fmt.Errorf("janitor: closed")
 	}
+	if err := j.gone(); err != nil {
+		return err
+	}
 	if _, err := io.WriteString(j.pipe, line+"\n"); err != nil {
-		return fmt.Errorf("janitor: %s: %w", line, err)
+		return j.lost(fmt.Errorf("%s: %w", line, err))
 	}
 	return nil
 }
 
 // Close tells the sidecar that the parent cleaned up, so it removes nothing
-// still registered, and waits for it to exit.
+// still registered, and waits for it to exit. It returns ErrGone if the
+// sidecar had died before.
 func (j *Janitor) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.pipe == nil {
 		return nil
 	}
-	_, werr := io.WriteString(j.pipe, "done\n")
+	gone := j.gone()
+	var werr error
+	if gone == nil {
+		_, werr = io.WriteString(j.pipe, "done\n")
+	}
 	cerr := j.pipe.Close()
 	j.pipe = nil
-	err := j.cmd.Wait()
 	switch {
+	case gone != nil:
+		return gone
 	case werr != nil:
-		return fmt.Errorf("janitor: %w", werr)
+		return j.lost(werr)
+	}
+	<-j.done
+	switch {
 	case cerr != nil:
 		return fmt.Errorf("janitor: %w", cerr)
-	case err != nil:
-		return fmt.Errorf("janitor: %w", err)
+	case j.err != nil:
+		return fmt.Errorf("janitor: %w", j.err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -74,11 +75,11 @@ func Serve(r io.Reader, log io.Writer, remove func(Resource) error) error {
 	return failed
 }
 
-var order = map[Kind]int{Group: 0, SysVSem: 1, File: 2, Dir: 3}
+var order = map[Kind]int{Init: 0, Group: 1, SysVSem: 2, File: 3, Dir: 4}
 
 func validate(r Resource) error {
 	switch r.Kind {
-	case Group:
+	case Group, Init:
 		// 0 and 1 would be this process's own group and init's.
 		if n, err := strconv.Atoi(r.ID); err != nil || n < 2 {
 			return fmt.Errorf("janitor: bad process group %q", r.ID)
@@ -111,8 +112,11 @@ func Remove(r Resource) error {
 	}
 	var err error
 	switch r.Kind {
-	case Group:
+	case Group, Init:
 		pgid, _ := strconv.Atoi(r.ID)
+		if r.Kind == Init {
+			waitExit(pgid, InitGrace)
+		}
 		if err := unix.Kill(-pgid, unix.SIGKILL); err != nil && err != unix.ESRCH {
 			return fmt.Errorf("janitor: kill process group %d: %w", pgid, err)
 		}
@@ -141,4 +145,28 @@ func Remove(r Resource) error {
 		return nil
 	}
 	return err
+}
+
+// waitExit waits until process pid has exited, or for at most d. A
+// process that has exited but not been reaped has exited.
+func waitExit(pid int, d time.Duration) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // gone (ESRCH), or no pidfd on this kernel: do not wait
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for deadline := time.Now().Add(d); ; {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n > 0 {
+			return
+		}
+	}
 }

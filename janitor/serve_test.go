@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"mplock/internal/proctest"
 )
@@ -63,6 +64,7 @@ func TestServeRefusesWhatIsNotMplocks(t *testing.T) {
 		"track file /dev/shm/../etc/x", // not clean
 		"track group 1",                // init's
 		"track group 0",                // our own
+		"track init 1",                 // init's
 		"track sem -1",
 		"track sem abc",
 		"track socket /tmp/x",
@@ -72,7 +74,7 @@ func TestServeRefusesWhatIsNotMplocks(t *testing.T) {
 	if len(removed) != 0 {
 		t.Fatalf("removed %v", removed)
 	}
-	if strings.Count(log, "ignoring") != 11 {
+	if strings.Count(log, "ignoring") != 12 {
 		t.Fatalf("want every bad line reported, got:\n%s", log)
 	}
 }
@@ -128,4 +130,43 @@ func TestRemoveGroupKillsTheWholeGroup(t *testing.T) {
 	if err := Remove(Resource{Group, strconv.Itoa(cmd.Process.Pid)}); err != nil {
 		t.Fatalf("removing a group that is gone: %v, want nil", err)
 	}
+}
+
+// TestRemoveInitWaitsForItThenKillsItsGroup: the init of mplock run's
+// command cleans up after its command when mplock run dies; the janitor
+// must not kill it meanwhile, only its group once it has exited (or after
+// InitGrace). Here the "init" is a shell leading its group, with a child
+// in that group; it exits when its stdin closes.
+func TestRemoveInitWaitsForItThenKillsItsGroup(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 300 & echo $!; read x")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	removed := make(chan error, 1)
+	go func() { removed <- Remove(Resource{Init, strconv.Itoa(cmd.Process.Pid)}) }()
+	// It must wait while the init lives (the mustBlock pattern of Go's
+	// filelock tests: nothing can show that a call blocks for ever).
+	select {
+	case err := <-removed:
+		t.Fatalf("Remove returned (%v) while the init was still running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !proctest.Alive(child) {
+		t.Fatal("the init's group was killed while the init was running")
+	}
+	stdin.Close()
+	cmd.Wait()
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the init's group to be killed once it exited", func() bool { return !proctest.Alive(child) })
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"mplock/internal/proctest"
 	"mplock/shm"
 )
 
@@ -297,10 +298,7 @@ func TestHolderKilledWithSIGKILL(t *testing.T) {
 }
 
 func TestFlockInteropWithUtilLinux(t *testing.T) {
-	bin, err := exec.LookPath("flock")
-	if err != nil {
-		t.Fatal("util-linux flock(1) is needed for this test (apt-get install util-linux)")
-	}
+	bin := proctest.Tool(t, "flock", "util-linux")
 	s := newShared(t, Flock)
 	l := s.open(t, nil)
 

@@ -28,8 +28,16 @@ type Options struct {
 	// timeout does not close a session that only holds or waits. Zero: a
 	// third of the server's idle timeout; negative: never. A ping not
 	// answered within the same interval ends the client (ErrConnLost).
+	// Whatever it is, the client also ends itself once nothing it sent
+	// has been answered for 7/8 of the server's idle timeout: the server
+	// may have closed the session by then (see Lease.Deadline).
 	Keepalive time.Duration
 }
+
+// writeTimeout bounds one request's write: a server that reads nothing for
+// this long (its host stopped, the link black-holed with the send buffer
+// full) has lost the session as far as this client is concerned.
+const writeTimeout = 10 * time.Second
 
 // Client is one session with a lock server: the locks it takes belong to its
 // connection and are released by the server if the connection ends, however
@@ -51,6 +59,12 @@ type Client struct {
 	leases  map[string]*Lease
 	err     error // why the client ended; nil while open
 	bye     string
+	// confirmed is the send time of the latest request the server has
+	// answered: it had read that request, so its idle clock restarted at
+	// or after then. session ends the client when that clock may have run
+	// out (sessionBound after confirmed).
+	confirmed    time.Time
+	sessionTimer *time.Timer
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -63,8 +77,12 @@ type call struct {
 	reply reply
 	data  []string
 	err   error
-	hook  func(*reply)
+	hook  func(*call)
 	done  chan struct{}
+	// sent is when the request was handed to the connection: the server
+	// cannot have acted on it earlier, so it is a lower bound of the
+	// moment a RENEW restarted a lease, or a request the idle clock.
+	sent time.Time
 }
 
 // Dial connects to the lock server at addr (host:port), presents the secret
@@ -88,6 +106,11 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if err := c.handshake(ctx); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if c.sessionBound() > 0 {
+		c.mu.Lock()
+		c.sessionTimer = time.AfterFunc(c.sessionBound(), c.watchSession)
+		c.mu.Unlock()
 	}
 	k := opts.Keepalive
 	if k == 0 && c.idle > 0 {
@@ -182,7 +205,7 @@ func (c *Client) event(r *reply) {
 		}
 		switch r.word {
 		case "GRANTED":
-			w.ch <- lockOutcome{lease: c.granted(w, r, r.dur("waited"))}
+			w.ch <- lockOutcome{lease: c.granted(w, r, time.Time{}, true)}
 		case "TIMEOUT":
 			c.dropWait(w)
 			w.ch <- lockOutcome{err: ErrTimeout}
@@ -255,7 +278,7 @@ func (c *Client) await(ctx context.Context, cl *call) (reply, []string, error) {
 }
 
 // send writes one request and queues its call, in the same order.
-func (c *Client) send(req Request, hook func(*reply)) (*call, error) {
+func (c *Client) send(req Request, hook func(*call)) (*call, error) {
 	cl := &call{hook: hook, done: make(chan struct{})}
 	c.wmu.Lock()
 	buf := append(req.AppendTo(c.wbuf[:0]), '\n')
@@ -267,8 +290,12 @@ func (c *Client) send(req Request, hook func(*reply)) (*call, error) {
 		c.wmu.Unlock()
 		return nil, err
 	}
+	// Taken before the call is queued, so that the reader goroutine sees
+	// it; earlier than the write, it is still a lower bound.
+	cl.sent = time.Now()
 	c.pending = append(c.pending, cl)
 	c.mu.Unlock()
+	c.conn.SetWriteDeadline(cl.sent.Add(writeTimeout))
 	_, err := c.conn.Write(buf)
 	c.wmu.Unlock()
 	if err != nil {
@@ -319,10 +346,13 @@ func (c *Client) read() {
 		cl := c.pending[0]
 		c.pending[0] = nil
 		c.pending = c.pending[1:]
+		if cl.sent.After(c.confirmed) {
+			c.confirmed = cl.sent
+		}
 		c.mu.Unlock()
 		cl.reply, cl.data, data = r, data, nil
 		if cl.hook != nil {
-			cl.hook(&cl.reply)
+			cl.hook(cl)
 		}
 		close(cl.done)
 	}
@@ -344,6 +374,9 @@ func (c *Client) fail(err error) {
 	leases := c.leases
 	c.leases = map[string]*Lease{}
 	close(c.done)
+	if c.sessionTimer != nil {
+		c.sessionTimer.Stop()
+	}
 	c.mu.Unlock()
 	c.conn.Close()
 	for _, cl := range pending {
@@ -379,4 +412,46 @@ func (c *Client) keepalive(every time.Duration) {
 			return
 		}
 	}
+}
+
+// sessionBound is how long after the send time of a request the server
+// answered the session surely still exists: the server closes a session
+// that sends nothing for its idle timeout, and moves its deadline lazily,
+// so it closes one after between 7/8 of it and all of it (session.go); less
+// the allowance. Zero when the server has no idle timeout.
+func (c *Client) sessionBound() time.Duration {
+	if c.idle <= 0 {
+		return 0
+	}
+	return allowance(c.idle - c.idle/8)
+}
+
+// sessionDeadline is when the server may have closed the session for
+// silence, unless something sent before then is answered; zero if never.
+// c.mu must be held.
+func (c *Client) sessionDeadline() time.Time {
+	if b := c.sessionBound(); b > 0 {
+		return c.confirmed.Add(b)
+	}
+	return time.Time{}
+}
+
+// watchSession runs when the session deadline may have passed: it ends
+// the client if it has, whether or not the connection says anything (a
+// black-holed link sends neither FIN nor RST), and otherwise waits again.
+func (c *Client) watchSession() {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	if left := time.Until(c.sessionDeadline()); left > 0 {
+		c.sessionTimer.Reset(left)
+		c.mu.Unlock()
+		return
+	}
+	silent := time.Since(c.confirmed)
+	c.mu.Unlock()
+	c.fail(fmt.Errorf("%w: nothing sent in the last %v was answered, and the server closes a session silent for its idle timeout (%v)",
+		ErrConnLost, silent.Round(time.Millisecond), c.idle))
 }

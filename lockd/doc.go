@@ -29,6 +29,9 @@
 //   - client.go, lease.go: the Go client: Dial, Client.Lock, Client.TryLock,
 //     Client.Unlock, Client.Status; a Lease carries the fencing token and a
 //     Done channel closed when the lock is lost.
+//   - leaseclock.go: the client's own clock on each lease: renewals, and the
+//     Deadline from which the server may have given the lock to someone
+//     else, at which Done closes even if the server never says a word.
 //   - lockbench: the same acquire/release measurement against lockd, Redis
 //     and etcd (`mplock bench lockd`, scripts/lockd-compare.sh).
 //   - metrics.go: Prometheus metrics for the server.

@@ -34,11 +34,13 @@ type lockOptions struct {
 }
 
 // WithTTL asks for a lease: the server takes the lock back if it is not
-// renewed within ttl. The client renews it every ttl/3 while it holds it;
-// the lease is lost (Done closes, Err is ErrLeaseExpired) only if renewals
-// do not get through, for example when this process is stopped or the
-// network is cut. Zero asks for no lease even if the server has a default.
-// The server refuses a ttl that fails ValidTTL (ErrSyntax).
+// renewed within ttl. The client renews it every ttl/3 while it holds it,
+// and again every ttl/6 while a renewal goes unanswered; the lease is lost
+// (Done closes, Err is ErrLeaseExpired) only if no renewal is confirmed in
+// time, for example when this process is stopped or the network is cut,
+// and then by the client's own clock (see Lease). Zero asks for no lease
+// even if the server has a default. The server refuses a ttl that fails
+// ValidTTL (ErrSyntax).
 func WithTTL(ttl time.Duration) LockOption {
 	return func(o *lockOptions) { o.ttl, o.hasTTL = ttl, true }
 }
@@ -60,9 +62,12 @@ func OnQueued(f func(position int)) LockOption {
 
 // Lock takes name in mode, waiting in the server's FIFO queue as long as it
 // must. When ctx ends first, the wait is withdrawn (a grant that crossed the
-// withdrawal is released) and ctx's error returned. Errors: ErrHeld if this
-// client already holds or waits for name, ErrBadName, ErrLimit,
-// ErrShutdown, ErrConnLost.
+// withdrawal is released) and ctx's error returned. A lease granted from
+// the queue is renewed at once, and Lock returns only when that renewal is
+// confirmed (see Lease). Errors: ErrHeld if this client already holds or
+// waits for name, ErrBadName, ErrLimit, ErrShutdown, ErrConnLost, and
+// ErrLeaseExpired for a lease that ran out before it could be handed over
+// (a TTL shorter than the round trip).
 func (c *Client) Lock(ctx context.Context, name string, mode Mode, opts ...LockOption) (*Lease, error) {
 	return c.lock(ctx, name, mode, false, opts)
 }
@@ -98,7 +103,7 @@ func (c *Client) lock(ctx context.Context, name string, mode Mode, try bool, opt
 	if try {
 		req.Wait, req.HasWait = 0, true
 	}
-	if _, err := c.send(req, func(r *reply) { c.lockReply(w, r) }); err != nil {
+	if _, err := c.send(req, func(cl *call) { c.lockReply(w, cl) }); err != nil {
 		c.dropWait(w)
 		return nil, err
 	}
@@ -108,10 +113,32 @@ func (c *Client) lock(ctx context.Context, name string, mode Mode, try bool, opt
 			if out.queued {
 				continue
 			}
-			return out.lease, out.err
+			if out.err != nil {
+				return nil, out.err
+			}
+			return c.handOver(ctx, out.lease)
 		case <-ctx.Done():
 			return nil, c.withdraw(w, ctx.Err())
 		}
+	}
+}
+
+// handOver returns l to Lock's caller once its deadline is known (a grant
+// from the queue waits for its first renewal) and still ahead.
+func (c *Client) handOver(ctx context.Context, l *Lease) (*Lease, error) {
+	select {
+	case <-l.ready:
+	case <-l.done:
+	case <-ctx.Done():
+		c.abandon(l, ctx.Err())
+		return nil, ctx.Err()
+	}
+	c.checkLease(l) // a grant whose deadline passed before it arrived ends here
+	select {
+	case <-l.done:
+		return nil, l.Err()
+	default:
+		return l, nil
 	}
 }
 
@@ -130,7 +157,7 @@ func (c *Client) withdraw(w *lockWait, why error) error {
 		select {
 		case out := <-w.ch:
 			if out.lease != nil {
-				out.lease.Unlock(context.Background())
+				c.abandon(out.lease, why)
 			}
 		default:
 			return why
@@ -147,10 +174,11 @@ func (c *Client) dropWait(w *lockWait) {
 }
 
 // lockReply handles a LOCK's reply in the reader goroutine.
-func (c *Client) lockReply(w *lockWait, r *reply) {
+func (c *Client) lockReply(w *lockWait, cl *call) {
+	r := &cl.reply
 	switch {
 	case r.kind == replyOK && r.word == "LOCKED":
-		w.ch <- lockOutcome{lease: c.granted(w, r, 0)}
+		w.ch <- lockOutcome{lease: c.granted(w, r, cl.sent, false)}
 	case r.kind == replyOK && r.word == "QUEUED":
 		if w.onQueue != nil {
 			w.onQueue(int(r.uint("position")))
@@ -165,32 +193,10 @@ func (c *Client) lockReply(w *lockWait, r *reply) {
 	}
 }
 
-// granted makes the Lease for a LOCKED reply or GRANTED event (in the
-// reader goroutine, so that a later LOST finds it).
-func (c *Client) granted(w *lockWait, r *reply, waited time.Duration) *Lease {
-	l := &Lease{Name: r.arg(0), Mode: r.mode(), Token: Token(r.uint("token")), TTL: r.dur("ttl"), Waited: waited,
-		c: c, done: make(chan struct{})}
-	c.mu.Lock()
-	if c.waits[w.name] == w {
-		delete(c.waits, w.name)
-	}
-	if c.err != nil {
-		l.err = c.err
-		close(l.done)
-	} else {
-		c.leases[l.Name] = l
-		if l.TTL > 0 {
-			c.wg.Add(1)
-			go c.renew(l)
-		}
-	}
-	c.mu.Unlock()
-	return l
-}
-
 // Unlock releases the lease. Releasing a lease already lost returns why it
 // was lost (ErrLeaseExpired, ErrShutdown, ErrConnLost...); releasing one
-// twice returns nil.
+// twice returns nil. Unlock waits for the server's reply until ctx ends,
+// or until the lease's deadline, after which the lock is over anyway.
 func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 	c.mu.Lock()
 	ended := l.err
@@ -201,7 +207,25 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 		}
 		return ended
 	}
-	_, _, err := c.roundTrip(ctx, Request{Verb: VerbUnlock, Name: l.Name, Token: l.Token})
+	cl, err := c.send(Request{Verb: VerbUnlock, Name: l.Name, Token: l.Token}, nil)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-cl.done:
+	case <-l.done:
+		if err := l.Err(); !errors.Is(err, ErrUnlocked) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if cl.err == nil {
+		err = cl.reply.err()
+	} else {
+		err = cl.err
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotHolder) {
 			l.end(ErrLeaseExpired)
@@ -212,42 +236,40 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 	return nil
 }
 
-// minTick is the shortest interval between two renewals of a lease, or two
-// keepalive pings. Both intervals follow from what the server announced
-// (ttl=, idle=), which may be anything: a third of ttl=2ns is zero, which
-// time.NewTicker refuses with a panic, and a nanosecond would have the
-// client send requests as fast as it can.
-const minTick = time.Millisecond
-
-func (c *Client) renew(l *Lease) {
-	defer c.wg.Done()
-	t := time.NewTicker(max(l.TTL/3, minTick))
-	defer t.Stop()
-	for {
-		select {
-		case <-l.done:
-			return
-		case <-t.C:
-		}
-		cl, err := c.send(Request{Verb: VerbRenew, Name: l.Name, Token: l.Token}, nil)
-		if err != nil {
-			return
-		}
-		select {
-		case <-cl.done:
-		case <-l.done:
-			return
-		}
-		if cl.err == nil && cl.reply.kind == replyErr {
-			l.end(ErrLeaseExpired)
-			return
-		}
-	}
-}
-
 // Lease is a lock held. Its Token is the fencing token of this grant: pass
 // it to the resource the lock protects, so that the resource can refuse an
 // older holder's late writes.
+//
+// # The client's lease clock
+//
+// The server starts a lease's TTL when it grants the lock and restarts it
+// when it applies a RENEW; the client sees neither moment, only lower
+// bounds of them: a LOCK granted at once was granted after the LOCK was
+// sent, and a RENEW applied after it was sent. So the lock is surely held
+// until the send time of the last LOCK or RENEW the server confirmed plus
+// the TTL, and from then on the server may have given it to someone else.
+// That moment is the lease's Deadline; Done closes then at the latest, with
+// ErrLeaseExpired, whether or not anything arrives from the server (a
+// black-holed link sends neither replies nor FIN nor RST). The same holds
+// for a lock without a lease on a server with an idle timeout: the server
+// closes a session silent for 7/8 of its idle timeout at the earliest,
+// counted from a request it answered.
+//
+// A grant from the queue (* GRANTED) happened at some moment after the LOCK
+// was sent that the client cannot bound from below without assuming how
+// long the request waited by the server's clock. Rather than assume, the
+// client renews such a lease at once, and Lock hands it over only when
+// that renewal is confirmed, with a deadline counted from the renewal's
+// send time. Until then it is not safe to use; if no confirmation comes
+// within a TTL of the grant's arrival, it has surely expired and Lock
+// fails with ErrLeaseExpired.
+//
+// The reasoning assumes that the client's and the server's clocks run at
+// about the same rate over a TTL, as etcd's leases do; it needs no
+// synchronised clocks. The client takes 1% off every span it counts, for
+// rates that differ and for its own timers' lateness. A client process that is stopped (SIGSTOP, a VM pause) cannot
+// act at its deadline; neither can any program it runs, which is what the
+// fencing token is for.
 type Lease struct {
 	Name   string
 	Mode   Mode
@@ -258,12 +280,26 @@ type Lease struct {
 	c    *Client
 	done chan struct{}
 	err  error // guarded by c.mu
+
+	// The lease clock (leaseclock.go), guarded by c.mu. Once ready is
+	// closed, confirmed is the send time of the last LOCK or RENEW the
+	// server confirmed. Before (a grant from the queue awaiting its first
+	// renewal), it is when the grant arrived, which bounds the server's
+	// start of the TTL from above: the lease is surely over at
+	// confirmed+ttl.
+	confirmed time.Time
+	ttl       time.Duration // as the server last announced it
+	ready     chan struct{}
+	kick      chan struct{} // a renewal was confirmed: the renewer replans
+	timer     *time.Timer   // ends the lease at its deadline
 }
 
 // Done is closed when the lock is no longer held: released by Unlock, or
-// lost (lease expired, server shut down, connection lost, client closed).
-// Whoever holds a lock for a long task should watch Done and stop the task
-// when it closes: the server may have granted the lock to someone else.
+// lost (lease expired, server shut down, connection lost, client closed),
+// and at the lease's Deadline at the latest. Whoever holds a lock for a
+// long task should watch Done and stop the task when it closes, or better,
+// before: the server may give the lock to someone else from the Deadline
+// on.
 func (l *Lease) Done() <-chan struct{} { return l.done }
 
 // Err is nil while the lock is held; then why it ended: ErrUnlocked after
@@ -278,14 +314,22 @@ func (l *Lease) Err() error {
 func (l *Lease) Unlock(ctx context.Context) error { return l.c.Unlock(ctx, l) }
 
 func (l *Lease) end(err error) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	l.endLocked(err)
+}
+
+// endLocked ends the lease with err unless it has ended; c.mu must be held.
+func (l *Lease) endLocked(err error) {
 	c := l.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if l.err != nil {
 		return
 	}
 	l.err = err
 	close(l.done)
+	if l.timer != nil {
+		l.timer.Stop()
+	}
 	if c.leases[l.Name] == l {
 		delete(c.leases, l.Name)
 	}

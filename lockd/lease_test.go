@@ -3,22 +3,25 @@ package lockd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
 
 // TestClientSurvivesTinyServerTTL: the lease's TTL comes from the server's
 // reply, and a server (misconfigured, or hostile) may grant ttl=2ns, which
-// a third of is zero. The client must hold the lease, renew it at a sane
-// pace, and release it, rather than panic in its renewal goroutine and take
-// the whole program down.
+// runs out before the reply arrives and a third of which is zero. The
+// client must neither panic (time.NewTicker(0)) nor spin renewing: Lock
+// fails with ErrLeaseExpired, the client releases that grant, and the
+// session goes on.
 func TestClientSurvivesTinyServerTTL(t *testing.T) {
 	ln, addr := listen(t)
-	renewed := make(chan struct{})
+	unlocked := make(chan string, 1)
 	served := make(chan error, 1)
-	go func() { served <- serveTinyTTL(ln, renewed) }()
+	go func() { served <- serveTinyTTL(ln, unlocked) }()
 	t.Cleanup(func() {
 		ln.Close()
 		if err := <-served; err != nil {
@@ -28,21 +31,19 @@ func TestClientSurvivesTinyServerTTL(t *testing.T) {
 
 	c := dial(t, addr, "tiny")
 	l, err := c.Lock(testCtx(t), "job", Exclusive, WithTTL(0))
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, ErrLeaseExpired) {
+		t.Fatalf("Lock of a 2ns lease: %v, %v; want ErrLeaseExpired", l, err)
 	}
-	if l.TTL != 2 {
-		t.Fatalf("lease TTL %v, want the server's 2ns", l.TTL)
-	}
-	// A RENEW has reached the server: the renewal goroutine got past
-	// starting its ticker.
 	select {
-	case <-renewed:
+	case line := <-unlocked:
+		if line != "UNLOCK job token=1" {
+			t.Fatalf("client released the grant with %q, want UNLOCK job token=1", line)
+		}
 	case <-testCtx(t).Done():
-		t.Fatal("no RENEW reached the server")
+		t.Fatal("the client never released the expired grant")
 	}
-	if err := l.Unlock(testCtx(t)); err != nil {
-		t.Fatalf("unlock: %v", err)
+	if err := c.Ping(testCtx(t)); err != nil {
+		t.Fatalf("the session did not survive: %v", err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -61,8 +62,8 @@ func TestNewServerRefusesTinyTTL(t *testing.T) {
 }
 
 // serveTinyTTL is a one-session server that grants every lock with
-// ttl=2ns. It closes renewed at the first RENEW.
-func serveTinyTTL(ln net.Listener, renewed chan struct{}) error {
+// ttl=2ns. It sends the first UNLOCK line it gets on unlocked.
+func serveTinyTTL(ln net.Listener, unlocked chan string) error {
 	conn, err := ln.Accept()
 	if err != nil {
 		return err
@@ -85,12 +86,12 @@ func serveTinyTTL(ln net.Listener, renewed chan struct{}) error {
 		case VerbLock:
 			reply = "OK LOCKED " + req.Name + " WRITE token=1 ttl=2ns"
 		case VerbRenew:
-			if renewed != nil {
-				close(renewed)
-				renewed = nil
-			}
 			reply = "OK RENEWED " + req.Name + " WRITE token=1 ttl=2ns"
 		case VerbUnlock:
+			select {
+			case unlocked <- strings.TrimSpace(line):
+			default:
+			}
 			reply = "OK UNLOCKED " + req.Name + " token=1"
 		case VerbPing:
 			reply = "OK PONG"

@@ -77,7 +77,7 @@ func newLocal(limits TableLimits, defaultTTL time.Duration, store TokenStore, lo
 		quit:  make(chan struct{}),
 		fail:  make(chan struct{}),
 	}
-	b.table.StartTokens(above)
+	b.table.RaiseLastToken(above)
 	if b.ceiling, err = store.Reserve(above + 1); err != nil {
 		return nil, err
 	}

@@ -540,16 +540,6 @@ func (t *Table) Stats() TableStats {
 	return st
 }
 
-// StartTokens makes every later grant's token above after (a TokenStore's
-// Start). It never lowers the counter.
-func (t *Table) StartTokens(after Token) {
-	t.lastToken = max(t.lastToken, after)
-}
-
-// LastToken returns the token of the latest grant (or what StartTokens
-// set): the next grant takes a larger one.
-func (t *Table) LastToken() Token { return t.lastToken }
-
 // Holding reports the grant session id holds on name, if any.
 func (t *Table) Holding(id SessionID, name string) (Grant, bool) {
 	s, ok := t.sessions[id]

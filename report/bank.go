@@ -5,16 +5,24 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"mplock/coordinator"
 	"mplock/lock"
 	"mplock/machine"
+	"mplock/shm"
+	"mplock/worker"
 )
 
 // Bank is the report of one `mplock bank` invocation: one or more runs.
 type Bank struct {
 	Machine machine.Info
 	Runs    []*coordinator.BankResult
+	// Clock is the clock acquire latencies were measured with, as measured
+	// on this machine; nil when unknown (then no time is called too short).
+	Clock *worker.Clock
+	// TraceFile is where --trace drew the runs' traces, if anywhere.
+	TraceFile string
 }
 
 // BankText writes the human report: the runs side by side, each worker
@@ -57,7 +65,7 @@ func BankText(w io.Writer, b Bank) error {
 		}
 		acq, hand, run := "-", "-", "-"
 		if r.Latency != nil {
-			acq = dur(r.Percentile(50)) + " / " + dur(r.Percentile(99)) + " / " + dur(r.MaxLatency())
+			acq = b.acquire(r.Percentile(50)) + " / " + b.acquire(r.Percentile(99)) + " / " + b.acquire(r.MaxLatency())
 		}
 		if r.Kind.Excludes() && !r.Kind.LockFree() {
 			hand, run = count(r.Handoffs), count(r.MaxRun)
@@ -66,6 +74,10 @@ func BankText(w io.Writer, b Bank) error {
 			count(r.Final), count(r.Expected), lost, acq, hand, run, r.Fairness, outcome(r))
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	for _, line := range bankLegend(b) {
+		fmt.Fprintln(w, line)
+	}
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -84,11 +96,68 @@ func BankText(w io.Writer, b Bank) error {
 		}
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	for _, line := range wrap("One row per worker process: even slots deposit, odd ones withdraw. HANDOFFS counts the times "+
+		"it took the lock from another worker, LONGEST RUN its most acquisitions in a row, EXIT how it ended.", 100) {
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintf(w, "\nMachine: %s\n\n", b.Machine)
 	for _, line := range Verdict(b.Runs) {
 		fmt.Fprintln(w, line)
 	}
+	if b.TraceFile != "" {
+		fmt.Fprintf(w, "The traces are drawn in %s.\n", b.TraceFile)
+	}
 	return nil
+}
+
+// acquire formats an acquire time, or says it was below the clock's
+// resolution: "<12ns".
+func (b Bank) acquire(d time.Duration) string {
+	if b.Clock != nil && d < b.Clock.Resolution {
+		return "<" + dur(b.Clock.Resolution)
+	}
+	return dur(d)
+}
+
+// bankLegend explains the columns of the runs' table.
+func bankLegend(b Bank) []string {
+	text := "OPS/S counts operations per second, all workers together. LOST UPDATES counts writes that " +
+		"another worker's write replaced before anyone read them (exact: every write of the balance also " +
+		"counts its version). ACQUIRE is the time to take the lock: the median, 99th percentile and longest."
+	if c := b.Clock; c != nil {
+		src := "the monotonic clock"
+		if c.Source == "tsc" {
+			src = "the CPU's time stamp counter"
+		}
+		text += fmt.Sprintf(" It is measured with %s, whose resolution is %s on this machine (measured now: "+
+			"two successive reads are that far apart; a read costs %s), so a shorter acquisition shows as <%s.",
+			src, dur(c.Resolution), dur(c.ReadCost), dur(c.Resolution))
+	}
+	text += " HANDOFFS counts acquisitions that changed the holder, LONGEST RUN the most acquisitions in a " +
+		"row by one worker. FAIRNESS is Jain's index of the workers' shares of the operations (when the " +
+		"first finished): 1.00 is equal shares, 1/N one worker doing everything."
+	return wrap(text, 100)
+}
+
+// wrap breaks text into lines of at most width columns, at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len([]rune(line))+1+len([]rune(w)) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func roles(n int) string {
@@ -155,23 +224,32 @@ func Verdict(runs []*coordinator.BankResult) []string {
 	}
 	for _, r := range runs {
 		if r.Stalled {
-			lines = append(lines, fmt.Sprintf("Stalled: with %s no worker committed an operation for a long time, so the run was stopped.", r.Kind))
+			lines = append(lines, fmt.Sprintf("Stalled: with %s no worker committed an operation for a long time, or workers did not stop when asked, so the run was stopped.", r.Kind))
 		}
 		if r.Capped {
 			lines = append(lines, fmt.Sprintf("Capped: with %s a worker reached its share of the 2,147,483,646 operations the account word can count, and stopped before --duration ended.", r.Kind))
 		}
 		for _, p := range r.Procs {
 			if p.Died {
-				lines = append(lines, fmt.Sprintf("With %s, worker %d (pid %d) ended early (%s); %s",
-					r.Kind, p.Slot, p.Pid, p.Exit, afterDeath(r)))
+				lines = append(lines, deathLine(r, p))
 			}
+		}
+		if r.Unguarded != "" {
+			lines = append(lines, fmt.Sprintf("With %s, the janitor died during the run (%s): the run went on and removed what it made, but had mplock been killed after that, its System V semaphore, lock file or named region would have stayed behind until the next mplock run swept them: cleanup after a crash was no longer guaranteed.",
+				r.Kind, strings.Trim(strings.TrimPrefix(r.Unguarded, "janitor: the janitor process is gone "), "()")))
 		}
 	}
 	for _, r := range unlocked {
 		if r.LostUpdates > 0 {
-			lines = append(lines, fmt.Sprintf(
-				"Without a lock, %s of %s updates (%s) were lost: the balance ended at %s, but the operations the workers completed add up to %s.",
-				count(r.LostUpdates), count(r.Ops), percent(r.LostUpdates, r.Ops), count(r.Final), count(r.Expected)))
+			lines = append(lines, fmt.Sprintf("Without a lock, %s of %s updates (%s) were lost: %s",
+				count(r.LostUpdates), count(r.Ops), percent(r.LostUpdates, r.Ops), shouldHaveEnded(r)))
+			if r.Trace != nil {
+				if r.Trace.Lost != nil {
+					lines = append(lines, "One of them, as it happened in this run: "+LostUpdateText(r.Trace.Lost, r.Workers))
+				} else {
+					lines = append(lines, fmt.Sprintf("(The traces kept each worker's last %d operations around the end of the run; none of them shows a lost update for certain.)", shm.TraceLen))
+				}
+			}
 		} else {
 			lines = append(lines, fmt.Sprintf(
 				"Without a lock, no update was lost this time (%s updates): the workers' read-modify-write windows never overlapped; widen them with --hold (e.g. --hold 10us).",
@@ -220,17 +298,49 @@ func Verdict(runs []*coordinator.BankResult) []string {
 	return lines
 }
 
-func afterDeath(r *coordinator.BankResult) string {
+// deathLine says how a worker that did not finish its work ended, and what
+// became of the lock it may have held.
+func deathLine(r *coordinator.BankResult, p coordinator.ProcResult) string {
+	who := fmt.Sprintf("With %s, worker %d (pid %d)", r.Kind, p.Slot, p.Pid)
+	if p.KilledByRun {
+		switch {
+		case p.Stopped && p.Phase == shm.PhaseHolding && r.Kind.Excludes():
+			return who + " was stopped (SIGSTOP) while holding the lock, so no other worker could take it: it is why the run stalled. mplock killed it (SIGKILL) when it did not stop."
+		case p.Stopped:
+			return fmt.Sprintf("%s was stopped (SIGSTOP) %s, and mplock killed it (SIGKILL) when it did not stop.", who, p.Phase)
+		case p.Phase == shm.PhaseWaiting && r.LastHolder >= 0 && r.LastHolder != p.Slot:
+			return fmt.Sprintf("%s was waiting for the lock, held by worker %d, when mplock ended the stalled run (SIGKILL).", who, r.LastHolder)
+		}
+		return fmt.Sprintf("%s was %s when mplock ended the run (SIGKILL): it did not stop when asked.", who, p.Phase)
+	}
+	what := fmt.Sprintf("%s ended early (%s)", who, p.Exit)
+	if p.Phase == shm.PhaseHolding && r.Kind.Excludes() {
+		what += " while holding the lock"
+	}
 	switch {
 	case r.Kind == lock.Sem || r.Kind == lock.Spin:
 		if r.Recoveries > 0 {
-			return fmt.Sprintf("a waiter found the holder dead and took the lock over (%d recovery), and the others finished.", r.Recoveries)
+			return what + fmt.Sprintf("; a waiter found the holder dead and took the lock over (%d recovery), and the others finished.", r.Recoveries)
 		}
-		return "it did not hold the lock, and the others finished."
+		if p.Phase == shm.PhaseHolding {
+			return what + "; no one waited for the lock after it, and the others finished."
+		}
+		return what + "; it did not hold the lock, and the others finished."
 	case r.Kind.NeedsFile() || r.Kind == lock.SysV:
-		return "the kernel released any lock it held, and the others finished."
+		return what + "; the kernel released any lock it held, and the others finished."
 	}
-	return "the others finished."
+	return what + "; the others finished."
+}
+
+// shouldHaveEnded says, plainly, where the balance should have ended and
+// where it did: deposits and withdrawals of the same amount cancel out.
+func shouldHaveEnded(r *coordinator.BankResult) string {
+	if r.Deposits == r.Withdrawals {
+		return fmt.Sprintf("the workers made as many deposits as withdrawals (%s each, of %d), which cancel out, so the balance should have ended where it began, at %s; it ended at %s.",
+			count(r.Deposits), r.Amount, count(r.Initial), count(r.Final))
+	}
+	return fmt.Sprintf("%s deposits and %s withdrawals of %d should have taken the balance from %s to %s; it ended at %s.",
+		count(r.Deposits), count(r.Withdrawals), r.Amount, count(r.Initial), count(r.Expected), count(r.Final))
 }
 
 // BankKinds writes the table of lock kinds (mplock bank --list-kinds).

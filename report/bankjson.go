@@ -14,8 +14,42 @@ import (
 // nanoseconds, rates per second.
 type BankDoc struct {
 	Machine machine.Info `json:"machine"`
-	Runs    []BankRun    `json:"runs"`
-	Verdict []string     `json:"verdict"`
+	// Clock is the clock acquire times were measured with; null if unknown.
+	Clock   *ClockDoc `json:"clock"`
+	Runs    []BankRun `json:"runs"`
+	Verdict []string  `json:"verdict"`
+}
+
+// ClockDoc is worker.Clock in BankDoc.
+type ClockDoc struct {
+	Source       string `json:"source"`
+	ResolutionNs int64  `json:"resolution_ns"`
+	StepNs       int64  `json:"step_ns"`
+	ReadNs       int64  `json:"read_ns"`
+}
+
+// LostUpdateDoc is coordinator.LostUpdate: Overwritten's write, which no
+// one read, replaced by By's.
+type LostUpdateDoc struct {
+	Text        string     `json:"text"`
+	SameRead    bool       `json:"same_read"`
+	Writes      int64      `json:"writes"`
+	Overwritten TraceOpDoc `json:"overwritten"`
+	By          TraceOpDoc `json:"by"`
+}
+
+// TraceOpDoc is one traced read-modify-write; times are since the run's
+// start.
+type TraceOpDoc struct {
+	Worker       int    `json:"worker"`
+	Pid          int    `json:"pid"`
+	Role         string `json:"role"`
+	ReadBalance  int64  `json:"read_balance"`
+	ReadVersion  uint32 `json:"read_version"`
+	ReadNs       int64  `json:"read_ns"`
+	WroteBalance int64  `json:"wrote_balance"`
+	WroteVersion uint32 `json:"wrote_version"`
+	WroteNs      int64  `json:"wrote_ns"`
 }
 
 // BankRun is one run in BankDoc.
@@ -47,7 +81,14 @@ type BankRun struct {
 	Stalled         bool       `json:"stalled"`
 	Pinned          bool       `json:"pinned"`
 	Capped          bool       `json:"capped"`
-	Procs           []BankProc `json:"procs"`
+	// LastHolder is the worker that took the lock last (-1: none).
+	LastHolder int `json:"last_holder"`
+	// LostUpdate is one lost update of this run, as its traces recorded
+	// it; null when not traced or none could be shown.
+	LostUpdate *LostUpdateDoc `json:"lost_update"`
+	// Unguarded says how the janitor died, if it did ("" otherwise).
+	Unguarded string     `json:"unguarded"`
+	Procs     []BankProc `json:"procs"`
 }
 
 // Latencies summarises a latency histogram, in nanoseconds.
@@ -76,11 +117,19 @@ type BankProc struct {
 	Died          bool   `json:"died"`
 	RecoveredFrom []int  `json:"recovered_from"`
 	PinnedTo      int    `json:"pinned_to"` // -1 when not pinned
+	// Phase is what it was doing when it ended; KilledByRun whether the run
+	// killed it for not stopping, Stopped whether it was stopped (SIGSTOP).
+	Phase       string `json:"phase"`
+	KilledByRun bool   `json:"killed_by_run"`
+	Stopped     bool   `json:"stopped"`
 }
 
 // NewBankDoc converts results to the JSON document.
 func NewBankDoc(b Bank) BankDoc {
 	doc := BankDoc{Machine: b.Machine, Runs: []BankRun{}, Verdict: Verdict(b.Runs)}
+	if c := b.Clock; c != nil {
+		doc.Clock = &ClockDoc{Source: c.Source, ResolutionNs: int64(c.Resolution), StepNs: int64(c.Step), ReadNs: int64(c.ReadCost)}
+	}
 	for _, r := range b.Runs {
 		doc.Runs = append(doc.Runs, bankRun(r))
 	}
@@ -97,6 +146,12 @@ func bankRun(r *coordinator.BankResult) BankRun {
 		Handoffs: r.Handoffs, MaxRun: r.MaxRun, Fairness: r.Fairness, FairnessAt: r.FairnessAt,
 		CPUNsPerOp: int64(r.CPUPerOp), Recoveries: r.Recoveries,
 		Interrupted: r.Interrupted, Stalled: r.Stalled, Pinned: r.Pinned, Capped: r.Capped, Procs: []BankProc{},
+		LastHolder: r.LastHolder, Unguarded: r.Unguarded,
+	}
+	if r.Trace != nil && r.Trace.Lost != nil {
+		lu := r.Trace.Lost
+		out.LostUpdate = &LostUpdateDoc{Text: LostUpdateText(lu, r.Workers), SameRead: lu.SameRead, Writes: lu.Writes,
+			Overwritten: traceOpDoc(lu.Overwritten), By: traceOpDoc(lu.By)}
 	}
 	if h := r.Latency; h != nil && h.TotalCount() > 0 {
 		out.AcquireNs = &Latencies{
@@ -113,9 +168,16 @@ func bankRun(r *coordinator.BankResult) BankRun {
 			Slot: p.Slot, Pid: p.Pid, Role: p.Role.String(), Ops: p.Ops, Deposits: p.Deposits,
 			Withdrawals: p.Withdrawals, Handoffs: p.Handoffs, MaxRun: p.MaxRun, CPUNs: int64(p.CPU),
 			Exit: p.Exit, Died: p.Died, RecoveredFrom: rec, PinnedTo: p.PinnedTo,
+			Phase: p.Phase.String(), KilledByRun: p.KilledByRun, Stopped: p.Stopped,
 		})
 	}
 	return out
+}
+
+func traceOpDoc(op coordinator.TraceOp) TraceOpDoc {
+	return TraceOpDoc{Worker: op.Slot, Pid: op.Pid, Role: op.Role.String(),
+		ReadBalance: op.ReadBalance, ReadVersion: op.ReadVersion, ReadNs: int64(op.Read),
+		WroteBalance: op.WroteBalance, WroteVersion: op.WroteVersion, WroteNs: int64(op.Wrote)}
 }
 
 // BankJSON writes the JSON document, indented.

@@ -74,6 +74,12 @@ func BenchText(w io.Writer, b Bench) error {
 	if lost := lostCells(res); lost != "" {
 		fmt.Fprintf(w, "Without a lock (%s), updates were lost as expected: those rates are the race's, not a lock's.\n", lost)
 	}
+	if v := BenchVerdict(b); len(v) > 0 {
+		fmt.Fprintln(w)
+		for _, line := range v {
+			fmt.Fprintln(w, line)
+		}
+	}
 	return benchTrailer(w, res)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"html"
 	"image/png"
 	"io"
 	"os"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"golang.org/x/perf/benchfmt"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/vg"
 
 	"mplock/coordinator"
 	"mplock/lock"
@@ -27,8 +31,14 @@ import (
 // hold 0 and 1us, two repeats each, with made-up but plausible figures.
 func testBench(t *testing.T) Bench {
 	t.Helper()
+	return testBenchOf(t, []lock.Kind{lock.Sem, lock.Atomic}, []int{1, 2})
+}
+
+// testBenchOf is testBench with other kinds and worker counts.
+func testBenchOf(t *testing.T, kinds []lock.Kind, workers []int) Bench {
+	t.Helper()
 	plan := coordinator.BenchPlan{
-		Kinds: []lock.Kind{lock.Sem, lock.Atomic}, Workers: []int{1, 2},
+		Kinds: kinds, Workers: workers,
 		Holds: []time.Duration{0, time.Microsecond}, Repeat: 2,
 	}
 	if err := plan.Validate(); err != nil {
@@ -297,5 +307,117 @@ func TestBenchChart(t *testing.T) {
 	b.Result.Cells = nil
 	if err := BenchChart(io.Discard, b, SVG); !errors.Is(err, ErrNoData) {
 		t.Errorf("empty matrix: %v, want ErrNoData", err)
+	}
+}
+
+// svgText is one text of an SVG that gonum's vgsvg wrote, with its box on
+// the canvas (y up), measured with the font gonum laid it out with.
+type svgText struct {
+	s    string
+	x, y [2]float64 // left, right; bottom, top
+}
+
+var svgTextRE = regexp.MustCompile(`(?s)<text x="([-0-9.e]+)" y="([-0-9.e]+)"[^>]*font-size:([0-9.]+)px[^>]*>([^<]*)</text>`)
+
+func svgTexts(t *testing.T, svg string) []svgText {
+	t.Helper()
+	var out []svgText
+	for _, m := range svgTextRE.FindAllStringSubmatch(svg, -1) {
+		x, _ := strconv.ParseFloat(m[1], 64)
+		y, _ := strconv.ParseFloat(m[2], 64)
+		size, _ := strconv.ParseFloat(m[3], 64)
+		s := html.UnescapeString(m[4])
+		f := plot.DefaultFont
+		f.Size = vg.Points(size)
+		face := font.DefaultCache.Lookup(f, f.Size)
+		ext := face.Extents()
+		// vgsvg flips each text back: its baseline is at canvas height -y.
+		base := -y
+		out = append(out, svgText{s: s, x: [2]float64{x, x + float64(face.Width(s))},
+			y: [2]float64{base - float64(ext.Descent), base + float64(ext.Ascent)}})
+	}
+	if len(out) == 0 {
+		t.Fatal("no text found in the SVG")
+	}
+	return out
+}
+
+// sameBand reports whether two texts, grown by margin, share a line: their
+// heights overlap, wherever they are across.
+func sameBand(a, b svgText, margin float64) bool {
+	return a.y[0]-margin < b.y[1] && b.y[0]-margin < a.y[1]
+}
+
+// TestBenchChartLegendClearOfTitles: no legend entry shares a line with a
+// panel's title, give or take 4pt: the titles stand alone above the
+// panels. (The legend sat in each panel's top corner, raised into the
+// titles' line beside the latency panel's long title.)
+func TestBenchChartLegendClearOfTitles(t *testing.T) {
+	// mplock bench's default: every kind but none.
+	b := testBenchOf(t, lock.Kinds()[1:], []int{1, 2, 4})
+	var svg bytes.Buffer
+	if err := BenchChart(&svg, b, SVG); err != nil {
+		t.Fatal(err)
+	}
+	texts := svgTexts(t, svg.String())
+	kinds := map[string]bool{}
+	for _, k := range lock.Kinds() {
+		kinds[k.String()] = true
+	}
+	var titles, entries []svgText
+	for _, tx := range texts {
+		switch {
+		case strings.HasPrefix(tx.s, "Throughput (") || strings.HasPrefix(tx.s, "Acquire latency"):
+			titles = append(titles, tx)
+		case kinds[tx.s]:
+			entries = append(entries, tx)
+		}
+	}
+	if len(titles) == 0 || len(entries) == 0 {
+		t.Fatalf("titles %v, legend entries %v", titles, entries)
+	}
+	for _, e := range entries {
+		for _, ti := range titles {
+			if sameBand(e, ti, 4) {
+				t.Errorf("legend entry %q (%v, %v) is on the line of title %q (%v, %v)", e.s, e.x, e.y, ti.s, ti.x, ti.y)
+			}
+		}
+	}
+}
+
+// TestBenchVerdict: after the table, which lock was fastest and why, the
+// slowest and what it pays for, the lock-free bound, and the regime the
+// workers ran in, from the cells' own figures.
+func TestBenchVerdict(t *testing.T) {
+	b := testBenchOf(t, []lock.Kind{lock.Flock, lock.Sem, lock.Atomic}, []int{1, 2})
+	v := strings.Join(BenchVerdict(b), "\n")
+	for _, want := range []string{
+		"Fastest lock: sem, at every worker count (",
+		"Why: sem takes a free lock with one compare-and-swap",
+		"Slowest: flock with 1 worker",
+		"a system call into the kernel's file lock table",
+		"The bound: atomic, one atomic add and no lock at all, did",
+		// The fixture's runs kept 1.00 CPU busy with 2 workers: turns.
+		"Regime: in every run with 2 or more workers, they kept fewer CPUs busy than they could use (1.00 of up to 2)",
+		"--pin binds each worker to its own CPU",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("verdict lacks %q:\n%s", want, v)
+		}
+	}
+	var out bytes.Buffer
+	if err := BenchText(&out, b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "\nFastest lock: sem") {
+		t.Errorf("the table is not followed by the verdict:\n%s", out.String())
+	}
+	out.Reset()
+	if err := BenchJSON(&out, b); err != nil {
+		t.Fatal(err)
+	}
+	var doc BenchDoc
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Verdict) < 4 {
+		t.Errorf("JSON verdict %q (%v)", doc.Verdict, err)
 	}
 }

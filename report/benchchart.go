@@ -30,11 +30,13 @@ const (
 	PNG ChartFormat = "png"
 )
 
-// Chart size: one row of panels per hold/think combination.
+// Chart size: one row of panels per hold/think combination, and a column
+// at the right for the legends, clear of the titles and the lines.
 const (
 	chartWidth     = 11 * vg.Inch
 	chartRowHeight = 4.2 * vg.Inch
 	chartBanner    = vg.Inch / 2
+	chartLegend    = 1.1 * vg.Inch
 	chartDPI       = 110
 )
 
@@ -67,6 +69,7 @@ func BenchChart(w io.Writer, b Bench, format ChartFormat) error {
 		cols = 2
 	}
 	var rows [][]*plot.Plot
+	var legends []plot.Legend
 	for _, cb := range combos {
 		var cells []*coordinator.BenchCellResult
 		for _, c := range res.Cells {
@@ -81,10 +84,13 @@ func BenchChart(w io.Writer, b Bench, format ChartFormat) error {
 		if cb.think != 0 {
 			where += ", think " + shortDur(cb.think)
 		}
-		tp, err := throughputPlot(cells, res.Plan.Kinds, where)
+		leg := plot.NewLegend()
+		leg.Top, leg.Left = true, true
+		tp, err := throughputPlot(cells, res.Plan.Kinds, where, &leg)
 		if err != nil {
 			return err
 		}
+		legends = append(legends, leg)
 		row := []*plot.Plot{tp}
 		if latency {
 			lp, err := latencyPlot(cells, res.Plan.Kinds, where)
@@ -118,19 +124,30 @@ func BenchChart(w io.Writer, b Bench, format ChartFormat) error {
 	text := "mplock bench: " + res.Plan.Describe() + "\n" + machineLine(b.Machine)
 	dc.FillText(banner, vg.Point{X: dc.Center().X, Y: dc.Max.Y - vg.Inch/10}, text)
 	dc = draw.Crop(dc, 0, 0, 0, -(banner.Height(text) + vg.Inch/5))
-	canvases := plot.Align(rows, tiles, dc)
+	canvases := plot.Align(rows, tiles, draw.Crop(dc, 0, -chartLegend, 0, 0))
 	for j, row := range rows {
 		for i, p := range row {
 			p.Draw(canvases[j][i])
 		}
+		last := canvases[j][len(row)-1]
+		legends[j].Draw(legendCanvas(dc, last))
 	}
 	_, err := canvas.WriteTo(w)
 	return err
 }
 
+// legendCanvas is where a row's legend goes: right of its last panel,
+// from below the panels' titles down.
+func legendCanvas(dc, last draw.Canvas) draw.Canvas {
+	return draw.Canvas{Canvas: dc, Rectangle: vg.Rectangle{
+		Min: vg.Point{X: last.Max.X + vg.Inch/8, Y: last.Min.Y},
+		Max: vg.Point{X: dc.Max.X, Y: last.Max.Y - vg.Inch/3},
+	}}
+}
+
 // throughputPlot is median ops/s against workers, one line per kind, with
-// bars to the slowest and fastest repeat.
-func throughputPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where string) (*plot.Plot, error) {
+// bars to the slowest and fastest repeat; each kind is added to leg.
+func throughputPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where string, leg *plot.Legend) (*plot.Plot, error) {
 	p := newLogLogPlot(cells)
 	p.Title.Text = "Throughput (" + where + ")"
 	p.Y.Label.Text = "operations/s, all workers"
@@ -160,14 +177,14 @@ func throughputPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, whe
 		line.Color, points.Color, bars.Color = col, col, col
 		points.Shape = plotutil.Shape(int(k))
 		p.Add(line, points, bars)
-		p.Legend.Add(k.String(), line, points)
+		leg.Add(k.String(), line, points)
 	}
-	p.Y.Max *= legendRoom
 	return p, nil
 }
 
 // latencyPlot is acquire latency p50 (solid) and p99 (dashed) against
-// workers, one colour per kind; lock-free kinds have no line.
+// workers, one colour per kind (the row's legend, beside the throughput
+// panel's); lock-free kinds have no line.
 func latencyPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where string) (*plot.Plot, error) {
 	p := newLogLogPlot(cells)
 	p.Title.Text = "Acquire latency p50 (solid), p99 (dashed) (" + where + ")"
@@ -199,9 +216,7 @@ func latencyPlot(cells []*coordinator.BenchCellResult, kinds []lock.Kind, where 
 		pts.Shape = plotutil.Shape(int(k))
 		l99.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l50, pts, l99)
-		p.Legend.Add(k.String(), l50, pts)
 	}
-	p.Y.Max *= legendRoom
 	return p, nil
 }
 
@@ -225,7 +240,6 @@ func newLogLogPlot(cells []*coordinator.BenchCellResult) *plot.Plot {
 	p.X.Tick.Marker = ticks
 	p.X.Min, p.X.Max = lo/1.25, hi*1.25
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
 	return p
 }
 
@@ -244,10 +258,6 @@ var kindColors = []color.RGBA{
 func kindColor(k lock.Kind) color.Color {
 	return kindColors[int(k)%len(kindColors)]
 }
-
-// legendRoom raises a log axis' top so the legend, top right, sits above
-// the lines rather than on them.
-const legendRoom = 4
 
 // errPoints is points with vertical error bars, for plotter.
 type errPoints struct {

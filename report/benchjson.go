@@ -21,6 +21,8 @@ type BenchDoc struct {
 	ElapsedNs   int64          `json:"elapsed_ns"`
 	Interrupted bool           `json:"interrupted"`
 	Cells       []BenchCellDoc `json:"cells"`
+	// Verdict is BenchVerdict: what the matrix found, in plain language.
+	Verdict []string `json:"verdict"`
 }
 
 // BenchPlanDoc is the matrix as it ran, defaults filled in.
@@ -81,7 +83,11 @@ func NewBenchDoc(b Bench) BenchDoc {
 			Repeat: p.Repeat, Warmup: p.Warmup, Latency: !p.NoLatency,
 			HoldNs: nanos(p.Holds), ThinkNs: nanos(p.Thinks),
 		},
-		Cells: []BenchCellDoc{},
+		Cells:   []BenchCellDoc{},
+		Verdict: BenchVerdict(b),
+	}
+	if doc.Verdict == nil {
+		doc.Verdict = []string{}
 	}
 	for _, k := range p.Kinds {
 		doc.Plan.Kinds = append(doc.Plan.Kinds, k.String())

@@ -3,8 +3,10 @@ package report
 import (
 	"encoding/json"
 	"io"
+	"math"
 
 	"mplock/coordinator"
+	"mplock/dmutex"
 	"mplock/machine"
 )
 
@@ -33,15 +35,33 @@ type MutexRun struct {
 
 	Messages               int64   `json:"messages"`
 	MessagesPerEntry       float64 `json:"messages_per_entry"`
-	TheoryMessagesPerEntry float64 `json:"theory_messages_per_entry"`
+	TheoryMessagesPerEntry float64 `json:"theory_messages_per_entry"` // heavy load (its upper end when a range)
 	TheoryExact            bool    `json:"theory_exact"`
 	TheoryFormula          string  `json:"theory_formula"`
 	MessagesMatchTheory    bool    `json:"messages_match_theory"`
+	// The theory in full, messages per entry: at light and heavy load, the
+	// bounds any run keeps (for Maekawa weighted by this run's entries),
+	// and what the figures rest on.
+	TheoryLight  RangeDoc `json:"theory_light"`
+	TheoryHeavy  RangeDoc `json:"theory_heavy"`
+	TheoryBounds RangeDoc `json:"theory_bounds"`
+	TheoryBasis  string   `json:"theory_basis"`
+	// Load is the share of requests that found the critical section busy;
+	// Regime names it: light, heavy or mixed.
+	Load   float64 `json:"load"`
+	Regime string  `json:"regime"`
 
 	SyncDelayNs    Summary      `json:"sync_delay_ns"`
 	DeliveryNs     *DeliveryDoc `json:"delivery_ns"`      // during the run; null when not measured
 	DeliveryIdleNs *DeliveryDoc `json:"delivery_idle_ns"` // before the start, every process idle
 	SyncDelayRatio float64      `json:"sync_delay_ratio"`
+	TheorySync     RangeDoc     `json:"theory_sync_delay"` // in delivery times
+	// UncontendedWaitNs is the wait of the entries whose request found the
+	// critical section free; ResponseRatio its median in delivery times,
+	// beside TheoryResponse.
+	UncontendedWaitNs Summary  `json:"uncontended_wait_ns"`
+	ResponseRatio     float64  `json:"response_ratio"`
+	TheoryResponse    RangeDoc `json:"theory_response"`
 
 	Violations        int64  `json:"violations"`
 	OccupancyOverlaps uint64 `json:"occupancy_overlaps"`
@@ -58,6 +78,21 @@ type MutexRun struct {
 	Failure     *FailureDoc    `json:"failure"` // null when the run did not fail
 	Interrupted bool           `json:"interrupted"`
 	Ok          bool           `json:"ok"`
+}
+
+// RangeDoc is a span of values; Hi is null when unbounded.
+type RangeDoc struct {
+	Lo float64  `json:"lo"`
+	Hi *float64 `json:"hi"`
+}
+
+func rangeDoc(r dmutex.Range) RangeDoc {
+	d := RangeDoc{Lo: r.Lo}
+	if !math.IsInf(r.Hi, 1) {
+		hi := r.Hi
+		d.Hi = &hi
+	}
+	return d
 }
 
 // Summary is a set of durations in nanoseconds.
@@ -135,6 +170,9 @@ func mutexRun(r *coordinator.MutexResult) MutexRun {
 		Messages: r.Messages, MessagesPerEntry: r.MessagesPerEntry, TheoryMessagesPerEntry: r.Theory,
 		TheoryExact: r.TheoryExact, TheoryFormula: r.TheoryText, MessagesMatchTheory: r.MessagesMatch,
 		SyncDelayNs: summary(r.SyncDelay), SyncDelayRatio: r.SyncRatio(),
+		TheoryLight: rangeDoc(r.Cost.Light), TheoryHeavy: rangeDoc(r.Cost.Heavy), TheoryBounds: rangeDoc(r.Bounds),
+		TheoryBasis: r.Cost.Basis, Load: r.Load, Regime: r.Regime(), TheorySync: rangeDoc(r.Cost.Sync),
+		UncontendedWaitNs: summary(r.Uncontended), ResponseRatio: responseRatio(r), TheoryResponse: rangeDoc(r.Cost.Response),
 		Violations: r.Violations, OccupancyOverlaps: r.Overlaps, MaxInside: r.MaxInside,
 		IntervalsLogged: r.Logged, IntervalsDropped: r.Dropped, OpenIntervals: r.Open, Inversions: r.Inversions,
 		Rejected: r.Rejected, Problems: []ProblemDoc{}, Processes: []MutexProcDoc{},

@@ -7,30 +7,54 @@
 # client, and with a bare protocol client like the Redis one. Redis and etcd come from Debian's packages
 # (apt-get install redis-server etcd-server) and are skipped when missing.
 #
-# Usage: scripts/lockd-compare.sh [-d DURATION] [-r REPEATS] [-b BINARY]
-#   -d  measuring time per scenario (default 2s)
-#   -r  runs per target, interleaved; the table shows the median (default 3)
-#   -b  also measure the lock server of another mplock BINARY (an older
-#       build, for a before/after comparison), driven by the same clients,
-#       interleaved with the others: columns mplock@b and mplock-raw@b
-#
 # Servers are started on free loopback ports in a private directory and
 # stopped at exit. Raw JSON of every run is kept in $OUT (default: the
 # private directory, printed at the end). MPLOCK names an mplock binary to
 # use instead of building one from this checkout.
 set -euo pipefail
 
+usage() {
+	cat <<'EOF'
+Usage: scripts/lockd-compare.sh [options]
+
+Measures acquire/release pairs per second through mplock's lock server (its
+Go client, and a bare protocol client), Redis and etcd when installed, with
+the same harness (mplock bench lockd), and prints the medians side by side.
+
+Options:
+  -d, --duration D  measuring time per scenario (default 2s)
+  -r, --repeat N    runs per target, interleaved; the table shows the median
+                    (default 3)
+  -b, --before BIN  also measure the lock server of another mplock binary BIN
+                    (an older build, for a before/after comparison), driven
+                    by the same clients, interleaved with the others:
+                    columns mplock@b and mplock-raw@b
+  -h, --help        this help
+
+Environment: OUT (where the raw JSON of every run is kept; default: a
+private temporary directory, printed at the end); MPLOCK (an mplock binary
+to use instead of building one from this checkout), GO.
+
+Exit status: 0 on success, 1 when a run failed, 2 for usage errors.
+EOF
+}
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 duration=2s
 repeats=3
 before=''
-while getopts d:r:b:h opt; do
-	case $opt in
-	d) duration=$OPTARG ;;
-	r) repeats=$OPTARG ;;
-	b) before=$OPTARG ;;
-	*) sed -n '2,21p' "$0"; exit 2 ;;
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
+	-r | --repeat) [[ $# -ge 2 ]] || die "$1 needs a value"; repeats=$2; shift 2 ;;
+	-b | --before) [[ $# -ge 2 ]] || die "$1 needs a value"; before=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown option $1" ;;
 	esac
 done
+[[ $repeats =~ ^[1-9][0-9]*$ ]] || die "--repeat $repeats: want a whole number such as 3"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lockd-compare.XXXXXX")
@@ -44,9 +68,7 @@ cleanup() {
 trap cleanup EXIT
 
 GO=${GO:-go}
-# shellcheck source=lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-[[ -z $before || -x $before ]] || die "-b $before is not an executable"
+[[ -z $before || -x $before ]] || die "--before $before is not an executable"
 [[ -n ${MPLOCK:-} ]] || echo "building mplock..." >&2
 mplock='' # set by mplock_binary
 mplock_binary "$work"

@@ -40,10 +40,7 @@ func buildMplock(t *testing.T) string {
 	if mplockBin != "" {
 		return mplockBin
 	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not in PATH: cannot build mplock")
-	}
+	goCmd := proctest.Tool(t, "go", "golang-go")
 	dir, err := os.MkdirTemp("", "mplock-scripts-test-")
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +82,7 @@ func TestBashSyntax(t *testing.T) {
 }
 
 func TestShellcheck(t *testing.T) {
-	sc, err := exec.LookPath("shellcheck")
-	if err != nil {
-		t.Skip("shellcheck not installed")
-	}
+	sc := proctest.Tool(t, "shellcheck", "shellcheck")
 	args := append([]string{"--severity=style"}, shellScripts(t)...)
 	if out, err := exec.Command(sc, args...).CombinedOutput(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
@@ -138,9 +132,7 @@ func buildCPeer(t *testing.T) string {
 	if cc == "" {
 		cc = "cc"
 	}
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Skipf("no C compiler (%s)", cc)
-	}
+	proctest.Tool(t, cc, "gcc")
 	bin := filepath.Join(t.TempDir(), "lockpeer")
 	if out, err := exec.Command(cc, "-O2", "-Wall", "-Werror", "-o", bin, "peers/lockpeer.c").CombinedOutput(); err != nil {
 		t.Fatalf("%s lockpeer.c: %v\n%s", cc, err, out)
@@ -234,10 +226,7 @@ func semExists(id int) bool {
 
 // TestPythonPeer runs the seed's lock briefly: the balance must add up.
 func TestPythonPeer(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
+	py := proctest.Tool(t, "python3", "python3")
 	out, err := exec.Command(py, "peers/seedlock.py", "-p", "2", "-d", "0.2").Output()
 	if err != nil {
 		t.Fatalf("seedlock.py: %v", err)
@@ -252,8 +241,8 @@ func TestPythonPeer(t *testing.T) {
 // peers (Python, stress-ng) are not installed: the C rows and the latency
 // cost are there, the optional rows are not, and the CSV has its columns.
 func TestCompareQuick(t *testing.T) {
-	if _, err := exec.LookPath("cc"); err != nil && os.Getenv("CC") == "" {
-		t.Skip("no C compiler")
+	if os.Getenv("CC") == "" {
+		proctest.Tool(t, "cc", "gcc")
 	}
 	bin := buildMplock(t)
 	csvOut := filepath.Join(t.TempDir(), "compare.csv")
@@ -320,6 +309,27 @@ func TestCompareUsage(t *testing.T) {
 	stdout, _, code := run(t, nil, "compare.sh", "-h")
 	if code != 0 || !strings.Contains(stdout, "Usage: scripts/compare.sh") {
 		t.Errorf("compare.sh -h: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestScriptsHelp holds every script to one convention: -h and --help
+// print its usage and exit 0; an unknown option is a usage error, exit 2,
+// said in the script's name.
+func TestScriptsHelp(t *testing.T) {
+	for _, p := range shellScripts(t) {
+		if p == "lib.sh" {
+			continue
+		}
+		for _, flag := range []string{"-h", "--help"} {
+			stdout, stderr, code := run(t, []string{"MPLOCK=/bin/true"}, p, flag)
+			if code != 0 || !strings.HasPrefix(stdout, "Usage: scripts/"+p) {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q; want 0 and its usage", p, flag, code, stdout, stderr)
+			}
+		}
+		_, stderr, code := run(t, []string{"MPLOCK=/bin/true"}, p, "--bogus")
+		if code != 2 || !strings.Contains(stderr, p+": unknown option --bogus") {
+			t.Errorf("%s --bogus: exit %d, stderr %q; want 2 and the option named", p, code, stderr)
+		}
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 )
 
 // BankVersion is the version of the bank layout this binary reads and writes.
-const BankVersion uint32 = 1
+// Version 2 added each worker's phase (Slot.Phase), the trace rings (Trace)
+// and the flag that stops them (Control.TraceFreeze).
+const BankVersion uint32 = 2
 
 // MaxWorkers bounds the slots of a bank region.
 const MaxWorkers = 1024
@@ -22,9 +24,15 @@ type Control struct {
 	Ready      atomic.Uint32 // workers registered and waiting at the barrier (futex word)
 	Recoveries atomic.Uint32 // locks taken over from a dead holder (sem, spin)
 	Finished   atomic.Uint32 // workers that completed their operations
-	Initial    int64
-	Amount     int64
-	_          [LineSize - 40]byte
+	// TraceFreeze, once set (by the first worker done), tells the workers
+	// to record half a ring more of their operations and then stop, so that
+	// the rings keep the last operations they made together.
+	TraceFreeze atomic.Uint32
+	Initial     int64
+	Amount      int64
+	// FrozenNs is the monotonic clock just before TraceFreeze was set.
+	FrozenNs atomic.Int64
+	_        [LineSize - 48]byte
 }
 
 // Account is the shared balance. Word packs two 32-bit halves:
@@ -97,6 +105,29 @@ func (s SlotState) String() string {
 	return fmt.Sprintf("state(%d)", uint32(s))
 }
 
+// SlotPhase is where a running worker is in its operation, as its slot
+// shows it: what it was doing when it was stopped, or killed.
+type SlotPhase uint32
+
+// Slot phases.
+const (
+	PhaseIdle    SlotPhase = iota // between operations, or thinking
+	PhaseWaiting                  // asking for the lock
+	PhaseHolding                  // holding the lock (or, without one, between its read and its write)
+)
+
+func (p SlotPhase) String() string {
+	switch p {
+	case PhaseIdle:
+		return "between operations"
+	case PhaseWaiting:
+		return "waiting for the lock"
+	case PhaseHolding:
+		return "holding the lock"
+	}
+	return fmt.Sprintf("phase(%d)", uint32(p))
+}
+
 // Slot is one worker's record. Only that worker writes it; the coordinator
 // reads it at any time, also after the worker died, which is why the committed
 // counts live here and not only in the worker's final report.
@@ -105,7 +136,8 @@ type Slot struct {
 	State       atomic.Uint32 // a SlotState
 	Deposits    atomic.Uint64 // deposits this worker committed
 	Withdrawals atomic.Uint64 // withdrawals this worker committed
-	_           [LineSize - 24]byte
+	Phase       atomic.Uint32 // a SlotPhase, stored without ordering (StoreRelaxed32)
+	_           [LineSize - 28]byte
 }
 
 // Every record fills exactly one line: these fail to compile otherwise.
@@ -128,6 +160,7 @@ type Bank struct {
 	Sem     *LockWord // the futex semaphore (kind sem)
 	Spin    *LockWord // the spinlock (kind spin)
 	slots   []Slot
+	traces  []Trace
 }
 
 // Bank record offsets, one record per line.
@@ -139,8 +172,11 @@ const (
 	bankSlots
 )
 
-// BankSize returns the bytes a bank region for workers needs.
-func BankSize(workers int) int { return bankSlots + workers*int(unsafe.Sizeof(Slot{})) }
+// BankSize returns the bytes a bank region for workers needs: the records
+// above, a slot per worker, then a trace per worker.
+func BankSize(workers int) int {
+	return bankSlots + workers*int(unsafe.Sizeof(Slot{})+unsafe.Sizeof(Trace{}))
+}
 
 // NewBank writes a fresh bank layout into r for workers workers with the
 // given starting balance and amount per operation. r must be zero-filled and
@@ -203,6 +239,15 @@ func viewBank(r *Region, h *Header) (*Bank, error) {
 		return nil, err
 	}
 	b.slots = unsafe.Slice(first, n)
+	traces := bankSlots + uintptr(n)*unsafe.Sizeof(Slot{})
+	firstTrace, err := at[Trace](r, traces)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := at[Trace](r, traces+uintptr(n-1)*unsafe.Sizeof(Trace{})); err != nil {
+		return nil, err
+	}
+	b.traces = unsafe.Slice(firstTrace, n)
 	return b, nil
 }
 
@@ -211,6 +256,9 @@ func (b *Bank) Workers() int { return len(b.slots) }
 
 // Slot returns worker i's slot; it panics when i is out of range.
 func (b *Bank) Slot(i int) *Slot { return &b.slots[i] }
+
+// Trace returns worker i's trace ring; it panics when i is out of range.
+func (b *Bank) Trace(i int) *Trace { return &b.traces[i] }
 
 // Balance returns the current balance and the account's version.
 func (b *Bank) Balance() (balance int64, version uint32) {

@@ -92,6 +92,9 @@ func TestOpenBankRefusesUnknownLayouts(t *testing.T) {
 	}{
 		{"magic", func(h *Header) { h.Magic = 0xdeadbeef }},
 		{"version", func(h *Header) { h.Version = BankVersion + 1 }},
+		// A worker of this binary must not run in a region laid out for
+		// version 1, which has no traces after its slots.
+		{"version 1", func(h *Header) { h.Version = 1 }},
 		{"layout", func(h *Header) { h.Layout = LayoutMutex }},
 		{"size", func(h *Header) { h.Size = 1 << 40 }},
 		{"workers", func(h *Header) { h.Workers = 0 }},
@@ -198,5 +201,49 @@ func TestReadOnlyInspection(t *testing.T) {
 	}
 	if bal, v := b2.Balance(); bal != 605 || v != 3 {
 		t.Fatalf("read-only view: balance %d version %d, want 605 and 3", bal, v)
+	}
+}
+
+// TestTraceRing: a worker's trace keeps its latest TraceLen operations in
+// order, readable through another mapping, and a record counts only once
+// written whole.
+func TestTraceRing(t *testing.T) {
+	r, b := newBankRegion(t, 2)
+	tr := b.Trace(1)
+	for i := range uint64(TraceLen + 72) {
+		tr.Add(PackAccount(uint32(i), 0), PackAccount(uint32(i), 1), int64(10*i), int64(10*i+5))
+	}
+	b.Slot(1).Phase.Store(uint32(PhaseHolding))
+	b2, err := OpenBank(reopen(t, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := b2.Trace(1).Snapshot()
+	if len(ops) != TraceLen {
+		t.Fatalf("%d operations, want the last %d", len(ops), TraceLen)
+	}
+	for k, op := range ops {
+		i := uint64(72 + k)
+		if op.Read != PackAccount(uint32(i), 0) || op.Seen != PackAccount(uint32(i), 1) || op.ReadNs != int64(10*i) || op.WriteNs != int64(10*i+5) {
+			t.Fatalf("operation %d: %+v", k, op)
+		}
+	}
+	if n := len(b2.Trace(0).Snapshot()); n != 0 {
+		t.Fatalf("worker 0 traced nothing, but %d operations read back", n)
+	}
+	if got := SlotPhase(b2.Slot(1).Phase.Load()); got != PhaseHolding || got.String() != "holding the lock" {
+		t.Fatalf("phase %v", got)
+	}
+	// The traces lie past the slots, inside the region's size.
+	b2.Trace(1).Records[TraceLen-1].WriteNs.Store(1)
+}
+
+// TestFreezeTraces: only the first freeze counts, with its time.
+func TestFreezeTraces(t *testing.T) {
+	_, b := newBankRegion(t, 1)
+	b.Control.FreezeTraces(100)
+	b.Control.FreezeTraces(200)
+	if b.Control.TraceFreeze.Load() != 1 || b.Control.FrozenNs.Load() != 100 {
+		t.Fatalf("freeze %d at %d, want 1 at 100", b.Control.TraceFreeze.Load(), b.Control.FrozenNs.Load())
 	}
 }

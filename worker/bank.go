@@ -140,6 +140,12 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 	case spec.Cap > 0:
 		limit = spec.Cap
 	}
+	// The trace records every operation until the freeze flag is up (the
+	// first worker is done; the others go on alone), then half a ring more,
+	// so that every ring keeps the last operations the workers made
+	// together, and what came just after.
+	trace := bank.Trace(spec.Slot)
+	recorded, recordUntil := uint64(0), uint64(math.MaxUint64)
 	var ops, run int64
 	for ops < limit {
 		if ctl.Stop.Load() != 0 {
@@ -148,10 +154,10 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		if spec.Think >= spinBelow {
 			// A long think waits on the stop word, so that a stop (the
 			// deadline, Ctrl-C) ends it at once rather than Think later.
-			if err := shm.Wait(&ctl.Stop, 0, spec.Think); err != nil && err != shm.ErrTimeout {
-				return nil, err
-			}
-			if ctl.Stop.Load() != 0 {
+			if stopped, err := waitStop(ctl, spec.Think); err != nil || stopped {
+				if err != nil {
+					return nil, err
+				}
 				break
 			}
 		} else if spec.Think > 0 {
@@ -163,12 +169,14 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			shm.StoreRelaxed64(counter, uint64(ops))
 			continue
 		}
+		shm.StoreRelaxed32(&slot.Phase, uint32(shm.PhaseWaiting))
 		if err := acquire(ctx, lk, &tm); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
 			return nil, err
 		}
+		shm.StoreRelaxed32(&slot.Phase, uint32(shm.PhaseHolding))
 		if excludes {
 			// Who held the lock before? Read inside the critical section, so
 			// exact for every kind that excludes.
@@ -182,18 +190,51 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			run++
 			rep.MaxRun = max(rep.MaxRun, run)
 		}
+		if spec.Trace && recordUntil == math.MaxUint64 && ctl.TraceFreeze.Load() != 0 {
+			recordUntil = recorded + shm.TraceLen/2
+		}
+		record := spec.Trace && recorded < recordUntil
+		var readNs, writeNs int64
+		if record && spec.Hold == 0 {
+			readNs = nanotime() // before the read: no clock inside an empty window
+		}
 		w := acct.Word.Load()
 		if spec.Hold > 0 {
-			pause(spec.Hold)
+			var stopped bool
+			readNs, writeNs, stopped = hold(ctl, spec.Hold)
+			if stopped {
+				// A stop ends the hold at once: the operation is abandoned
+				// before its write, as if it had not begun.
+				shm.StoreRelaxed32(&slot.Phase, uint32(shm.PhaseIdle))
+				if err := lk.Unlock(); err != nil {
+					return nil, err
+				}
+				break
+			}
 		}
 		// A plain store: inside the lock the release orders it; without one
-		// (kind none) it is exactly the unprotected write being shown.
-		shm.StoreRelaxed64(&acct.Word, w+delta)
+		// (kind none) it is exactly the unprotected write being shown. A
+		// traced write swaps instead, as blind as the store, to learn
+		// exactly what it replaced: not w if another write came in between.
+		var seen uint64
+		if record {
+			seen = acct.Word.Swap(w + delta)
+		} else {
+			shm.StoreRelaxed64(&acct.Word, w+delta)
+		}
+		if record {
+			if spec.Hold == 0 {
+				writeNs = nanotime()
+			}
+			trace.Add(w, seen, readNs, writeNs)
+			recorded++
+		}
 		if ops+1 == spec.KillAt {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 		ops++
 		shm.StoreRelaxed64(counter, uint64(ops))
+		shm.StoreRelaxed32(&slot.Phase, uint32(shm.PhaseIdle))
 		if err := lk.Unlock(); err != nil {
 			return nil, err
 		}
@@ -209,6 +250,8 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 		rep.Deposits = ops
 	}
 	if spec.Ops > 0 && ops == spec.Ops && ctl.Finished.Add(1) == 1 {
+		// The others go on alone: keep the traces of when all ran.
+		ctl.FreezeTraces(nanotime())
 		rep.FirstDoneOps = make([]int64, bank.Workers())
 		for i := range rep.FirstDoneOps {
 			s := bank.Slot(i)

@@ -38,6 +38,9 @@ func (s BankSpec) Args() []string {
 	if s.NoLatency {
 		args = append(args, "-no-latency")
 	}
+	if s.Trace {
+		args = append(args, "-trace")
+	}
 	if s.KillAt > 0 {
 		args = append(args, "-kill-at", strconv.FormatInt(s.KillAt, 10))
 	}
@@ -61,6 +64,7 @@ func ParseBankArgs(args []string) (BankSpec, error) {
 	fs.StringVar(&s.LockFile, "lock-file", "", "")
 	fs.IntVar(&s.SemID, "sem-id", 0, "")
 	fs.BoolVar(&s.NoLatency, "no-latency", false, "")
+	fs.BoolVar(&s.Trace, "trace", false, "")
 	fs.Int64Var(&s.KillAt, "kill-at", 0, "")
 	fs.IntVar(&s.CPU, "cpu", -1, "")
 	if err := fs.Parse(args); err != nil {

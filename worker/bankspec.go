@@ -20,6 +20,9 @@ type BankSpec struct {
 	SemID    int           // the System V semaphore set (sysv)
 	// NoLatency turns acquire-latency recording off, to measure its cost.
 	NoLatency bool
+	// Trace records each operation in the worker's trace ring (shm.Trace),
+	// from which the report shows a lost update as it happened.
+	Trace bool
 	// Pin, when set, binds the worker's thread to CPU: two workers then
 	// contend from two CPUs instead of the scheduler sometimes putting both
 	// on one CPU to take turns, a different regime with different figures.

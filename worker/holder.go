@@ -127,32 +127,71 @@ func (h *holder) run(ctx context.Context) error {
 
 // attempt takes every lock in order, holding each for Hold. It returns
 // gaveUp when a timed acquire ran out (the locks taken so far are still in
-// h.held).
+// h.held), and an error naming the lock if one it holds is lost meanwhile.
 func (h *holder) attempt(ctx context.Context) (gaveUp bool, err error) {
 	for i, l := range h.spec.Locks {
-		timed := i > 0 && h.spec.TryTimeout > 0
-		h.doing = "waiting for " + l.Name
-		lease, err := h.acquire(ctx, l, timed)
-		if timed && errors.Is(err, lockd.ErrTimeout) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		h.held = append(h.held, lease)
-		h.doing = "holding " + heldNames(h.held)
-		if i == 0 && h.spec.Sync && h.retries == 0 {
-			select {
-			case <-h.next:
-			case <-ctx.Done():
-				return false, ctx.Err()
-			}
-		}
-		if !sleep(ctx, h.spec.Hold) {
-			return false, ctx.Err()
+		gaveUp, err := h.step(ctx, i, l)
+		if gaveUp || err != nil {
+			return gaveUp, err
 		}
 	}
 	return false, nil
+}
+
+// step takes lock i and holds it for Hold, while watching the locks
+// already held: each lease's Done closes, by the client's own clock, when
+// the server may have given that lock to someone else, and a holder must
+// not go on as if it held it.
+func (h *holder) step(ctx context.Context, i int, l HolderLock) (gaveUp bool, err error) {
+	hctx, stop := h.whileHeld(ctx)
+	defer stop()
+	lost := func(err error) error {
+		if ctx.Err() == nil && hctx.Err() != nil {
+			return context.Cause(hctx)
+		}
+		return err
+	}
+	timed := i > 0 && h.spec.TryTimeout > 0
+	h.doing = "waiting for " + l.Name
+	lease, err := h.acquire(hctx, l, timed)
+	if timed && errors.Is(err, lockd.ErrTimeout) {
+		return true, nil
+	}
+	if err != nil {
+		return false, lost(err)
+	}
+	h.held = append(h.held, lease)
+	h.doing = "holding " + heldNames(h.held)
+	stop()
+	hctx, stop = h.whileHeld(ctx)
+	defer stop()
+	if i == 0 && h.spec.Sync && h.retries == 0 {
+		select {
+		case <-h.next:
+		case <-hctx.Done():
+			return false, lost(ctx.Err())
+		}
+	}
+	if !sleep(hctx, h.spec.Hold) {
+		return false, lost(ctx.Err())
+	}
+	return false, nil
+}
+
+// whileHeld returns a context that ends with ctx, or when a lock in h.held
+// is lost, with that loss as its cause.
+func (h *holder) whileHeld(ctx context.Context) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancelCause(ctx)
+	for _, l := range h.held {
+		go func() {
+			select {
+			case <-l.Done():
+				cancel(fmt.Errorf("lost %s while holding it: %w", l.Name, l.Err()))
+			case <-hctx.Done():
+			}
+		}()
+	}
+	return hctx, func() { cancel(nil) }
 }
 
 // acquire takes one lock through the server's queue. When the request has to

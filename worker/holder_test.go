@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"mplock/internal/netfault"
 	"mplock/lockd"
 )
 
@@ -238,5 +240,50 @@ func TestHolderTimedAcquire(t *testing.T) {
 	}
 	if err := <-h.done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHolderStopsWhenItsLockIsLost: a holder's link to its lock server is
+// black-holed while it holds lock1 for a long Hold. The server will close
+// the silent session (its idle timeout) and give lock1 to someone else; the
+// holder hears nothing, and must notice by its client's own clock and fail,
+// naming the lock, rather than hold on for the rest of its Hold.
+func TestHolderStopsWhenItsLockIsLost(t *testing.T) {
+	srv, err := lockd.NewServer(lockd.Config{IdleTimeout: 600 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	proxy := netfault.Start(t, ln.Addr().String())
+	h := startHolder(t, HolderSpec{Name: "P1", Locks: []HolderLock{{"lock1", proxy.Addr()}}, Hold: time.Hour})
+	h.expect(t, HolderReady)
+	h.send(t, HolderGo)
+	h.expect(t, HolderGot)
+	proxy.Blackhole()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case n, ok := <-h.notes:
+			if !ok {
+				t.Fatal("notes ended without a failure")
+			}
+			if n.Kind != HolderFailed {
+				continue
+			}
+			if !strings.Contains(n.Text, "lost lock1") {
+				t.Fatalf("failed with %q, want it to name the lost lock1", n.Text)
+			}
+			if err := <-h.done; err == nil {
+				t.Fatal("RunHolder returned nil after losing its lock")
+			}
+			return
+		case <-timeout:
+			t.Fatal("the holder still holds lock1 20s after its link was cut")
+		}
 	}
 }

@@ -25,6 +25,10 @@ const (
 	warmupPings  = 20
 	runPingEvery = 5 * time.Millisecond
 	runPingBase  = 1 << 32 // sequence numbers of in-run pings start here
+
+	// eventFlushEvery is how often a verbose process sends its buffered
+	// events to the coordinator, which shows them as they come.
+	eventFlushEvery = 20 * time.Millisecond
 )
 
 // RunMutex is the whole life of one process of a mutex run (a peer, or the
@@ -41,7 +45,10 @@ const (
 // the critical section, enter (marking entry and exit in the shared region,
 // the independent safety check), stay for spec.CS, release. It answers the
 // others' messages all the while, and after the stop phase it asks no more
-// but keeps answering, so that nobody is left waiting for it.
+// but keeps answering, so that nobody is left waiting for it. Between two
+// entries it always handles the messages that have reached it, even when
+// nothing makes it wait (no think time, no time inside, and an algorithm
+// that lets it enter again without a message).
 //
 // Malformed messages and refused connections are reported and counted in
 // the slot; they do not stop the process. A broken link is reported; the
@@ -136,6 +143,8 @@ type mutexPeer struct {
 	finished    bool
 	timer       *time.Timer
 	timerC      <-chan time.Time // think (Released) or stay (Held) timer
+	due         bool             // a request with no think time is to be made from the loop
+	now         chan struct{}    // closed: the loop's case for what is due now
 	reported    [dmutex.MaxIDs]bool
 
 	// In-run delivery measurement (peer 0).
@@ -161,6 +170,8 @@ func (p *mutexPeer) build() error {
 	}
 	p.timer = time.NewTimer(time.Hour)
 	p.timer.Stop()
+	p.now = make(chan struct{})
+	close(p.now)
 	return err
 }
 
@@ -180,8 +191,27 @@ func (c counted) Send(m dmutex.Message) error {
 func (p *mutexPeer) loop(ctx context.Context) error {
 	lines := make(chan bool, 4)
 	go watchControl(p.control, lines, p.mesh.done)
+	var flushC <-chan time.Time
+	if p.spec.Verbose {
+		t := time.NewTicker(eventFlushEvery)
+		defer t.Stop()
+		flushC = t.C
+	}
 	for p.phase != shm.PhaseExit {
+		// A request due now is one more event, offered only when no message
+		// has reached the process: between two entries the loop takes what
+		// the others sent, even when the algorithm lets it enter again
+		// without a message (kept permissions, a token it holds), so a
+		// request that has arrived makes it give them up.
+		var dueC <-chan struct{}
+		if p.due && !p.mesh.waiting() {
+			dueC = p.now
+		}
 		select {
+		case <-dueC:
+			p.due = false
+			p.syncPhase() // a process that never waits still sees a stop
+			p.timerFired()
 		case in := <-p.mesh.in:
 			p.receive(in)
 		case ok := <-lines:
@@ -198,6 +228,8 @@ func (p *mutexPeer) loop(ctx context.Context) error {
 			p.timerFired()
 		case <-p.pingC:
 			p.ping()
+		case <-flushC:
+			p.notes.w.Flush()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -275,15 +307,18 @@ func (p *mutexPeer) finish() {
 	}
 }
 
-// think waits a random time in [ThinkMin, ThinkMax], then requests; with no
-// think time it requests at once.
+// think waits a random time in [ThinkMin, ThinkMax], then requests. With
+// no think time the request is due at once, and the loop makes it: never
+// from here, because a process that enters without a message (and, with no
+// time in the critical section, releases at once) would otherwise request,
+// enter and release again by recursion, never handling a message.
 func (p *mutexPeer) think() {
 	d := p.spec.ThinkMin
 	if span := p.spec.ThinkMax - p.spec.ThinkMin; span > 0 {
 		d += time.Duration(p.rng.Int64N(int64(span) + 1))
 	}
 	if d <= 0 {
-		p.request()
+		p.due = true
 		return
 	}
 	p.startTimer(d)
@@ -294,9 +329,11 @@ func (p *mutexPeer) startTimer(d time.Duration) {
 	p.timerC = p.timer.C
 }
 
+// stopTimer cancels the pending think or stay, and a request due at once.
 func (p *mutexPeer) stopTimer() {
 	p.timer.Stop()
 	p.timerC = nil
+	p.due = false
 }
 
 func (p *mutexPeer) timerFired() {
@@ -396,6 +433,7 @@ func (p *mutexPeer) receive(in inbound) {
 	}
 	switch {
 	case in.down != nil:
+		p.mesh.ended(in.from)
 		if p.phase < shm.PhaseExit && !p.reported[in.from] {
 			p.reported[in.from] = true
 			p.notes.problem(NoteLost, Now(), fmt.Sprintf("%s lost its link to %s: %v", dmutex.Name(p.spec.ID), dmutex.Name(in.from), in.down))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"mplock/dmutex"
@@ -41,6 +42,16 @@ type mesh struct {
 	links [dmutex.MaxIDs]*link
 	in    chan inbound
 	done  chan struct{}
+	watch []watched // the links' descriptors, for readable
+	poll  []pollFD  // scratch for readable
+}
+
+// watched is a link's socket descriptor, -1 once its reader has stopped.
+// The descriptor stays valid while the mesh is open: links are closed only
+// by close.
+type watched struct {
+	peer int
+	fd   int
 }
 
 var _ dmutex.Transport = (*mesh)(nil)
@@ -98,6 +109,7 @@ func connect(ctx context.Context, spec *MutexSpec, ln net.Listener, addrs MutexA
 		m.close()
 		return nil, err
 	}
+	m.watchLinks()
 	return m, nil
 }
 
@@ -199,6 +211,22 @@ func (m *mesh) start() {
 	}
 }
 
+// watchLinks notes the links' descriptors, for readable.
+func (m *mesh) watchLinks() {
+	for _, l := range m.links {
+		if l == nil {
+			continue
+		}
+		fd := -1
+		if sc, ok := l.conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				rc.Control(func(d uintptr) { fd = int(d) })
+			}
+		}
+		m.watch = append(m.watch, watched{peer: l.peer, fd: fd})
+	}
+}
+
 // read turns a link's lines into inbound values until the link ends. Every
 // line is parsed strictly, and must come from the process at the other end.
 func (m *mesh) read(l *link) {
@@ -296,4 +324,22 @@ func (m *mesh) neighbors() []int {
 		}
 	}
 	return ids
+}
+
+// waiting reports whether a message has reached the process and is not
+// handled yet: one a reader has passed on, or bytes the kernel holds on a
+// link whose reader has not run yet. Such a reader runs as soon as the loop
+// waits: the runtime polls the network when it has nothing else to run (or
+// every 10 ms), so a loop that never waits would leave it asleep.
+func (m *mesh) waiting() bool {
+	return len(m.in) > 0 || m.readable()
+}
+
+// ended forgets a link whose reader has stopped: its end stays readable.
+func (m *mesh) ended(id int) {
+	for i := range m.watch {
+		if m.watch[i].peer == id {
+			m.watch[i].fd = -1
+		}
+	}
 }

@@ -149,7 +149,9 @@ func TestParseNote(t *testing.T) {
 	}{
 		{"listening p3.sock", Note{Kind: NoteListening, Addr: "p3.sock"}},
 		{"delivery idle 200 9000 11000 6500", Note{Kind: NoteDelivery, Delivery: Delivery{When: "idle", Rounds: 200, Median: 9000, Mean: 11000, Min: 6500}}},
-		{"event 123 deferred 3 7 17", Note{Kind: NoteEvent, At: 123, Event: dmutex.Event{Kind: dmutex.Deferred, Process: 3, Peer: 7, TS: 17}}},
+		{"event 123 deferred 3 7 17 earlier 15 3 0", Note{Kind: NoteEvent, At: 123, Event: dmutex.Event{Kind: dmutex.Deferred, Process: 3, Peer: 7, TS: 17,
+			Why: dmutex.BecauseEarlier, Other: dmutex.Stamp{TS: 15, ID: 3}}}},
+		{"event 5 passed-token 1 2 4 - 0 0 2", Note{Kind: NoteEvent, At: 5, Event: dmutex.Event{Kind: dmutex.PassedToken, Process: 1, Peer: 2, TS: 4, Count: 2}}},
 		{"rejected 5 P0 rejected a message from P1: x y", Note{Kind: NoteRejected, At: 5, Text: "P0 rejected a message from P1: x y"}},
 		{"lost 6 P0 lost its link to P2: EOF", Note{Kind: NoteLost, At: 6, Text: "P0 lost its link to P2: EOF"}},
 		{"done 100 200", Note{Kind: NoteDone, UserNs: 100, SysNs: 200}},
@@ -159,7 +161,7 @@ func TestParseNote(t *testing.T) {
 			t.Errorf("ParseNote(%q) = %+v, %v; want %+v", tc.line, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "listening", "delivery soon 1 2 3 4", "event 1 flew 0 1 2", "done x y", "hello"} {
+	for _, bad := range []string{"", "listening", "delivery soon 1 2 3 4", "event 1 flew 0 1 2 - 0 0 0", "event 1 deferred 0 1 2", "event 1 deferred 0 1 2 because 0 0 0", "done x y", "hello"} {
 		if _, err := ParseNote(bad); err == nil {
 			t.Errorf("ParseNote(%q) accepted it", bad)
 		}

@@ -16,7 +16,10 @@ import (
 //	listening ADDR                   its listener is up
 //	delivery WHEN N MEDIAN MEAN MIN  one-message delivery time (ns), from N ping round trips
 //	                                 before the start (WHEN=idle) or during the run (WHEN=run)
-//	event AT KIND PROC PEER TS       an algorithm event (only with Verbose)
+//	event AT KIND PROC PEER TS WHY OTHER_TS OTHER_ID COUNT
+//	                                 an algorithm event (only with Verbose); WHY is a
+//	                                 dmutex.Reason ("-" for none), OTHER the request it
+//	                                 is about, COUNT a number it reports
 //	rejected AT TEXT                 a malformed or unexpected message or connection it refused
 //	lost AT TEXT                     a link broke before the run's end
 //	done USER_NS SYS_NS              it finished; its CPU time
@@ -93,15 +96,17 @@ func ParseNote(line string) (Note, error) {
 		n = Note{Kind: NoteDelivery, Delivery: Delivery{When: f[0], Rounds: int(v[0]), Median: v[1], Mean: v[2], Min: v[3]}}
 	case "event":
 		f := strings.Fields(rest)
-		if len(f) != 5 {
+		if len(f) != 9 {
 			return bad()
 		}
 		k, err := dmutex.ParseEventKind(f[1])
-		v, err2 := ints([]string{f[0], f[2], f[3], f[4]}, 4)
-		if err != nil || err2 != nil {
+		why, err2 := dmutex.ParseReason(f[5])
+		v, err3 := ints([]string{f[0], f[2], f[3], f[4], f[6], f[7], f[8]}, 7)
+		if err != nil || err2 != nil || err3 != nil {
 			return bad()
 		}
-		n = Note{Kind: NoteEvent, At: v[0], Event: dmutex.Event{Kind: k, Process: int(v[1]), Peer: int(v[2]), TS: uint64(v[3])}}
+		n = Note{Kind: NoteEvent, At: v[0], Event: dmutex.Event{Kind: k, Process: int(v[1]), Peer: int(v[2]), TS: uint64(v[3]),
+			Why: why, Other: dmutex.Stamp{TS: uint64(v[4]), ID: int(v[5])}, Count: int(v[6])}}
 	case "rejected", "lost":
 		at, text, _ := strings.Cut(rest, " ")
 		v, err := strconv.ParseInt(at, 10, 64)
@@ -153,9 +158,11 @@ func (nw noteWriter) delivery(when string, d Delivery) {
 }
 
 // event is buffered: a verbose run writes many, and a killed process losing
-// its last few is acceptable.
+// its last few is acceptable. The loop flushes the buffer every
+// eventFlushEvery, so that the coordinator can show the events as they
+// happen.
 func (nw noteWriter) event(at int64, e dmutex.Event) {
-	fmt.Fprintf(nw.w, "event %d %v %d %d %d\n", at, e.Kind, e.Process, e.Peer, e.TS)
+	fmt.Fprintf(nw.w, "event %d %v %d %d %d %v %d %d %d\n", at, e.Kind, e.Process, e.Peer, e.TS, e.Why, e.Other.TS, e.Other.ID, e.Count)
 }
 
 func (nw noteWriter) problem(k NoteKind, at int64, text string) {

@@ -1,8 +1,11 @@
 package worker
 
 import (
+	"math"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -72,4 +75,56 @@ func scaleHistogram(h *hdrhistogram.Histogram, scale float64) *hdrhistogram.Hist
 func kernelUsesTSC() bool {
 	b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
 	return err == nil && strings.TrimSpace(string(b)) == "tsc"
+}
+
+// Clock describes the clock acquire latencies are measured with, as
+// measured on this machine by MeasureClock.
+type Clock struct {
+	Source string // "tsc" (the CPU's time stamp counter) or "monotonic" (CLOCK_MONOTONIC)
+	// Step is the smallest non-zero difference between two successive
+	// reads: the finest step the clock shows here.
+	Step time.Duration
+	// ReadCost is what one read costs: the median difference between two
+	// successive reads (the mean, for a clock too coarse to move between
+	// most of them).
+	ReadCost time.Duration
+	// Resolution is the shortest interval a measurement, a read before and
+	// a read after, tells apart from nothing: the larger of Step and
+	// ReadCost. A time measured below it says only that the operation took
+	// less.
+	Resolution time.Duration
+}
+
+// MeasureClock measures the clock latencies are measured with (newTicks)
+// over successive reads in a tight loop, a few milliseconds in all.
+func MeasureClock() Clock {
+	const n = 100_000
+	t := newTicks()
+	deltas := make([]int64, n)
+	start := t.now()
+	prev := start
+	for i := range deltas {
+		now := t.now()
+		deltas[i] = now - prev
+		prev = now
+	}
+	total := prev - start
+	// Calibrate over at least 2ms, as the latencies are at the end of a run.
+	for end := nanotime() + 2e6; nanotime() < end; {
+	}
+	scale := t.nanosPerTick()
+	ns := func(ticks float64) time.Duration { return time.Duration(math.Ceil(ticks * scale)) }
+	slices.Sort(deltas)
+	c := Clock{Source: "monotonic", ReadCost: ns(float64(deltas[n/2]))}
+	if i, _ := slices.BinarySearch(deltas, 1); i < len(deltas) {
+		c.Step = ns(float64(deltas[i]))
+	}
+	if c.ReadCost == 0 {
+		c.ReadCost = ns(float64(total) / n)
+	}
+	c.Resolution = max(c.Step, c.ReadCost)
+	if t.tsc {
+		c.Source = "tsc"
+	}
+	return c
 }

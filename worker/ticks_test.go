@@ -3,6 +3,7 @@ package worker
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -44,4 +45,18 @@ func TestTicksCalibrate(t *testing.T) {
 	if best > 0.1 {
 		t.Fatalf("ticks converted to nanoseconds differ from the monotonic clock by %.0f%% (tsc %v)", 100*best, c.tsc)
 	}
+}
+
+// TestMeasureClock: the resolution and read cost are measured, not assumed:
+// positive, and below what a sleep of a millisecond shows (a bound on
+// nonsense, such as a unit error, not a speed claim).
+func TestMeasureClock(t *testing.T) {
+	c := MeasureClock()
+	if c.Step <= 0 || c.ReadCost <= 0 || c.Resolution != max(c.Step, c.ReadCost) || c.Resolution > time.Millisecond {
+		t.Fatalf("%+v", c)
+	}
+	if c.Source != "tsc" && c.Source != "monotonic" {
+		t.Fatalf("source %q", c.Source)
+	}
+	t.Logf("clock %s: resolution %v, step %v, a read costs %v", c.Source, c.Resolution, c.Step, c.ReadCost)
 }

@@ -22,9 +22,10 @@ sockets, and shows what happens with and without locks: lost updates,
 deadlocks, unfair handoffs, and what each kind of lock costs on this machine.
 
 Examples:
-  mplock bank                        unlocked vs locked workers on one shared balance
+  mplock bank                        # unlocked vs locked workers on one shared balance
   mplock bank --lock --kind sem,flock --workers 4 --json
-  mplock bank --list-kinds           the lock kinds and what each one is`,
+  mplock bank --list-kinds           # the lock kinds and what each one is
+  mplock help bank                   # what a command does, its options and examples`,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
@@ -69,8 +70,20 @@ func setUsageErrors(cmd *cli.Command) {
 	}
 }
 
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return usageErrorf("%v", err)
+// onUsageError reports a flag that could not be parsed, in one form for
+// every command and every kind of flag (flagError).
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return flagError(commandPath(c), err)
+}
+
+// helpArgs turns `mplock help [COMMAND...]` into `mplock [COMMAND...]
+// --help`, as git and go read it; urfave/cli's own help command would add
+// a help subcommand to every command with subcommands and list it.
+func helpArgs(args []string) []string {
+	if len(args) < 2 || args[1] != "help" {
+		return args
+	}
+	return append(append([]string{args[0]}, args[2:]...), "--help")
 }
 
 // run runs the app with args and returns the process exit code. The first
@@ -83,5 +96,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // restore the default action for a second signal
 	}()
-	return exitCode(newApp(stdout, stderr).RunContext(ctx, args), stderr)
+	return exitCode(newApp(stdout, stderr).RunContext(ctx, helpArgs(args)), stderr)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"mplock/lock"
 	"mplock/machine"
 	"mplock/report"
+	"mplock/worker"
 )
 
 // defaultLockedKinds are compared with the unlocked run when no kind is given:
@@ -45,28 +48,31 @@ Examples:
   mplock bank --no-lock --hold 100us --ops 1000 # a wider window: more updates are lost
   mplock bank --lock --kind all --hold 0       # the locks alone, with an empty critical section
   mplock bank --lock --kind sem,spin --duration 2s --csv
+  mplock bank --trace race.svg                 # the lost update of this run, drawn
   mplock bank --list-kinds
 
 Exit status: 0 when every locked run was consistent, 1 when one lost updates
 or a worker failed, 2 for usage errors, 130 when interrupted (after printing
 what finished).`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "lock", Usage: "run only with locks (the kinds from --kind, default flock,sem)"},
+			&cli.BoolFlag{Name: "lock", Usage: "run only with locks: the kinds from --kind, or flock and sem"},
 			&cli.BoolFlag{Name: "no-lock", Usage: "run only without a lock, to show lost updates"},
 			&cli.StringFlag{Name: "kind", Aliases: []string{"k"}, Usage: "comma-separated lock `KINDS`, or all (see --list-kinds)"},
-			&cli.IntFlag{Name: "workers", Aliases: []string{"w"}, Value: coordinator.DefaultBankWorkers, Usage: "worker `N` processes; even ones deposit, odd ones withdraw (1 to 256)"},
-			&cli.Int64Flag{Name: "ops", Aliases: []string{"n"}, Usage: fmt.Sprintf("operations per worker (default %d unless --duration)", coordinator.DefaultBankOps)},
-			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "run each kind for this long instead of --ops"},
-			&cli.Int64Flag{Name: "amount", Value: coordinator.DefaultBankAmount, Usage: "money per deposit or withdrawal"},
-			&cli.Int64Flag{Name: "initial", Value: coordinator.DefaultBankInitial, Usage: "starting balance"},
-			&cli.DurationFlag{Name: "think", Usage: "pause before each operation, outside the lock (below 20µs: spin; above: sleep)"},
-			&cli.DurationFlag{Name: "hold", Value: coordinator.DefaultBankHold, Usage: "work inside the lock, between reading and writing the balance: the window in which an unlocked update is lost (0: measure the lock alone)"},
+			&cli.GenericFlag{Name: "workers", Aliases: []string{"w"}, Value: number(coordinator.DefaultBankWorkers, 4), Usage: "worker `N` processes; even ones deposit, odd ones withdraw (1 to 256)"},
+			&cli.GenericFlag{Name: "ops", Aliases: []string{"n"}, Value: number(0, coordinator.DefaultBankOps), DefaultText: fmt.Sprintf("%d, or none with --duration", coordinator.DefaultBankOps), Usage: "operations per worker"},
+			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: seconds(0), DefaultText: "none: --ops", Usage: "run each kind for this long instead of --ops"},
+			&cli.GenericFlag{Name: "amount", Value: number(coordinator.DefaultBankAmount, 10), Usage: "money per deposit or withdrawal"},
+			&cli.GenericFlag{Name: "initial", Value: number(coordinator.DefaultBankInitial, 1000), Usage: "starting balance"},
+			&cli.GenericFlag{Name: "think", Value: seconds(0), Usage: "pause before each operation, outside the lock (below 20µs: spin; above: sleep)"},
+			&cli.GenericFlag{Name: "hold", Value: seconds(coordinator.DefaultBankHold), Usage: "work inside the lock, between reading and writing the balance: the window in which an unlocked update is lost (0: measure the lock alone)"},
 			&cli.StringFlag{Name: "lock-file", Usage: "lock `FILE` for flock and fcntl (kept); default: a private file, removed after"},
 			&cli.StringFlag{Name: "shm-name", Usage: "create the region as /dev/shm/`NAME` (removed after) instead of an anonymous memfd"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the table"},
 			&cli.BoolFlag{Name: "csv", Usage: "print CSV, one row per run, instead of the table"},
 			&cli.BoolFlag{Name: "list-kinds", Usage: "list the lock kinds and exit"},
 			&cli.BoolFlag{Name: "no-latency", Usage: "do not time lock acquisitions (to measure what timing costs)"},
+			&cli.StringFlag{Name: "trace", Usage: "draw each run's traced operations as an SVG `FILE`: the unlocked run's lost update, the locked runs' same operations one at a time"},
+			&cli.BoolFlag{Name: "no-trace", Usage: "do not record each worker's latest operations (to measure what tracing costs; no lost update is shown then)"},
 			&cli.BoolFlag{Name: "pin", Usage: "bind each worker to its own CPU (worker i to the i-th allowed CPU), so that workers contend instead of taking turns on one CPU (on a quiet machine: a pinned worker cannot leave a busy CPU)"},
 			&cli.StringFlag{Name: "kill-worker", Hidden: true, Usage: "SLOT:OP: that worker SIGKILLs itself while holding the lock at that operation"},
 		},
@@ -89,12 +95,22 @@ func bankAction(c *cli.Context) error {
 	if c.Bool("json") && c.Bool("csv") {
 		return usageErrorf("bank: --json and --csv: choose one")
 	}
+	traceFile := c.String("trace")
+	if traceFile != "" {
+		if c.Bool("no-trace") {
+			return usageErrorf("bank: --trace and --no-trace: choose one")
+		}
+		if err := checkOutputDir(traceFile); err != nil {
+			return usageErrorf("bank: --trace: %v", err)
+		}
+	}
 	plan := coordinator.BankPlan{
 		Workers: c.Int("workers"), Ops: c.Int64("ops"), Duration: c.Duration("duration"),
 		Amount: c.Int64("amount"), Initial: c.Int64("initial"),
 		Think: c.Duration("think"), Hold: c.Duration("hold"),
 		LockFile: c.String("lock-file"), ShmName: c.String("shm-name"),
 		NoLatency: c.Bool("no-latency"),
+		Trace:     !c.Bool("no-trace"),
 		Pin:       c.Bool("pin"),
 		Log:       c.App.ErrWriter,
 	}
@@ -126,6 +142,10 @@ func bankAction(c *cli.Context) error {
 		}
 	}
 	b := report.Bank{Machine: machine.Collect(version())}
+	if !plan.NoLatency {
+		clk := worker.MeasureClock()
+		b.Clock = &clk
+	}
 	var runErr error
 	for _, k := range kinds {
 		p := plan
@@ -143,6 +163,12 @@ func bankAction(c *cli.Context) error {
 		if res.Interrupted {
 			break
 		}
+	}
+	if traceFile != "" && len(b.Runs) > 0 {
+		if err := writeBankTrace(traceFile, b); err != nil {
+			return err
+		}
+		b.TraceFile = traceFile
 	}
 	if err := writeBank(c, out, b); err != nil {
 		return err
@@ -176,12 +202,16 @@ func bankKinds(c *cli.Context) ([]lock.Kind, error) {
 		if kinds == nil {
 			return defaultLockedKinds(), nil
 		}
+		// "all" with --lock means every kind of lock: none is not one.
+		var locks []lock.Kind
 		for _, k := range kinds {
-			if k == lock.None {
+			if k != lock.None {
+				locks = append(locks, k)
+			} else if slices.Contains(splitList(c.String("kind")), lock.None.String()) {
 				return nil, usageErrorf("bank: --lock with --kind none: none is the unlocked run; use --no-lock")
 			}
 		}
-		return kinds, nil
+		return locks, nil
 	}
 	if kinds == nil {
 		kinds = defaultLockedKinds()
@@ -213,6 +243,19 @@ func writeBank(c *cli.Context, w io.Writer, b report.Bank) error {
 		return report.BankCSV(w, b)
 	}
 	return report.BankText(w, b)
+}
+
+// writeBankTrace draws the runs' traces into path.
+func writeBankTrace(path string, b report.Bank) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bank: --trace: %w", err)
+	}
+	if err := report.BankTraceChart(f, b); err != nil {
+		f.Close()
+		return fmt.Errorf("bank: --trace %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // bankExit maps the runs to the exit status the help text promises.

@@ -58,7 +58,7 @@ func TestBankJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"lock", "workers", "expected_balance", "final_balance", "lost_updates",
-		"consistent", "ops_per_second", "acquire_ns", "handoffs", "max_run", "procs"} {
+		"consistent", "ops_per_second", "acquire_ns", "handoffs", "max_run", "procs", "lost_update", "last_holder", "unguarded"} {
 		if _, ok := generic.Runs[0][key]; !ok {
 			t.Errorf("runs[0] has no %q", key)
 		}
@@ -69,8 +69,11 @@ func TestBankJSONShape(t *testing.T) {
 			t.Errorf("acquire_ns has no number %q: %v", key, acq)
 		}
 	}
+	if doc.Clock == nil || doc.Clock.ResolutionNs <= 0 || doc.Clock.ReadNs <= 0 {
+		t.Errorf("clock %+v: want the measured resolution", doc.Clock)
+	}
 	proc, _ := generic.Runs[0]["procs"].([]any)[0].(map[string]any)
-	for _, key := range []string{"pid", "role", "ops"} {
+	for _, key := range []string{"pid", "role", "ops", "phase", "killed_by_run", "stopped"} {
 		if _, ok := proc[key]; !ok {
 			t.Errorf("procs[0] has no %q", key)
 		}
@@ -129,5 +132,74 @@ func TestBankCtrlC(t *testing.T) {
 	}
 	if _, err := os.Stat(shm.NamedPath(name)); !os.IsNotExist(err) {
 		t.Fatalf("named region left behind: %v", err)
+	}
+}
+
+// TestBankSIGTERMDuringLongHold stops `mplock bank --hold 1h` with SIGTERM
+// while its workers are in their hour-long hold: the first signal must end
+// the hold at once, print the partial report and exit 130. It used to run
+// on for the hold (and a second signal exited 143 with no report).
+func TestBankSIGTERMDuringLongHold(t *testing.T) {
+	name := "mplock-test-cli-hold-" + strconv.Itoa(os.Getpid())
+	cmd := exec.Command("/proc/self/exe", "bank", "--hold", "1h", "--ops", "1", "--shm-name", name, "--json")
+	cmd.Args[0] = "mplock"
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	holding := func() bool {
+		f, err := os.Open(shm.NamedPath(name))
+		if err != nil {
+			return false
+		}
+		r, err := shm.Open(f)
+		if err != nil {
+			f.Close()
+			return false
+		}
+		defer r.Close()
+		b, err := shm.OpenBank(r)
+		if err != nil {
+			return false
+		}
+		for i := range b.Workers() {
+			if shm.SlotPhase(b.Slot(i).Phase.Load()) == shm.PhaseHolding {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(30 * time.Second); !holding(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker ever held; stderr: %s", errb.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute): // a bound on a hang: the hold is an hour
+		t.Fatal("mplock bank did not stop on SIGTERM during a long hold")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit %v, want status 130; stderr: %s", err, errb.String())
+	}
+	var doc report.BankDoc
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("no partial report: %v\n%s", err, out.String())
+	}
+	if len(doc.Runs) != 1 || !doc.Runs[0].Interrupted || doc.Runs[0].Ops != 0 || doc.Runs[0].FinalBalance != 600 {
+		t.Fatalf("partial report: %+v", doc.Runs)
+	}
+	for _, p := range doc.Runs[0].Procs {
+		if p.Died || p.Exit != "exit 0" {
+			t.Fatalf("worker %d ended %q: a stop must end the hold, not a kill", p.Slot, p.Exit)
+		}
 	}
 }

@@ -58,13 +58,13 @@ interrupted.`,
 			&cli.StringFlag{Name: "workers", Aliases: []string{"w"}, Usage: "comma-separated worker counts (default: 1, 2, 4 ... up to 2 x CPUs)"},
 			&cli.StringFlag{Name: "hold", Value: "0", Usage: "comma-separated times inside the lock, e.g. 0,1us,10us"},
 			&cli.StringFlag{Name: "think", Value: "0", Usage: "comma-separated times outside the lock before each operation"},
-			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: fmt.Sprintf("length of each run (default %v unless --ops)", coordinator.DefaultBenchDuration)},
-			&cli.Int64Flag{Name: "ops", Aliases: []string{"n"}, Usage: "operations per worker in each run, instead of --duration"},
-			&cli.IntFlag{Name: "repeat", Aliases: []string{"r"}, Value: coordinator.DefaultBenchRepeat, Usage: "measured runs per cell"},
-			&cli.IntFlag{Name: "warmup", Usage: "unmeasured runs per cell before its first measured one"},
+			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: seconds(0), DefaultText: fmt.Sprintf("%v, or none with --ops", coordinator.DefaultBenchDuration), Usage: "length of each run"},
+			&cli.GenericFlag{Name: "ops", Aliases: []string{"n"}, Value: number(0, 100_000), DefaultText: "none: --duration", Usage: "operations per worker in each run, instead of --duration"},
+			&cli.GenericFlag{Name: "repeat", Aliases: []string{"r"}, Value: number(coordinator.DefaultBenchRepeat, 5), Usage: "measured runs per cell"},
+			&cli.GenericFlag{Name: "warmup", Value: number(0, 1), Usage: "unmeasured runs per cell before its first measured one"},
 			&cli.BoolFlag{Name: "no-latency", Usage: "do not time lock acquisitions (to measure what timing costs)"},
 			&cli.BoolFlag{Name: "pin", Usage: "bind each worker to its own CPU, so that workers contend instead of taking turns on one CPU (on a quiet machine: a pinned worker cannot leave a busy CPU)"},
-			&cli.DurationFlag{Name: "wait-quiet", Usage: "before each run, wait up to this long for other processes to use under a quarter of a CPU"},
+			&cli.GenericFlag{Name: "wait-quiet", Value: seconds(0), DefaultText: "no wait", Usage: "before each run, wait up to this long for other processes to use under a quarter of a CPU"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output `FORMAT`: table, csv, json or gobench"},
 			&cli.BoolFlag{Name: "csv", Usage: "same as --format csv"},
 			&cli.BoolFlag{Name: "json", Usage: "same as --format json"},
@@ -191,7 +191,7 @@ func benchPlan(c *cli.Context) (coordinator.BenchPlan, error) {
 		for _, f := range splitList(c.String("workers")) {
 			n, err := strconv.Atoi(f)
 			if err != nil || n < 1 || n > coordinator.MaxBankWorkers {
-				return plan, usageErrorf("bench: --workers %q: want counts from 1 to %d, comma-separated", f, coordinator.MaxBankWorkers)
+				return plan, usageErrorf("bench: --workers %q: want counts from 1 to %d, comma-separated, such as 1,2,4", f, coordinator.MaxBankWorkers)
 			}
 			plan.Workers = append(plan.Workers, n)
 		}
@@ -212,9 +212,9 @@ func benchPlan(c *cli.Context) (coordinator.BenchPlan, error) {
 func durationList(c *cli.Context, flag string) ([]time.Duration, error) {
 	var ds []time.Duration
 	for _, f := range splitList(c.String(flag)) {
-		d, err := time.ParseDuration(f)
+		d, err := parseDuration(f)
 		if err != nil || d < 0 {
-			return nil, usageErrorf("bench: --%s %q: want durations such as 0, 500ns, 1us, 2ms, comma-separated", flag, f)
+			return nil, usageErrorf("bench: --%s %q: want durations such as 0, 500ns, 1us, 2ms or seconds such as 0.001, comma-separated", flag, f)
 		}
 		ds = append(ds, d)
 	}

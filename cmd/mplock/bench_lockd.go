@@ -57,12 +57,12 @@ Examples:
 The figures depend on the machine (printed under them); nothing here is a
 pass/fail check. Exit status: 0; 1 if a run failed; 2 usage.`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Value: 2 * time.Second, Usage: "measure each scenario this long (after a warm-up of a tenth of it)"},
+			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: seconds(2 * time.Second), Usage: "measure each scenario this long (after a warm-up of a tenth of it)"},
 			&cli.StringFlag{Name: "target", Value: "mplock", Usage: "mplock (through the Go client), mplock-raw (bare protocol, read in the caller like the Redis driver), redis or etcd"},
 			&cli.StringFlag{Name: "addr", Usage: "`ADDR` of a running server to measure instead"},
-			&cli.IntFlag{Name: "clients", Value: 16, Usage: "clients in the two many-client scenarios (and in --soak)"},
-			&cli.DurationFlag{Name: "ttl", Usage: "take every mplock lock with a lease of this length (renewed while held); 0: none (10s with --soak)"},
-			&cli.DurationFlag{Name: "soak", Usage: "watch the server's memory for this long instead (see above)"},
+			&cli.GenericFlag{Name: "clients", Value: number(16, 16), Usage: "clients in the two many-client scenarios (and in --soak)"},
+			&cli.GenericFlag{Name: "ttl", Value: seconds(0), Usage: "take every mplock lock with a lease of this length (renewed while held); 0: none (10s with --soak)"},
+			&cli.GenericFlag{Name: "soak", Value: seconds(0), Usage: "watch the server's memory for this long instead (see above)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 		},
 		Action: benchLockdAction,

@@ -43,10 +43,10 @@ Exit status: 0 done; 1 the lock was lost before the work was done, or the
 server could not be reached; 75 with --timeout when the lock stayed taken;
 2 usage; 130 interrupted (the lock is released, nothing written).`,
 		Flags: append([]cli.Flag{
-			&cli.DurationFlag{Name: "hold", DefaultText: "2s for WRITE, 0 for READ", Usage: "hold the lock this long before the READ or WRITE"},
+			&cli.GenericFlag{Name: "hold", Value: seconds(0), DefaultText: "2s for WRITE, 0 for READ", Usage: "hold the lock this long before the READ or WRITE"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "`DIR` of the resource files <resource>.txt"},
-			&cli.DurationFlag{Name: "timeout", DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
-			&cli.DurationFlag{Name: "ttl", DefaultText: "the server's --ttl", Usage: "ask for a lease of this length (renewed while held)"},
+			&cli.GenericFlag{Name: "timeout", Value: seconds(0), DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
+			&cli.GenericFlag{Name: "ttl", Value: seconds(0), DefaultText: "the server's --ttl", Usage: "ask for a lease of this length (renewed while held)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the lines"},
 		}, serverFlags()...),
 		Action: clientAction,
@@ -165,8 +165,10 @@ func clientAction(c *cli.Context) error {
 	switch {
 	case c.Context.Err() != nil:
 		return withCode(exitInterrupted, fmt.Errorf("client: interrupted while waiting for %s; nothing done", name))
-	case errors.Is(err, lockd.ErrLocked), errors.Is(err, context.DeadlineExceeded):
-		return withCode(exitLockTaken, fmt.Errorf("client: %s is locked by another client: %v", name, err))
+	case errors.Is(err, lockd.ErrLocked):
+		return withCode(exitLockTaken, fmt.Errorf("client: %s is locked by another client (--timeout 0); nothing done", name))
+	case errors.Is(err, context.DeadlineExceeded):
+		return withCode(exitLockTaken, fmt.Errorf("client: %s still locked by another client after %v (--timeout); nothing done", name, c.Duration("timeout")))
 	case err != nil:
 		return fmt.Errorf("client: lock %s: %w", name, err)
 	}
@@ -193,12 +195,11 @@ func clientAction(c *cli.Context) error {
 		}
 		t.Stop()
 	}
-	// Check the lock is still ours before touching the file; after this,
-	// only the fencing token could protect the file from a later holder.
-	select {
-	case <-lease.Done():
-		return fmt.Errorf("client: LOST %s before the %s: %w; nothing done", name, opWord, lease.Err())
-	default:
+	// Check the lock is still ours, with time to spare, before touching
+	// the file; after this, only the fencing token could protect the file
+	// from a later holder.
+	if err := stillHeld(lease); err != nil {
+		return fmt.Errorf("client: LOST %s before the %s: %w; nothing done", name, opWord, err)
 	}
 	if mode == lockd.Exclusive {
 		if err := writeResource(file, []byte(value)); err != nil {
@@ -231,6 +232,25 @@ func clientAction(c *cli.Context) error {
 	say("UNLOCKED %s", name)
 	if jsonOut {
 		return writeJSON(out, res)
+	}
+	return nil
+}
+
+// stillHeld returns nil if lease is held with at least a third of its
+// length to go before its deadline (the time the client's own clock gives
+// it, see lockd.Lease): a file operation fits in that, and a healthy link
+// keeps twice as much.
+func stillHeld(lease *lockd.Lease) error {
+	select {
+	case <-lease.Done():
+		return lease.Err()
+	default:
+	}
+	if d := lease.Deadline(); !d.IsZero() {
+		if left := time.Until(d); left < lease.Length()/3 {
+			return fmt.Errorf("%w: no renewal confirmed for %v, and the server may give the lock to another client in %v",
+				lockd.ErrLeaseExpired, (lease.Length() - left).Round(time.Millisecond), left.Round(time.Millisecond))
+		}
 	}
 	return nil
 }

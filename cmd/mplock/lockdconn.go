@@ -26,7 +26,7 @@ func serverFlags() []cli.Flag {
 			Usage: "lock server `ADDR` (host:port), or @FILE to read it from the --addr-file of `mplock serve` (waiting for the file)"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"MPLOCK_TOKEN_FILE"}, Usage: "`FILE` holding the server's shared secret, if it has one"},
 		&cli.StringFlag{Name: "name", Usage: "client `NAME` this session shows in status (default: the command's)"},
-		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "give up reaching the server after this long"},
+		&cli.GenericFlag{Name: "connect-timeout", Value: seconds(10 * time.Second), Usage: "give up reaching the server after this long"},
 	}
 }
 
@@ -56,6 +56,12 @@ func dialServer(c *cli.Context, cmd, defaultName string) (*lockd.Client, string,
 	if err != nil {
 		if c.Context.Err() != nil {
 			return nil, "", withCode(exitInterrupted, nil)
+		}
+		if errors.Is(err, lockd.ErrAuth) {
+			if f := c.String("token-file"); f != "" {
+				return nil, "", fmt.Errorf("%s: the lock server at %s refused the secret in --token-file %s: %w", cmd, addr, f, err)
+			}
+			return nil, "", fmt.Errorf("%s: the lock server at %s wants a secret: give its --token-file (%w)", cmd, addr, err)
 		}
 		hint := ""
 		if errors.Is(err, syscall.ECONNREFUSED) {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +21,10 @@ import (
 )
 
 func mutexCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:      "mutex",
-		Usage:     "N real processes take turns in a critical section with Ricart-Agrawala (or a baseline), checked and measured",
-		UsageText: "mplock mutex [PROCS [SECONDS]] [--procs N[,N...]] [--duration D] [--algorithm A] [options]",
+		Usage:     "N real processes take turns in a critical section with Ricart-Agrawala (or one of seven other algorithms), checked and measured; or every interleaving of a small run, explored",
+		UsageText: "mplock mutex [PROCS [SECONDS]] [--procs N[,N...]] [--duration D] [--algorithm A[,A...]] [options]\n   mplock mutex --explore [--algorithm A] [--procs N] [--entries E]\n   mplock mutex --list-algorithms",
 		Description: `Starts PROCS real peer processes, each with its own listener (a Unix socket
 in a private run directory, or loopback TCP), connects them, and lets them
 compete for one critical section for SECONDS with Ricart-Agrawala's
@@ -29,62 +33,113 @@ deferred by whoever is inside or ahead, entry after N-1 replies.
 
 Every peer also marks its entry and exit in shared memory, and mplock checks
 that record independently of the algorithm: two processes inside at once is
-a violation. The report gives entries per second, waits, messages per entry
-against the theory's 2(N-1), the synchronization delay against one
-message's delivery time measured in the same run, and fairness (entries
-granted out of timestamp order).
+a violation. The report gives entries per second, the load (how often a
+request found the critical section busy), waits, messages per entry against
+the algorithm's theory for that load, the synchronization delay and the
+light-load response time against one message's delivery time measured in
+the same run, and inversions (pairs of entries granted out of timestamp
+order).
 
-Algorithms (--algorithm):
-  ricart-agrawala  ask every other process; enter after N-1 replies (default)
-  central          ask one lock server process; it grants in arrival order
-  token-ring       hold the token to enter; it travels around the ring
-  all              each of them in turn, side by side in one table
+Algorithms (--algorithm; --list-algorithms gives each one's theory and paper):
+  ricart-agrawala     ask every other process; enter after N-1 replies (default)
+  lamport             a request queue at every process; 3(N-1) messages
+  roucairol-carvalho  Ricart-Agrawala that keeps permissions: 0 to 2(N-1)
+  maekawa             votes from a grid quorum of about 2sqrt(N); cannot deadlock
+  suzuki-kasami       a broadcast request, a token that carries its queue: 0 or N
+  raymond             a token on a tree, asked for along it: about log N
+  central             ask one lock server process; it grants in arrival order
+  token-ring          hold the token to enter; it travels around the ring
+  all                 each of them in turn, side by side in one table
+
+--explore runs no processes: it checks the state machines in one process
+under every order of message delivery and request timing, for a small run
+(3 processes making 2 entries each by default), and proves mutual
+exclusion, freedom from deadlock and that every request is served, or
+prints the shortest counterexample as a message-sequence chart.
 
 Examples:
   mplock mutex 15 10                         # 15 processes for 10 seconds, as the original
   mplock mutex --procs 15 --duration 10s --cs 5ms --think 0-20ms
   mplock mutex --procs 8 --algorithm central # the same workload through one lock server
-  mplock mutex --procs 5 --duration 3s --verbose   # every request, reply, deferral, entry, exit
+  mplock mutex --procs 5 --duration 3s --verbose   # every request, reply, deferral (and why), entry, exit
   mplock mutex --procs 15 --duration 10s --json
   mplock mutex --procs 5 --timeline cs.svg   # who held the critical section when
-  mplock mutex --procs 2,5,15 --algorithm all --cs 0 --think 0 --duration 3s   # the benchmark
+  mplock mutex --procs 5 --duration 5s --timeline cs.svg --window 20ms   # a 20ms window of it, readable
+  mplock mutex --algorithm lamport,ricart-agrawala,maekawa,suzuki-kasami,raymond --procs 9 --duration 5s
+  mplock mutex --algorithm all --procs 4,9,16 --duration 1s --svg msgs.svg   # messages per entry against N
+  mplock mutex --explore --algorithm maekawa --procs 3 --entries 2   # every interleaving; a counterexample if any
+  mplock mutex --list-algorithms
 
-Exit status: 0 when every check passed, 1 when one failed (a violation, a
-message count off the theory, Ricart-Agrawala entries out of timestamp
-order) or a process died or the run stalled, 2 for usage errors, 130 when
-interrupted (after printing what finished).`,
+Any run is shortened with --duration (0.2 is enough to see it work).
+
+Exit status: 0 when every check passed (with --explore: every search was
+complete and found nothing), 1 when one failed (a violation, messages per
+entry outside the theory's bounds, entries out of timestamp order for an
+algorithm that grants in it; a counterexample, or a search stopped by
+--max-states) or a process died or the run stalled, 2 for usage errors, 130
+when interrupted (after printing what finished).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "procs", Aliases: []string{"n"}, Usage: fmt.Sprintf("peer processes, 2 to %d; a comma-separated list runs each size (default %d)", coordinator.MaxMutexProcs, coordinator.DefaultMutexProcs)},
-			&cli.StringFlag{Name: "duration", Aliases: []string{"d"}, Usage: fmt.Sprintf("how long the peers keep asking: a duration (10s) or seconds (default %v)", coordinator.DefaultMutexDuration)},
-			&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: dmutex.RicartAgrawala.String(), Usage: "ricart-agrawala (ra), central, token-ring (ring), or all"},
-			&cli.DurationFlag{Name: "cs", Value: coordinator.DefaultMutexCS, Usage: "time spent inside the critical section (0: leave at once)"},
+			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: positiveSeconds(coordinator.DefaultMutexDuration), Usage: "how long the peers keep asking: a duration (10s) or seconds"},
+			&cli.StringFlag{Name: "algorithm", Aliases: []string{"a"}, Value: dmutex.RicartAgrawala.String(), Usage: "an algorithm, a comma-separated list, or all (see --list-algorithms)"},
+			&cli.GenericFlag{Name: "cs", Value: seconds(coordinator.DefaultMutexCS), Usage: "time spent inside the critical section (0: leave at once)"},
 			&cli.StringFlag{Name: "think", Value: "0-" + coordinator.DefaultMutexThinkMax.String(), Usage: "pause before each request: `MIN-MAX` (uniform) or one duration"},
 			&cli.StringFlag{Name: "transport", Value: worker.NetworkUnix, Usage: "unix (sockets in a private directory) or tcp (loopback)"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every event of every process, with Lamport timestamps"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every event of every process as it happens, with its clock and why a reply was deferred"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the report"},
 			&cli.StringFlag{Name: "timeline", Usage: "draw who held the critical section when, as an SVG `FILE`"},
 			&cli.StringFlag{Name: "fault", Hidden: true, Usage: "kill:PEER@ENTRIES, stop:PEER@ENTRIES or garbage:PEER"},
-			&cli.DurationFlag{Name: "stall-timeout", Hidden: true, Usage: "stop the run when nobody enters for this long while someone waits"},
-			&cli.Uint64Flag{Name: "seed", Hidden: true, Usage: "seed of the think times"},
+			&cli.GenericFlag{Name: "stall-timeout", Hidden: true, Value: seconds(0), Usage: "stop the run when nobody enters for this long while someone waits"},
+			&cli.GenericFlag{Name: "seed", Hidden: true, Value: number(0, 1), Usage: "seed of the think times"},
 		},
 		Action: mutexAction,
 	}
+	cmd.Flags = append(cmd.Flags, mutexTheoryFlags()...)
+	return cmd
 }
 
 func mutexAction(c *cli.Context) error {
+	if c.Bool("list-algorithms") {
+		return listAlgorithms(c)
+	}
+	if c.Bool("explore") {
+		return mutexExplore(c)
+	}
+	if f := exploreOnlyFlag(c); f != "" {
+		return usageErrorf("mutex: --%s is for --explore", f)
+	}
 	plans, err := mutexPlans(c)
+	if err != nil {
+		return err
+	}
+	window, err := parseWindow(c)
 	if err != nil {
 		return err
 	}
 	progress := newStatusLine(c.App.ErrWriter)
 	m := report.Mutex{Machine: machine.Collect(version())}
 	var runErr error
-	for _, plan := range plans {
-		plan.Progress = func(s coordinator.MutexProgress) {
-			if s.Elapsed >= 300*time.Millisecond {
-				progress.draw(false, func() string {
-					return fmt.Sprintf("%s: %d entries, %.1fs of %v", s.Algorithm, s.Entries, s.Elapsed.Seconds(), s.Planned)
-				})
+	// --verbose streams the events as they happen: to stdout, or to
+	// stderr when stdout carries the JSON document. The progress line
+	// stays off then: the events are the progress.
+	logw := c.App.Writer
+	if c.Bool("json") {
+		logw = c.App.ErrWriter
+	}
+	for i, plan := range plans {
+		if plan.Verbose {
+			if i > 0 {
+				fmt.Fprintln(logw)
+			}
+			report.MutexLogHeader(logw, plan.Algorithm, plan.Procs)
+			plan.Log = func(e coordinator.MutexLogEntry) { report.MutexLogLine(logw, e) }
+		} else {
+			plan.Progress = func(s coordinator.MutexProgress) {
+				if s.Elapsed >= 300*time.Millisecond {
+					progress.draw(false, func() string {
+						return fmt.Sprintf("%s: %s entries, %.1fs of %v", s.Algorithm, humanCount(int(s.Entries)), s.Elapsed.Seconds(), s.Planned)
+					})
+				}
 			}
 		}
 		res, err := coordinator.RunMutex(c.Context, plan)
@@ -104,7 +159,10 @@ func mutexAction(c *cli.Context) error {
 			break
 		}
 	}
-	if err := writeMutex(c, m); err != nil {
+	if len(plans) > 0 && plans[0].Verbose {
+		fmt.Fprintln(logw)
+	}
+	if err := writeMutex(c, m, window); err != nil {
 		return err
 	}
 	return mutexExit(m, runErr, c.Context.Err() != nil)
@@ -120,7 +178,7 @@ func mutexPlans(c *cli.Context) ([]coordinator.MutexPlan, error) {
 	if len(args) > 2 {
 		return nil, usageErrorf("mutex: too many arguments %q: want at most PROCS and SECONDS", args)
 	}
-	procsText, durText := c.String("procs"), c.String("duration")
+	procsText, dur := c.String("procs"), c.Duration("duration")
 	if len(args) > 0 {
 		if c.IsSet("procs") {
 			return nil, usageErrorf("mutex: give the number of processes once: as PROCS or as --procs")
@@ -131,19 +189,18 @@ func mutexPlans(c *cli.Context) ([]coordinator.MutexPlan, error) {
 		if c.IsSet("duration") {
 			return nil, usageErrorf("mutex: give the duration once: as SECONDS or as --duration")
 		}
-		durText = args[1]
+		// The original program's form, mplock mutex 15 10, read as
+		// --duration reads its value and refused in the same words.
+		v := positiveSeconds(0)
+		if err := v.Set(args[1]); err != nil {
+			return nil, usageErrorf("mutex: SECONDS %q: %v", args[1], err)
+		}
+		dur = v.d
 	}
 	procs := []int{coordinator.DefaultMutexProcs}
 	if procsText != "" {
 		var err error
 		if procs, err = parseProcs(procsText); err != nil {
-			return nil, err
-		}
-	}
-	dur := coordinator.DefaultMutexDuration
-	if durText != "" {
-		var err error
-		if dur, err = parseSeconds(durText); err != nil {
 			return nil, err
 		}
 	}
@@ -201,23 +258,6 @@ func parseProcs(s string) ([]int, error) {
 	return out, nil
 }
 
-// parseSeconds accepts a Go duration (10s, 1m30s) or a plain number of
-// seconds, as the original program took.
-func parseSeconds(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil {
-			return 0, usageErrorf("mutex: duration %q: want seconds (10) or a duration (10s)", s)
-		}
-		d = time.Duration(f * float64(time.Second))
-	}
-	if d <= 0 {
-		return 0, usageErrorf("mutex: duration %s: must be positive", s)
-	}
-	return d, nil
-}
-
 func parseAlgorithms(s string) ([]dmutex.Algorithm, error) {
 	if strings.EqualFold(strings.TrimSpace(s), "all") {
 		return dmutex.Algorithms(), nil
@@ -226,7 +266,10 @@ func parseAlgorithms(s string) ([]dmutex.Algorithm, error) {
 	for _, f := range strings.Split(s, ",") {
 		a, err := dmutex.ParseAlgorithm(f)
 		if err != nil {
-			return nil, usageErrorf("mutex: --algorithm %q: want ricart-agrawala, central, token-ring or all", f)
+			return nil, usageErrorf("mutex: --algorithm %q: want %s, a comma-separated list of them, or all (--list-algorithms explains each)", f, dmutex.Names())
+		}
+		if slices.Contains(out, a) {
+			return nil, usageErrorf("mutex: --algorithm %q: %s is listed twice", s, a)
 		}
 		out = append(out, a)
 	}
@@ -301,33 +344,38 @@ func parseFault(s string) (*coordinator.MutexFault, error) {
 	return f, nil
 }
 
-func writeMutex(c *cli.Context, m report.Mutex) error {
+func writeMutex(c *cli.Context, m report.Mutex, window time.Duration) error {
 	out := c.App.Writer
 	if c.Bool("json") {
-		if c.Bool("verbose") {
-			if err := report.MutexEvents(c.App.ErrWriter, m); err != nil {
-				return err
-			}
-		}
 		if err := report.MutexJSON(out, m); err != nil {
 			return err
 		}
-	} else {
-		if c.Bool("verbose") {
-			if err := report.MutexEvents(out, m); err != nil {
-				return err
-			}
-		}
-		if err := report.MutexText(out, m); err != nil {
-			return err
-		}
+	} else if err := report.MutexText(out, m); err != nil {
+		return err
 	}
 	if file := c.String("timeline"); file != "" && len(m.Runs) > 0 {
-		if err := report.MutexTimeline(file, m); err != nil {
+		if err := report.MutexTimeline(file, m, report.TimelineOptions{Window: window}); err != nil {
 			return fmt.Errorf("mutex: --timeline: %w", err)
 		}
 	}
+	if file := c.String("svg"); file != "" && len(m.Runs) > 0 {
+		var b bytes.Buffer
+		if err := report.MutexChart(&b, m, chartFormat(file)); err != nil {
+			return fmt.Errorf("mutex: --svg: %w", err)
+		}
+		if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("mutex: --svg: %w", err)
+		}
+	}
 	return nil
+}
+
+// chartFormat is PNG for a .png file, else SVG.
+func chartFormat(file string) report.ChartFormat {
+	if strings.EqualFold(filepath.Ext(file), ".png") {
+		return report.PNG
+	}
+	return report.SVG
 }
 
 // mutexExit maps the runs to the exit status the help text promises.

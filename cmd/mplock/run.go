@@ -13,61 +13,108 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"mplock/janitor"
 	"mplock/lockd"
-	"mplock/reexec"
 )
 
 // Exit codes of `mplock run` and `mplock client` beyond exit.go's, a
 // contract for scripts. Chosen outside the range commands commonly use;
 // 75 is sysexits' EX_TEMPFAIL ("try again later").
 const (
-	exitLockTaken = 75 // --timeout ran out (or 0: try-lock) with the lock still taken; nothing run
+	exitLockTaken = 75 // --timeout ran out (or 0: try-lock) with the lock still taken; nothing run (run: -E)
 	exitLockLost  = 76 // the lock was lost while the command ran; the command was stopped
 )
+
+// releaseTimeout bounds mplock run's wait for the server to confirm the
+// release of its lock.
+const releaseTimeout = 10 * time.Second
 
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a command while holding a named lock on the lock server (like flock(1), across hosts)",
-		UsageText: "mplock run <name> [--shared] [--timeout D] [--ttl D] [--grace D] [--server ADDR] -- command [args...]",
+		UsageText: "mplock run <name> [--shared] [--timeout D] [--ttl D] [--grace D] [-E N] [--keep-lock-for-descendants] [--server ADDR] -- command [args...]",
 		Description: `Takes the lock <name> (exclusive, or shared with --shared), runs the command
 with MPLOCK_NAME, MPLOCK_TOKEN (the fencing token) and MPLOCK_SERVER in its
-environment, releases the lock when the command ends, and exits with the
-command's exit status.
+environment, releases the lock once the command and everything it started
+have ended, and exits with the command's exit status.
 
-If the lock is lost while the command runs (its lease was not renewed in
-time, the server shut down or became unreachable), the command is stopped
-rather than left running beside the next holder: SIGTERM to its process
-group, then SIGKILL after --grace. The command runs in its own process
-group, so its children are stopped too; SIGINT, SIGTERM and SIGHUP sent to
-mplock run are passed on to that group (with SIGCONT, should it be
-stopped). If mplock run itself is killed, even by SIGKILL, the command's
-whole process group is killed by a watchdog process (mplock worker
-janitor), and the server releases the lock with the connection.
+Nothing of the command runs on without the lock:
+  - mplock run keeps its own clock on the lease: it is surely held until the
+    send time of the last renewal the server confirmed plus the TTL, and the
+    server may give it to someone else from then on. Renewals go out every
+    third of the TTL. If none is confirmed in time (the server or the link is
+    gone, even without a word), the command gets SIGTERM --grace before that
+    deadline and SIGKILL at it, and mplock run exits 76. --grace is at most a
+    third of the lease: by default 10s or a third, whichever is shorter; a
+    longer --grace with --ttl is a usage error. Without any lease, the
+    server's idle timeout plays the TTL's part (7/8 of it).
+  - A lock taken away at once (the server shut down, the connection broke)
+    gives the command SIGTERM at once and SIGKILL --grace later, or at the
+    deadline if that comes first.
+  - When the command exits, whatever it started that is still running
+    (a background job, a daemon that called setsid or forked twice) gets
+    SIGTERM, then SIGKILL after --grace, before the lock is released, and
+    mplock run names each process. With --keep-lock-for-descendants it
+    holds the lock instead, renewing it, until they have all exited, as a
+    daemon that inherits flock(1)'s lock file holds it.
+  - If mplock run itself dies, even by SIGKILL (pkill -9 mplock), the command
+    runs in a PID namespace of its own, whose init is mplock's (mplock
+    worker exec, pid 1 there), which dies with mplock run; the kernel then
+    kills every process in the namespace. As root this needs nothing more;
+    otherwise a user namespace too, mapping your uid to itself (setuid
+    programs such as sudo gain no privileges there). Inside, the command
+    sees a small pid of the namespace's as its own ($$), and cannot signal
+    processes outside by pid (kill $(cat /run/x.pid) fails); ps and /proc
+    still show the host's pids, kill of the command's host pid from outside
+    works as usual, and a shell learns its host pid with
+    read -r pid rest </proc/self/stat.
+    --no-pid-namespace, or a kernel or sandbox that refuses namespaces, runs
+    it without one: the init is then a child subreaper that kills every
+    process of the command when mplock run dies, and a watchdog (mplock
+    worker janitor) kills the init's process group should the init die
+    too; only a process that left that group (setsid) survives mplock run,
+    its init and its janitor all killed at once. --verbose says which holds.
+
+What no runner can prevent: an mplock run that is itself stopped (SIGSTOP, a
+paused VM, a suspended laptop) cannot stop its command in time, and neither
+can anything else on that host; a lock taken away at once leaves the command
+its --grace. Then only the fencing token protects the resource: the resource
+must refuse a token lower than the highest it has accepted. For a file:
+  mplock run report -- sh -c 'exec 9>>report.token && flock 9 &&
+    seen=$(cat report.token) && [ "$MPLOCK_TOKEN" -ge "${seen:-0}" ] &&
+    echo "$MPLOCK_TOKEN" > report.token && echo "token $MPLOCK_TOKEN" >> report.txt'
+(the README's fenced-write script is the same, with a message).
 
 Run from a terminal's prompt, the command gets the terminal while it runs,
 as any job the shell starts: it can read it, Ctrl-C and Ctrl-Z reach it,
-and Ctrl-Z stops mplock run with it (fg resumes both). Within a pipeline
-(mplock run ... | less), the terminal stays with the pipeline.
+and Ctrl-Z stops mplock run with it (fg resumes both; a command whose lease
+ran out meanwhile is killed instead, exit 76). Within a pipeline
+(mplock run ... | less), the terminal stays with the pipeline. SIGINT,
+SIGTERM and SIGHUP sent to mplock run are passed on to the command's process
+group (with SIGCONT, should it be stopped).
 
 Examples:
   mplock run nightly-backup -- ./backup.sh
   mplock run nightly-backup --timeout 0 -- ./backup.sh    # skip if already running
+  mplock run nightly-backup --timeout 0 -E 0 -- ./backup.sh   # ... and exit 0 then (cron)
   mplock run reports --shared --timeout 30s -- ./read-reports.sh
-  mplock run deploy --ttl 15s -- ./deploy.sh              # lost if this host stalls 15s
+  mplock run deploy --ttl 15s -- ./deploy.sh              # stopped if this host is cut off 15s
+  mplock run web --keep-lock-for-descendants -- ./start-daemon.sh
 
-Exit status: the command's (128+N if killed by signal N); 75 the lock stayed
-taken (--timeout; with 0, at once); 76 the lock was lost and the command
-stopped; 126 the command could not be run (not executable); 127 the command
-was not found; 1 the server could not be reached; 2 usage; 130 interrupted
-while waiting for the lock.`,
+Exit status: the command's (128+N if killed by signal N); 75, or -E N, the
+lock stayed taken (--timeout; with 0, at once); 76 the lock was lost, or
+about to be, and the command stopped; 126 the command could not be run (not
+executable); 127 the command was not found; 1 the server could not be
+reached; 2 usage; 130 interrupted while waiting for the lock.`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "shared", Usage: "take the lock shared (READ): other --shared runs may hold it at once"},
-			&cli.DurationFlag{Name: "timeout", DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
-			&cli.DurationFlag{Name: "ttl", DefaultText: "the server's --ttl", Usage: "lease length, renewed while the command runs"},
-			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "after losing the lock, wait this long between SIGTERM and SIGKILL"},
+			&cli.GenericFlag{Name: "timeout", Value: seconds(0), DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
+			&cli.GenericFlag{Name: "ttl", Value: seconds(0), DefaultText: "the server's --ttl", Usage: "lease length, renewed while the command runs"},
+			&cli.GenericFlag{Name: "grace", Value: seconds(10 * time.Second), DefaultText: "10s, at most a third of the lease", Usage: "SIGTERM this long before the lease's deadline (SIGKILL at it), and before SIGKILL of what the command leaves running"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr when the lock is taken and released"},
+			&cli.GenericFlag{Name: "conflict-exit-code", Aliases: []string{"E"}, Value: number(exitLockTaken, 0), Usage: "exit `N` (0-255) when the lock stays taken, as flock(1) -E; 0 makes a skipped run look like success"},
+			&cli.BoolFlag{Name: "keep-lock-for-descendants", Usage: "when the command exits, hold the lock until every process it started has exited, instead of stopping them"},
+			&cli.BoolFlag{Name: "no-pid-namespace", Usage: "run the command without a PID namespace of its own (it can then signal other processes by pid; see above)"},
 		}, serverFlags()...),
 		Action: runAction,
 	}
@@ -90,6 +137,14 @@ func runAction(c *cli.Context) error {
 	}
 	if err := checkTTL("run", c.Duration("ttl")); err != nil {
 		return err
+	}
+	conflict := c.Int("conflict-exit-code")
+	if conflict < 0 || conflict > 255 {
+		return usageErrorf("run: --conflict-exit-code %d: want 0 to 255", conflict)
+	}
+	if ttl := c.Duration("ttl"); ttl > 0 && c.IsSet("grace") && c.Duration("grace") > ttl/3 {
+		return usageErrorf("run: --grace %v is more than a third of --ttl %v (%v): the command gets SIGTERM --grace before the lease's deadline, and a healthy lease is only renewed every third of it",
+			c.Duration("grace"), ttl, ttl/3)
 	}
 	errw := c.App.ErrWriter
 	verbose := func(format string, args ...any) {
@@ -128,9 +183,9 @@ func runAction(c *cli.Context) error {
 	case c.Context.Err() != nil:
 		return withCode(exitInterrupted, fmt.Errorf("run: interrupted while waiting for %s; command not run", name))
 	case errors.Is(err, lockd.ErrLocked):
-		return withCode(exitLockTaken, fmt.Errorf("run: %s is locked by another client; command not run", name))
+		return withCode(conflict, fmt.Errorf("run: %s is locked by another client; command not run", name))
 	case errors.Is(err, context.DeadlineExceeded):
-		return withCode(exitLockTaken, fmt.Errorf("run: %s still locked after %v; command not run", name, c.Duration("timeout")))
+		return withCode(conflict, fmt.Errorf("run: %s still locked after %v; command not run", name, c.Duration("timeout")))
 	case err != nil:
 		return fmt.Errorf("run: lock %s: %w", name, err)
 	}
@@ -146,141 +201,46 @@ func runAction(c *cli.Context) error {
 		}
 		return withCode(code, fmt.Errorf("run: %w", err))
 	}
-	// The command is started through a trampoline (mplock worker exec) that
-	// waits at a gate until the janitor knows its process group; see below.
-	gateR, gateW, err := os.Pipe()
-	if err != nil {
-		lease.Unlock(context.Background())
-		return fmt.Errorf("run: %w; command not run", err)
+	grace := c.Duration("grace")
+	if n := lease.Length(); n > 0 && grace > n/3 {
+		if c.IsSet("grace") {
+			fmt.Fprintf(errw, "mplock: run: --grace %v is more than a third of the lease on %s (%v): using %v\n", grace, name, n, n/3)
+		}
+		grace = n / 3
 	}
-	defer gateW.Close()
-	cmd := reexec.Command(reexec.Options{}, append([]string{"worker", "exec", path}, argv...)...)
-	cmd.ExtraFiles = []*os.File{gateR}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.App.Writer, errw
-	cmd.Env = append(os.Environ(), "MPLOCK_NAME="+name, "MPLOCK_TOKEN="+strconv.FormatUint(uint64(lease.Token), 10), "MPLOCK_SERVER="+addr)
-	// The command leads a process group of its own (reexec sets that, and
-	// Pdeathsig, which execve keeps), so that whatever it starts can be
-	// stopped with it.
-	tty := foregroundTerminal()
-	if tty != nil {
-		// A background group that reads its terminal is stopped by
-		// SIGTTIN: give the command the terminal, as a shell gives it to
-		// the job it runs.
-		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty.fd
+	j := &job{
+		name: name, lease: lease, grace: grace, keep: c.Bool("keep-lock-for-descendants"),
+		errw: errw, verbose: verbose,
 	}
-	// Pdeathsig kills the command if mplock run dies, but nothing else in
-	// its group, which would go on without the lock. The janitor, a
-	// process of its own, kills the whole group if mplock run dies before
-	// telling it the run is over.
-	jan, err := janitor.Start()
-	if err != nil {
-		lease.Unlock(context.Background())
-		return fmt.Errorf("run: %w; command not run", err)
-	}
-	defer jan.Close() // after the command was reaped and its group killed, below
+	env := append(os.Environ(), "MPLOCK_NAME="+name, "MPLOCK_TOKEN="+strconv.FormatUint(uint64(lease.Token), 10), "MPLOCK_SERVER="+addr)
 	// Take the signals before starting, so none is lost between the two.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	chld := make(chan os.Signal, 1)
-	if tty != nil {
-		signal.Notify(chld, syscall.SIGCHLD)
-		defer signal.Stop(chld)
-	}
-	err = cmd.Start()
-	gateR.Close()
-	if err != nil {
+	if err := j.start(path, argv, env, c.App.Writer, !c.Bool("no-pid-namespace")); err != nil {
 		lease.Unlock(context.Background())
 		return fmt.Errorf("run: %w; command not run", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	pgid := cmd.Process.Pid
-	if err := jan.Track(janitor.Resource{Kind: janitor.Group, ID: strconv.Itoa(pgid)}); err != nil {
-		fmt.Fprintf(errw, "mplock: run: %v: were mplock run killed, what the command starts could outlive the lock\n", err)
-	}
-	// Only now may the command run: if mplock run is killed from here on,
-	// the janitor kills the whole group.
-	gateW.Write([]byte{1})
-	gateW.Close()
-	if tty != nil {
-		// mplock run is now in a background group of its terminal: a
-		// write there (with stty tostop) or taking the terminal back
-		// would stop it with SIGTTOU. Shells ignore it for the same
-		// reason. Nothing is started after this point to inherit it
-		// (the janitor was started before).
-		signal.Ignore(syscall.SIGTTOU)
-	}
+	code, lost := j.supervise(sigs)
 
-	var waitErr error
-	lost := false
-wait:
-	for {
-		select {
-		case waitErr = <-exited:
-			break wait
-		case s := <-sigs:
-			signalGroup(pgid, s.(syscall.Signal))
-		case <-chld:
-			if stopped(pgid) {
-				tty.suspend(pgid)
-			}
-		case <-lease.Done():
-			lost = true
-			fmt.Fprintf(errw, "mplock: run: lost the lock on %s (%v) while the command ran: stopping it (SIGTERM, then SIGKILL after %v)\n",
-				name, lease.Err(), c.Duration("grace"))
-			signalGroup(pgid, syscall.SIGTERM)
-			select {
-			case waitErr = <-exited:
-			case <-time.After(c.Duration("grace")):
-				fmt.Fprintf(errw, "mplock: run: command still running after %v: SIGKILL\n", c.Duration("grace"))
-				syscall.Kill(-pgid, syscall.SIGKILL)
-				waitErr = <-exited
-			}
-			break wait
-		}
-	}
-	if tty != nil {
-		tty.give(pgid, tty.pgrp)
-	}
-	// Whatever the command left in its group goes with it: nothing of it
-	// may outlive the lock.
-	syscall.Kill(-pgid, syscall.SIGKILL)
-
-	if !lost {
-		if err := lease.Unlock(context.Background()); err != nil && !errors.Is(err, lockd.ErrUnlocked) {
-			lost = true
-			fmt.Fprintf(errw, "mplock: run: the lock on %s was lost before the command finished (%v)\n", name, err)
-		} else {
-			verbose("unlocked %s", name)
-		}
+	// The release is bounded: the server also releases the lock when the
+	// connection closes (cl.Close, deferred), and a lease ends at its
+	// deadline in any case.
+	uctx, ucancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer ucancel()
+	err = lease.Unlock(uctx)
+	switch {
+	case lost:
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(errw, "mplock: run: no answer to the release of %s within %v; the server releases it when the connection closes\n", name, releaseTimeout)
+	case err != nil && !errors.Is(err, lockd.ErrUnlocked):
+		lost = true
+		fmt.Fprintf(errw, "mplock: run: the lock on %s was lost before the command finished (%v)\n", name, err)
+	default:
+		verbose("unlocked %s", name)
 	}
 	if lost {
 		return withCode(exitLockLost, fmt.Errorf("run: %s: command stopped: it did not finish under the lock", name))
 	}
-	return withCode(commandExitCode(waitErr), nil)
-}
-
-// commandExitCode is the shell's view of how the command ended.
-func commandExitCode(err error) int {
-	var ee *exec.ExitError
-	if err == nil {
-		return 0
-	}
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
-	}
-	return exitFailure
-}
-
-// signalGroup sends sig to the command's process group, then SIGCONT: a
-// stopped process acts on no signal but SIGKILL until it is continued.
-func signalGroup(pgid int, sig syscall.Signal) {
-	syscall.Kill(-pgid, sig)
-	if sig != syscall.SIGCONT && sig != syscall.SIGKILL {
-		syscall.Kill(-pgid, syscall.SIGCONT)
-	}
+	return withCode(code, nil)
 }

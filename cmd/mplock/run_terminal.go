@@ -106,22 +106,14 @@ func (t *terminal) give(from, pgid int) {
 	}
 }
 
-// stopped reports whether the command (process pid) has stopped, and
-// consumes that report; it never reaps the command, which cmd.Wait does.
-func stopped(pid int) bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOHANG, nil)
-	return err == nil && info.Signo == int32(unix.SIGCHLD)
-}
-
 // suspend passes on a stop of the command (Ctrl-Z stops the terminal's
 // foreground group, which is the command's), as a foreground job must:
 // otherwise the terminal would stay with a stopped group and the shell
 // would never get it back. mplock run takes the terminal back and stops
-// itself, so its shell sees the job stopped; when the shell continues it
-// (fg), it lends the terminal to the command again, and continues it. If no
-// shell could continue mplock run (its process group is orphaned), the
-// kernel discards the SIGTSTP and the command is continued at once.
+// itself, so its shell sees the job stopped, and returns when the shell
+// continues it (fg, bg); the caller then resumes the command, or does not.
+// If no shell could continue mplock run (its process group is orphaned),
+// the kernel discards the SIGTSTP and suspend returns at once.
 func (t *terminal) suspend(pgid int) {
 	t.give(pgid, t.pgrp)
 	// Sent to this thread, the signal stops the process before Tgkill
@@ -130,9 +122,13 @@ func (t *terminal) suspend(pgid int) {
 	runtime.LockOSThread()
 	unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGTSTP)
 	runtime.UnlockOSThread()
-	// Continued in the foreground (fg), the command has the terminal
-	// again; continued in the background (bg), it does not, and is
-	// stopped again if it reads it.
+}
+
+// resume lends the terminal to the command again and continues it, after
+// suspend. Continued in the foreground (fg), mplock run has the terminal
+// to lend; continued in the background (bg), it does not, and the command
+// is stopped again if it reads it.
+func (t *terminal) resume(pgid int) {
 	t.give(t.pgrp, pgid)
 	syscall.Kill(-pgid, syscall.SIGCONT)
 }

@@ -119,7 +119,7 @@ func TestRunLendsTheTerminal(t *testing.T) {
 // the command's group must take effect even if the command is stopped (a
 // stopped process acts on nothing but SIGKILL until continued).
 func TestRunSignalResumesStoppedCommand(t *testing.T) {
-	cmd, pid := startRunPrinting(t, `echo $$; kill -STOP $$; echo resumed`)
+	cmd, pid := startRunPrinting(t, echoHostPid+`; kill -STOP $$; echo resumed`)
 	proctest.Eventually(t, "the command to stop", func() bool { return processState(pid) == 'T' })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestRunSignalResumesStoppedCommand(t *testing.T) {
 // on running. Pdeathsig reaches only the command itself; its child here,
 // a sleep in the same process group, must die too.
 func TestRunKilledTakesTheCommandsChildren(t *testing.T) {
-	cmd, child := startRunPrinting(t, `sleep 300 & echo $!; wait`)
+	cmd, child := startRunPrinting(t, `sh -c '`+echoHostPid+`; exec sleep 300' & wait`)
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 	if !proctest.Alive(child) {
 		t.Fatalf("the command's child %d is not running", child)
@@ -226,6 +226,12 @@ func atoiOrFail(t *testing.T, s string) int {
 	return n
 }
 
+// echoHostPid is a shell command that prints the shell's pid as /proc (and
+// the test) knows it. In mplock run's PID namespace, $$ and $! are the
+// namespace's pids; the shell opens /proc/self itself here (a builtin's
+// redirection), and /proc is the host's.
+const echoHostPid = `read -r hostpid rest </proc/self/stat; echo $hostpid`
+
 // startRunPrinting starts `mplock run job -- sh -c script` against a fresh
 // lock server; script's first line of output is a pid, which it returns
 // with the command. Everything is killed when the test ends.
@@ -260,4 +266,76 @@ func terminalLines(ptm *os.File) <-chan string {
 		}
 	}()
 	return lines
+}
+
+// TestRunSuspendedJobIsNotResumedWithoutItsLock: at a terminal, Ctrl-Z
+// stops the command and mplock run with it, as a job; stopped, mplock run
+// renews nothing, and the lease runs out. Another client takes the lock.
+// When the shell continues the job (fg), mplock run must not continue the
+// command beside the new holder: it kills it where it stands, and exits 76.
+func TestRunSuspendedJobIsNotResumedWithoutItsLock(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash for an interactive shell with job control")
+	}
+	addr := dlServe(t)
+	mplock := mplockCommand(t)
+	ptm, pts := openPTY(t)
+	shell := exec.Command("bash", "--norc", "--noprofile", "-i")
+	shell.Env = append(mplock.Env, "PS1=$ ", "PATH="+filepath.Dir(mplock.Path)+":"+os.Getenv("PATH"))
+	shell.Stdin, shell.Stdout, shell.Stderr = pts, pts, pts
+	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pts.Close()
+	t.Cleanup(func() { killTree(shell.Process.Pid) })
+	lines := terminalLines(ptm)
+	expect := func(want string) []string {
+		t.Helper()
+		var seen []string
+		for deadline := time.After(hangBound); ; {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("the terminal closed without showing %q: %q", want, seen)
+				}
+				seen = append(seen, line)
+				if strings.Contains(line, want) {
+					return seen
+				}
+			case <-deadline:
+				t.Fatalf("no %q on the terminal within %v: %q; processes: %s", want, hangBound, seen, treeStates(shell.Process.Pid))
+			}
+		}
+	}
+	say := func(line string) {
+		t.Helper()
+		if _, err := ptm.Write([]byte(line + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say(`mplock run job --ttl 300ms --server ` + addr + ` -- sh -c 'kill -TSTP $$; echo resumed under the lock'`)
+	expect("Stopped")
+	// The lease runs out with mplock run stopped; another client gets the
+	// lock, which it could not before the server expired it.
+	proctest.Eventually(t, "another client to get the lock", func() bool {
+		return exitCodeOf(mplockCommand(t, "run", "job", "--timeout", "0", "--server", addr, "--", "true")) == 0
+	})
+	say("fg")
+	seen := expect("while the job was suspended: SIGKILL to the stopped command")
+	say("echo status=$?")
+	for {
+		seen = append(seen, expect("status=")...)
+		if last := strings.TrimSpace(seen[len(seen)-1]); strings.HasPrefix(last, "status=") {
+			if last != "status=76" {
+				t.Fatalf("mplock run exited with %s, want status=76: %q", last, seen)
+			}
+			break
+		}
+	}
+	for _, line := range seen {
+		if strings.TrimSpace(line) == "resumed under the lock" {
+			t.Fatalf("the command ran on after its lease had passed: %q", seen)
+		}
+	}
 }

@@ -71,15 +71,15 @@ Exit status: 0 after a graceful shutdown; 1 if it cannot listen (port in
 use) or fails (its --data-dir cannot be written: it takes every lock back
 and stops rather than risk a repeated token); 2 usage.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: defaultServer, Usage: "`ADDR` to listen on; port 0 picks a free one"},
+			&cli.GenericFlag{Name: "listen", Aliases: []string{"l"}, Value: listenAddr(defaultServer), Usage: "`ADDR` to listen on; port 0 picks a free one"},
 			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` (removed at exit)"},
-			&cli.DurationFlag{Name: "ttl", Usage: "default lease for locks that ask for none, 1ms to 24h (0: held as long as the session)"},
+			&cli.GenericFlag{Name: "ttl", Value: seconds(0), Usage: "default lease for locks that ask for none, 1ms to 24h (0: held as long as the session)"},
 			&cli.StringFlag{Name: "token-file", Usage: "`FILE` whose first line is a secret clients must present (AUTH)"},
-			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on http://`ADDR`/metrics"},
-			&cli.DurationFlag{Name: "idle-timeout", Value: lockd.DefaultIdleTimeout, Usage: "close sessions silent this long (their locks are released); 0: never"},
-			&cli.IntFlag{Name: "max-locks", Value: lockd.DefaultMaxLocksPerSession, Usage: "most locks held plus waited for by one session"},
-			&cli.IntFlag{Name: "max-sessions", Value: lockd.DefaultMaxSessions, Usage: "most concurrent sessions"},
-			&cli.DurationFlag{Name: "write-timeout", Value: lockd.DefaultWriteTimeout, Usage: "close a session whose output waits this long for the client to read it"},
+			&cli.GenericFlag{Name: "metrics-listen", Value: listenAddr(""), Usage: "serve Prometheus metrics on http://`ADDR`/metrics"},
+			&cli.GenericFlag{Name: "idle-timeout", Value: seconds(lockd.DefaultIdleTimeout), Usage: "close sessions silent this long (their locks are released); 0: never"},
+			&cli.GenericFlag{Name: "max-locks", Value: number(lockd.DefaultMaxLocksPerSession, lockd.DefaultMaxLocksPerSession), Usage: "most locks held plus waited for by one session"},
+			&cli.GenericFlag{Name: "max-sessions", Value: number(lockd.DefaultMaxSessions, lockd.DefaultMaxSessions), Usage: "most concurrent sessions"},
+			&cli.GenericFlag{Name: "write-timeout", Value: positiveSeconds(lockd.DefaultWriteTimeout), Usage: "close a session whose output waits this long for the client to read it"},
 			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) that keeps the fencing-token counter across restarts"},
 			&cli.BoolFlag{Name: "debug", Usage: "answer DEBUG requests (a garbage collection, then heap and table sizes): for tests and soak runs"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -107,9 +107,6 @@ func serveAction(c *cli.Context) error {
 		Debug:              c.Bool("debug"),
 		Version:            version(),
 		Logger:             log,
-	}
-	if cfg.WriteTimeout <= 0 {
-		return usageErrorf("serve: --write-timeout %v: want a positive duration", cfg.WriteTimeout)
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = -1

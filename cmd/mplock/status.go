@@ -37,9 +37,9 @@ Exit status: 0; 1 the server could not be reached, or --timeout passed
 before the wait condition held; 2 usage.`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
-			&cli.IntFlag{Name: "wait-holders", Usage: "first wait until at least `N` holders are listed"},
-			&cli.IntFlag{Name: "wait-waiters", Usage: "first wait until at least `N` waiters are listed"},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "how long --wait-holders/--wait-waiters may wait"},
+			&cli.GenericFlag{Name: "wait-holders", Value: number(0, 1), DefaultText: "no wait", Usage: "first wait until at least `N` holders are listed"},
+			&cli.GenericFlag{Name: "wait-waiters", Value: number(0, 1), DefaultText: "no wait", Usage: "first wait until at least `N` waiters are listed"},
+			&cli.GenericFlag{Name: "timeout", Value: seconds(10 * time.Second), Usage: "how long --wait-holders/--wait-waiters may wait"},
 		}, serverFlags()...),
 		Action: statusAction,
 	}
@@ -93,6 +93,16 @@ func statusAction(c *cli.Context) error {
 			if c.Bool("json") {
 				if st.Locks == nil {
 					st.Locks = []lockd.LockStatus{}
+				}
+				// Empty lists print as [], never null, so a script can
+				// take their length.
+				for i := range st.Locks {
+					if st.Locks[i].Holders == nil {
+						st.Locks[i].Holders = []lockd.HolderStatus{}
+					}
+					if st.Locks[i].Waiters == nil {
+						st.Locks[i].Waiters = []lockd.WaiterStatus{}
+					}
 				}
 				return writeJSON(c.App.Writer, st)
 			}

@@ -37,19 +37,19 @@ func trailingFlags(c *cli.Context, command bool) ([]string, error) {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := commandFlag(c.Command.Flags, name)
 		if f == nil {
-			return nil, usageErrorf("%s: flag provided but not defined: %s", c.Command.Name, a)
+			return nil, usageErrorf("%s: no flag %s", c.Command.Name, flagName(name))
 		}
 		if _, isBool := f.(*cli.BoolFlag); isBool && !hasValue {
 			value = "true"
 		} else if !hasValue {
 			if i+1 >= len(args) {
-				return nil, usageErrorf("%s: flag needs an argument: %s", c.Command.Name, a)
+				return nil, usageErrorf("%s: %s needs a value", c.Command.Name, flagName(name))
 			}
 			i++
 			value = args[i]
 		}
 		if err := c.Set(f.Names()[0], value); err != nil {
-			return nil, usageErrorf("%s: invalid value %q for flag %s: %v", c.Command.Name, value, a, err)
+			return nil, usageErrorf("%s: %s %q: %v", c.Command.Name, flagName(name), value, err)
 		}
 	}
 	return pos, nil

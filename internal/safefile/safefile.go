@@ -95,12 +95,15 @@ func CheckDir(dir string) error {
 }
 
 // PrivateDir makes sure dir is a private directory of this user: created
-// with mode 0700 when it does not exist (its parent must), and otherwise a
-// directory (not a symbolic link) owned by this user with no permission
-// for group or others.
+// with mode 0700 when it does not exist (with any missing parents, 0700
+// too, as mkdir -p -m 700 would), and otherwise a directory (not a
+// symbolic link) owned by this user with no permission for group or
+// others.
 func PrivateDir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
 	}
 	fi, err := os.Lstat(dir)
 	if err != nil {

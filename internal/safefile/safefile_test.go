@@ -155,7 +155,7 @@ func TestRemoveIfSame(t *testing.T) {
 }
 
 func TestPrivateDir(t *testing.T) {
-	d := filepath.Join(private(t), "new")
+	d := filepath.Join(private(t), "new", "deeper")
 	must(t, PrivateDir(d))
 	if fi, _ := os.Stat(d); fi.Mode().Perm() != 0o700 {
 		t.Fatalf("created %v, want 0700", fi.Mode())

@@ -1,0 +1,128 @@
+package replica
+
+import (
+	"time"
+
+	"mplock/lockd"
+)
+
+// Result is what applying one command did, the same on every node. Node.Apply
+// returns it (from the local FSM), and the Observer sees it for every entry.
+type Result struct {
+	// Index is the log index of the entry that was applied.
+	Index uint64
+	// Time is the table time the command was applied at: the leader's
+	// stamp, or the previous entry's time if that was later (table time
+	// never runs back across leader changes).
+	Time    time.Time
+	Op      Op
+	Session lockd.SessionID // the session acted for; for OpOpenSession, the new (or found) one
+	Request uint64
+
+	// Duplicate: the request id was already applied; nothing changed, and
+	// Err, Lock, Grant and State are the recorded result of the first
+	// apply. Events is empty (they were published then).
+	Duplicate bool
+
+	// Err is the table's or the FSM's refusal (a *TableError, matching
+	// lockd.ErrLocked, lockd.ErrNotHolder, ErrNoSession, ...); nil when the
+	// command did what it asked.
+	Err error
+
+	// Lock is OpLock's outcome: granted (with the grant) or queued.
+	Lock lockd.LockResult
+	// Grant is the grant OpUnlock released or OpRenew renewed.
+	Grant lockd.Grant
+	// State is the session's whole state after OpOpenSession or
+	// OpResumeSession: what a client that resumes at another node needs,
+	// instead of the events it missed.
+	State *SessionState
+	// Extended is how many leases OpExtendLeases moved.
+	Extended int
+
+	// Events are the table's events this command caused, each addressed to
+	// a session (grants that a release let through, leases lost, waits
+	// timed out), in the order the table produced them.
+	Events []lockd.Event
+}
+
+// SessionState is a session and everything it holds and waits for.
+type SessionState struct {
+	ID      lockd.SessionID
+	TTL     time.Duration   // the session's TTL: keepalives must come within it
+	Node    string          // the node it is attached at
+	Held    []lockd.Grant   // in name order
+	Waiting []lockd.Waiting // in name order, with queue positions
+}
+
+// reply is a session command's result as the FSM records it for
+// de-duplication: only what a retry must get back, in a form that encodes
+// canonically (times as Unix nanoseconds).
+type reply struct {
+	Request  uint64     `json:"request"`
+	Code     lockd.Code `json:"code,omitempty"`
+	Text     string     `json:"text,omitempty"`
+	Granted  bool       `json:"granted,omitempty"`
+	Position int        `json:"position,omitempty"`
+	Grant    grantRec   `json:"grant"`
+}
+
+type grantRec struct {
+	Name    string        `json:"name,omitempty"`
+	Mode    lockd.Mode    `json:"mode,omitempty"`
+	Token   lockd.Token   `json:"token,omitempty"`
+	TTL     time.Duration `json:"ttl,omitempty"`
+	Expires int64         `json:"expires,omitempty"`
+}
+
+func recordGrant(g lockd.Grant) grantRec {
+	return grantRec{Name: g.Name, Mode: g.Mode, Token: g.Token, TTL: g.TTL, Expires: unixNano(g.Expires)}
+}
+
+func (g grantRec) grant() lockd.Grant {
+	return lockd.Grant{Name: g.Name, Mode: g.Mode, Token: g.Token, TTL: g.TTL, Expires: fromUnixNano(g.Expires)}
+}
+
+// recordReply keeps what a retry of r must get back.
+func recordReply(r *Result) reply {
+	rep := reply{Request: r.Request}
+	if te := tableError(r.Err); te != nil {
+		rep.Code, rep.Text = te.Code, te.Text
+	}
+	switch r.Op {
+	case OpLock:
+		rep.Granted, rep.Position = r.Lock.Granted, r.Lock.Position
+		rep.Grant = recordGrant(r.Lock.Grant)
+	case OpUnlock, OpRenew:
+		rep.Grant = recordGrant(r.Grant)
+	}
+	return rep
+}
+
+// restore fills r (Op, Session, Request already set) from the record.
+func (rep reply) restore(r *Result) {
+	r.Duplicate = true
+	if rep.Code != "" {
+		r.Err = &TableError{Code: rep.Code, Text: rep.Text}
+	}
+	switch r.Op {
+	case OpLock:
+		r.Lock = lockd.LockResult{Granted: rep.Granted, Grant: rep.Grant.grant(), Position: rep.Position}
+	case OpUnlock, OpRenew:
+		r.Grant = rep.Grant.grant()
+	}
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
