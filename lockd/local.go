@@ -88,11 +88,13 @@ func newLocal(limits TableLimits, defaultTTL time.Duration, store TokenStore, lo
 	return b, nil
 }
 
-// lock takes mu and reads the clock under it, so that readings only rise,
-// and extends the leases if the clock jumped.
+// lock reads the clock, takes mu, and extends the leases if the clock
+// jumped. The clock is read before the lock, to keep the critical section
+// short; so a reading may be a little older than one already seen (it is
+// then no stall).
 func (b *local) lock() time.Time {
-	b.mu.Lock()
 	now := time.Now()
+	b.mu.Lock()
 	b.observe(now)
 	return now
 }
