@@ -278,6 +278,9 @@ func (f *FSM) sessionCommand(cmd Command, res *Result, do func()) {
 		for _, rep := range m.recent {
 			if rep.Request == cmd.Request {
 				rep.restore(res)
+				if cmd.Op == OpLock {
+					res.Current = f.standing(cmd.Session, cmd.Name)
+				}
 				return
 			}
 		}
@@ -348,7 +351,40 @@ func (f *FSM) endSession(now time.Time, id lockd.SessionID, res *Result) {
 func (f *FSM) sessionState(id lockd.SessionID) *SessionState {
 	m := f.sessions[id]
 	held, waiting, _ := f.table.SessionLocks(id)
-	return &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting}
+	st := &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting}
+	now := fromUnixNano(f.lastStamp)
+	for _, g := range held {
+		for _, h := range f.table.Owners(g.Name) {
+			if h.Session == id {
+				st.Holders = append(st.Holders, h)
+			}
+		}
+	}
+	for _, w := range waiting {
+		ls := f.table.Status(now, w.Name)
+		for _, l := range ls.Locks {
+			for _, q := range l.Waiters {
+				if q.Session == id {
+					st.Waiters = append(st.Waiters, q)
+				}
+			}
+		}
+	}
+	return st
+}
+
+// standing is where session id stands on name now.
+func (f *FSM) standing(id lockd.SessionID, name string) *Standing {
+	if g, ok := f.table.Holding(id, name); ok {
+		return &Standing{Held: true, Grant: g}
+	}
+	_, waiting, _ := f.table.SessionLocks(id)
+	for _, w := range waiting {
+		if w.Name == name {
+			return &Standing{Position: w.Position}
+		}
+	}
+	return &Standing{}
 }
 
 // keepResult remembers res by index for waitResult, forgetting the oldest

@@ -54,7 +54,8 @@ type deps struct {
 // NewNode starts a node: it opens the stores in cfg.DataDir, listens on
 // cfg.RaftListen, bootstraps a new cluster (cfg.InitialCluster, or a
 // one-node cluster of itself) when its stores are empty, or asks the
-// members in cfg.Join to admit it, and starts raft. It returns at once;
+// members in cfg.Join to admit it, or (cfg.AwaitAdmission) waits to be
+// added, and starts raft. It returns at once;
 // Status says when there is a leader. Shutdown stops it.
 func NewNode(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
@@ -154,7 +155,7 @@ func (n *Node) start() error {
 			for _, p := range n.cfg.InitialCluster {
 				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
 			}
-		case len(n.cfg.Join) == 0:
+		case len(n.cfg.Join) == 0 && !n.cfg.AwaitAdmission:
 			servers = []raft.Server{{Suffrage: raft.Voter, ID: n.id, Address: n.advertise}}
 		}
 		if servers != nil {

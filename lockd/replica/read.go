@@ -233,6 +233,14 @@ func (v View) Owners(name string) []lockd.HolderStatus { return v.f.table.Owners
 // Status is the table's STATUS (see lockd.Table.Status), at the table's time.
 func (v View) Status(name string) lockd.Status { return v.f.table.Status(v.Now(), name) }
 
+// StatusPage is one page of the table's STATUS (see
+// lockd.Table.StatusPage), at the table's time.
+func (v View) StatusPage(q lockd.StatusQuery) lockd.Status { return v.f.table.StatusPage(v.Now(), q) }
+
+// LastToken is the last fencing token the table handed out: every later
+// grant's token is above it.
+func (v View) LastToken() lockd.Token { return v.f.table.LastToken() }
+
 // Stats are the table's running totals.
 func (v View) Stats() lockd.TableStats { return v.f.table.Stats() }
 
