@@ -40,6 +40,8 @@ type backend interface {
 	close(id SessionID)
 	// status returns a page of the table, as STATUS lists it.
 	status(q StatusQuery) Status
+	// check returns the holders of name (CHECK).
+	check(name string) []HolderStatus
 	// drain tells every holder that its lock is lost and every waiter that
 	// its wait is cancelled (reason shutdown); from then on the table
 	// grants nothing and apply answers ERR shutdown.

@@ -230,6 +230,13 @@ func (b *local) status(q StatusQuery) Status {
 	return b.table.StatusPage(now, q)
 }
 
+// check returns the holders of name, as CHECK lists them.
+func (b *local) check(name string) []HolderStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.table.Owners(name)
+}
+
 func (b *local) stats() TableStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
