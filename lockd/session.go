@@ -340,7 +340,8 @@ func (ss *session) handle(line []byte) string {
 		ss.out.push(appendErr(nil, codeOf(err), errText(err)))
 		return ""
 	}
-	if !ss.authed && needsAuth(req.Verb) {
+	// In a cluster HELLO opens a session (a log entry): after AUTH only.
+	if !ss.authed && (needsAuth(req.Verb) || s.rep != nil && req.Verb == VerbHello) {
 		ss.out.push(appendErr(nil, CodeAuth, "this server requires AUTH <secret> first"))
 		return ""
 	}

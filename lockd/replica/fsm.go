@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -351,24 +352,31 @@ func (f *FSM) endSession(now time.Time, id lockd.SessionID, res *Result) {
 func (f *FSM) sessionState(id lockd.SessionID) *SessionState {
 	m := f.sessions[id]
 	held, waiting, _ := f.table.SessionLocks(id)
-	st := &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting}
+	st := &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting, LastRequest: m.lastRequest}
 	now := fromUnixNano(f.lastStamp)
+	names := make([]string, 0, len(held)+len(waiting))
 	for _, g := range held {
-		for _, h := range f.table.Owners(g.Name) {
-			if h.Session == id {
-				st.Holders = append(st.Holders, h)
-			}
-		}
+		names = append(names, g.Name)
 	}
 	for _, w := range waiting {
-		ls := f.table.Status(now, w.Name)
-		for _, l := range ls.Locks {
-			for _, q := range l.Waiters {
-				if q.Session == id {
-					st.Waiters = append(st.Waiters, q)
+		names = append(names, w.Name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ls := lockd.LockStatus{Name: name}
+		for _, l := range f.table.Status(now, name).Locks {
+			for _, h := range l.Holders {
+				if h.Session == id {
+					ls.Holders = append(ls.Holders, h)
+				}
+			}
+			for _, w := range l.Waiters {
+				if w.Session == id {
+					ls.Waiters = append(ls.Waiters, w)
 				}
 			}
 		}
+		st.Locks = append(st.Locks, ls)
 	}
 	return st
 }

@@ -462,8 +462,9 @@ func TestFSMRetriedLockSaysWhereItStands(t *testing.T) {
 	}
 	apply(t, f, 10, stamp0+7*ms, Lock(a, 3, lockd.LockRequest{Name: "y", TTL: time.Minute}))
 	res := apply(t, f, 11, stamp0+8*ms, ResumeAttempt(a, "sa", "n2", 77))
-	if res.Err != nil || res.Request != 77 || len(res.State.Holders) != 1 || res.State.Holders[0].Client != "a" ||
-		res.State.Holders[0].Since.IsZero() || res.State.Holders[0].TTL != time.Minute {
+	if res.Err != nil || res.Request != 77 || res.State.LastRequest != 3 || len(res.State.Locks) != 1 || res.State.Locks[0].Name != "y" ||
+		len(res.State.Locks[0].Holders) != 1 || res.State.Locks[0].Holders[0].Client != "a" ||
+		res.State.Locks[0].Holders[0].Since.IsZero() || res.State.Locks[0].Holders[0].TTL != time.Minute {
 		t.Fatalf("resume: %+v %+v", res, res.State)
 	}
 }

@@ -108,6 +108,15 @@ func (n *Node) Read(ctx context.Context, c Consistency, fn func(View) error) (Re
 	return info, fn(View{f: n.fsm})
 }
 
+// ReadLocal runs fn with a view of this node's replica as it is, with no
+// promise of how current it is and no refusal (for metrics and a
+// server's own bookkeeping; clients' reads go through Read).
+func (n *Node) ReadLocal(fn func(View) error) error {
+	n.fsm.mu.RLock()
+	defer n.fsm.mu.RUnlock()
+	return fn(View{f: n.fsm})
+}
+
 // lastContact is how long ago this node heard from its leader: 0 as the
 // leader, -1 if never.
 func (n *Node) lastContact() time.Duration {

@@ -67,10 +67,12 @@ type SessionState struct {
 	Node    string          // the node it is attached at
 	Held    []lockd.Grant   // in name order
 	Waiting []lockd.Waiting // in name order, with queue positions
-	// Holders and Waiters are the same, as STATUS lists them (client,
-	// pid, since).
-	Holders []lockd.HolderStatus
-	Waiters []lockd.WaiterStatus
+	// Locks are the same, as STATUS lists them (with client, pid and
+	// since), each name with this session's hold or wait only.
+	Locks []lockd.LockStatus
+	// LastRequest is the last request id applied for the session: a
+	// server that numbers a resumed session's requests goes on from it.
+	LastRequest uint64
 }
 
 // reply is a session command's result as the FSM records it for
