@@ -49,7 +49,7 @@ type backend interface {
 	// stats returns the table's running totals.
 	stats() TableStats
 	// tokens says how fencing tokens are numbered: the store's kind
-	// ("epoch", "stored") and the value every token of this run is above.
+	// ("epoch", or a store's own) and the value every token of this run is above.
 	tokens() (kind string, above Token)
 	// failed is closed when the backend can no longer apply changes
 	// safely (its token store failed); err then says why.

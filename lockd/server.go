@@ -408,7 +408,7 @@ func (s *Server) Status(name string) Status {
 }
 
 // Tokens says how this server numbers its fencing tokens: the store's kind
-// ("epoch" or "stored") and the value every token it hands out is above.
+// ("epoch", "raft" in a cluster) and the value every token it hands out is above.
 func (s *Server) Tokens() (kind string, above Token) {
 	if s.rep != nil {
 		return s.rep.Tokens()

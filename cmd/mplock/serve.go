@@ -22,6 +22,7 @@ import (
 
 	"mplock/internal/safefile"
 	"mplock/lockd"
+	"mplock/lockd/cluster"
 )
 
 func serveCommand() *cli.Command {
@@ -70,7 +71,7 @@ Examples:
 Exit status: 0 after a graceful shutdown; 1 if it cannot listen (port in
 use) or fails (its --data-dir cannot be written: it takes every lock back
 and stops rather than risk a repeated token); 2 usage.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "listen", Aliases: []string{"l"}, Value: listenAddr(defaultServer), Usage: "`ADDR` to listen on; port 0 picks a free one"},
 			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` (removed at exit)"},
 			&cli.GenericFlag{Name: "ttl", Value: seconds(0), Usage: "default lease for locks that ask for none, 1ms to 24h (0: held as long as the session)"},
@@ -80,12 +81,12 @@ and stops rather than risk a repeated token); 2 usage.`,
 			&cli.GenericFlag{Name: "max-locks", Value: number(lockd.DefaultMaxLocksPerSession, lockd.DefaultMaxLocksPerSession), Usage: "most locks held plus waited for by one session"},
 			&cli.GenericFlag{Name: "max-sessions", Value: number(lockd.DefaultMaxSessions, lockd.DefaultMaxSessions), Usage: "most concurrent sessions"},
 			&cli.GenericFlag{Name: "write-timeout", Value: positiveSeconds(lockd.DefaultWriteTimeout), Usage: "close a session whose output waits this long for the client to read it"},
-			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) that keeps the fencing-token counter across restarts"},
+			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) for the raft log: alone, a one-node cluster that keeps its locks, sessions and tokens across restarts"},
 			&cli.BoolFlag{Name: "debug", Usage: "answer DEBUG requests (a garbage collection, then heap and table sizes): for tests and soak runs"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (slog, on stderr)"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until shutdown (for tuning)"},
-		},
+		}, clusterFlags()...),
 		Action: serveAction,
 	}
 }
@@ -122,13 +123,6 @@ func serveAction(c *cli.Context) error {
 			log.Warn("token file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
 		}
 	}
-	if dir := c.String("data-dir"); dir != "" {
-		store, err := lockd.OpenDirTokens(dir)
-		if err != nil {
-			return fmt.Errorf("serve: --data-dir: %w", err)
-		}
-		cfg.Tokens = store
-	}
 	var reg *prometheus.Registry
 	if c.String("metrics-listen") != "" {
 		reg = prometheus.NewRegistry()
@@ -141,12 +135,47 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return listenError("serve", listen, err)
 	}
+	addr := ln.Addr().String()
+	var be *cluster.Backend
+	if clusterMode(c) {
+		ccfg, err := clusterConfig(c, addr, cfg.Secret, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if be, err = cluster.New(ccfg); err != nil {
+			ln.Close()
+			var le *net.OpError
+			if errors.As(err, &le) && le.Op == "listen" {
+				return listenError("serve: --raft-listen", ccfg.Replica.RaftListen, err)
+			}
+			return fmt.Errorf("serve: %w", err)
+		}
+		cfg.Replicated = be
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := be.Close(ctx); err != nil {
+				log.Warn("cluster member shutdown", "err", err)
+			}
+		}()
+		if reg != nil {
+			if err := be.Register(reg); err != nil {
+				ln.Close()
+				return fmt.Errorf("serve: %w", err)
+			}
+		}
+		log.Info("cluster member", "node", ccfg.Replica.NodeID, "raft", be.Node().RaftAddr(), "data_dir", ccfg.Replica.DataDir,
+			"session_ttl", c.Duration("session-ttl"), "election_timeout", c.Duration("election-timeout"))
+		if j := c.String("join"); j != "" {
+			go joinCluster(c.Context, splitList(j), ccfg.Replica.NodeID, be.Node().RaftAddr(), cfg.Secret, log)
+		}
+	}
 	srv, err := lockd.NewServer(cfg)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	addr := ln.Addr().String()
 
 	var metrics *http.Server
 	if reg != nil {
@@ -158,6 +187,9 @@ func serveAction(c *cli.Context) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if be != nil {
+			be.Health(mux)
+		}
 		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go metrics.Serve(mln)
 		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")

@@ -81,8 +81,14 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	m := newMux(ln, cfg.Secret, cfg.Logger)
 	stream := &streamLayer{m: m, secret: cfg.Secret, addr: advertisedAddr(advertise), closed: make(chan struct{})}
+	// Without overrides, no provider: raft would log a warning at every
+	// dial for each peer the provider has no address of.
+	var provider raft.ServerAddressProvider
+	if cfg.PeerAddr != nil {
+		provider = addrProvider{cfg.PeerAddr}
+	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		ServerAddressProvider: addrProvider{cfg.PeerAddr},
+		ServerAddressProvider: provider,
 		Logger:                newHCLog(cfg.Logger, "raft-net"),
 		Stream:                stream,
 		MaxPool:               8,
