@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,31 @@ type Options struct {
 	// cluster the client pings every sixth of the session TTL as well (see
 	// Client).
 	Keepalive time.Duration
+	// Resume, when its Session is set, takes over an existing session of
+	// a cluster (one another process opened, and left with its locks)
+	// instead of opening one: RESUME instead of HELLO. Its secret is the
+	// one that process's ClusterInfo gave.
+	Resume SessionCredential
 }
+
+// SessionCredential names a cluster session and proves the right to it.
+type SessionCredential struct {
+	Session SessionID
+	Secret  string
+}
+
+// ParseSessionCredential reads "ID:SECRET" (mplock client --session).
+func ParseSessionCredential(s string) (SessionCredential, error) {
+	id, secret, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(id, 10, 64)
+	if !ok || err != nil || n == 0 || secret == "" || len(secret) > MaxSecretLen || strings.ContainsAny(secret, " \t\n") {
+		return SessionCredential{}, fmt.Errorf("lockd: session %q: want ID:SECRET", s)
+	}
+	return SessionCredential{Session: SessionID(n), Secret: secret}, nil
+}
+
+// String is "ID:SECRET".
+func (s SessionCredential) String() string { return strconv.FormatUint(uint64(s.Session), 10) + ":" + s.Secret }
 
 // writeTimeout bounds one request's write: a server that reads nothing for
 // this long (its host stopped, the link black-holed with the send buffer
@@ -78,7 +103,7 @@ type Client struct {
 	servers []string // the addresses to try, Dial's then those HELLO named; guarded by mu
 	cur     int      // the index in servers of the current connection; guarded by mu
 
-	// Cluster mode (HELLO said node=); set before Dial returns.
+	// Cluster mode (HELLO or RESUME said node=); set before Dial returns.
 	cluster    atomic.Bool
 	secret     string
 	sessionTTL time.Duration
@@ -188,11 +213,18 @@ func dialOne(ctx context.Context, servers []string, i int, opts Options) (*Clien
 	}
 	c := &Client{conn: conn, opts: opts, waits: map[string]*lockWait{}, leases: map[string]*Lease{}, done: make(chan struct{}),
 		servers: slices.Clone(servers), cur: i}
-	c.wg.Add(1)
-	go c.read(conn, bufio.NewReaderSize(conn, 16<<10))
-	if err := c.handshake(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("lockd: %s: %w", addr, err)
+	if opts.Resume.Session != 0 {
+		conn.Close()
+		if err := c.takeOver(ctx, addr); err != nil {
+			return nil, err
+		}
+	} else {
+		c.wg.Add(1)
+		go c.read(conn, bufio.NewReaderSize(conn, 16<<10))
+		if err := c.handshake(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("lockd: %s: %w", addr, err)
+		}
 	}
 	if c.sessionBound() > 0 {
 		c.mu.Lock()
@@ -336,6 +368,16 @@ func (c *Client) Close() error {
 			cancel()
 		}
 	}
+	c.fail(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// Detach ends the client without ending its session: against a cluster,
+// the session and its locks stay until its TTL passes without keepalives,
+// or another client takes them over (Options.Resume with ClusterInfo's
+// secret). Against a single server it is Close.
+func (c *Client) Detach() error {
 	c.fail(ErrClosed)
 	c.wg.Wait()
 	return nil

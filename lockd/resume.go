@@ -275,6 +275,45 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	}
 }
 
+// takeOver makes the client the holder of an existing cluster session
+// (Options.Resume): RESUME at addr, and the session's locks as leases.
+func (c *Client) takeOver(ctx context.Context, addr string) error {
+	c.session, c.secret = c.opts.Resume.Session, c.opts.Resume.Secret
+	conn, br, data, final, sent, err := c.resumeAt(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("lockd: %s: %w", addr, err)
+	}
+	c.sessionTTL = final.dur("session-ttl")
+	if c.sessionTTL <= 0 {
+		conn.Close()
+		return fmt.Errorf("%w: RESUME's answer without session-ttl=: %q", ErrProtocol, final.String())
+	}
+	c.nextReq = final.uint("last-req")
+	c.conn, c.pinged = conn, sent
+	c.cluster.Store(true)
+	c.resumed(conn, br, c.cur, data, final, sent)
+	// The session's locks become leases of this client, each to be
+	// renewed at once (its grant's time is not known here).
+	st, _ := parseStatus(data, reply{})
+	for _, l := range st.Locks {
+		for _, h := range l.Holders {
+			w := &lockWait{name: l.Name, ch: make(chan lockOutcome, 1)}
+			r := parseReply(fmt.Sprintf("* GRANTED %s %s token=%d ttl=%s waited=0s", l.Name, h.Mode, h.Token, h.TTL))
+			c.granted(w, &r, time.Time{}, true)
+		}
+	}
+	return nil
+}
+
+// Lease returns the lease this client holds on name, if any: after Dial
+// with Options.Resume, the locks of the session taken over.
+func (c *Client) Lease(name string) (*Lease, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.leases[name]
+	return l, ok
+}
+
 // Check asks for the holders of name at a consistency ("" for the
 // server's default): the seed's CHECK. The answer is information, never
 // proof of ownership: only a fencing token is. Errors: ErrStale (a stale

@@ -98,7 +98,8 @@ func AppendCheck(b []byte, r CheckResult) []byte {
 // that reconnects needs instead of the events it missed), where it is now
 // attached, and the last request id the cluster applied for it.
 type Resumed struct {
-	Session SessionID
+	Session    SessionID
+	SessionTTL time.Duration
 	// State lists the session's holds and waits, as STATUS does (no
 	// sessions).
 	State   Status
@@ -108,7 +109,8 @@ type Resumed struct {
 }
 
 // AppendResumed appends RESUME's reply: HOLDER and WAITER lines, then "OK
-// RESUMED session=ID held=N waiting=M node=ID leader=ID last-req=K".
+// RESUMED session=ID held=N waiting=M node=ID leader=ID last-req=K
+// session-ttl=D".
 func AppendResumed(b []byte, r Resumed) []byte {
 	held, waiting := 0, 0
 	for _, l := range r.State.Locks {
@@ -127,6 +129,7 @@ func AppendResumed(b []byte, r Resumed) []byte {
 	b = appendKV(b, "node", dash(r.Node))
 	b = appendKV(b, "leader", dash(r.Leader))
 	b = appendKU(b, "last-req", r.LastReq)
+	b = appendKD(b, "session-ttl", r.SessionTTL)
 	return append(b, '\n')
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -211,6 +212,9 @@ func runAction(c *cli.Context) error {
 	j := &job{
 		name: name, lease: lease, grace: grace, keep: c.Bool("keep-lock-for-descendants"),
 		errw: errw, verbose: verbose,
+	}
+	if info, ok := cl.Cluster(); ok {
+		addr = strings.Join(info.Servers, ",") // the command's own mplock commands may fail over too
 	}
 	env := append(os.Environ(), "MPLOCK_NAME="+name, "MPLOCK_TOKEN="+strconv.FormatUint(uint64(lease.Token), 10), "MPLOCK_SERVER="+addr)
 	// Take the signals before starting, so none is lost between the two.

@@ -95,7 +95,7 @@ func (b *Backend) resumed(cmd replica.Command, r *replica.Result) {
 		if _, id := b.leader(); id != "" {
 			leader = id
 		}
-		p.conn.c.Push(lockd.AppendResumed(nil, lockd.Resumed{Session: cmd.Session, State: lockd.Status{Locks: r.State.Locks},
+		p.conn.c.Push(lockd.AppendResumed(nil, lockd.Resumed{Session: cmd.Session, SessionTTL: r.State.TTL, State: lockd.Status{Locks: r.State.Locks},
 			Node: b.id, Leader: leader, LastReq: r.State.LastRequest}))
 		return
 	}
