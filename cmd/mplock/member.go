@@ -45,8 +45,12 @@ Exit status: 0; 1 the cluster could not be reached or refused the change;
 }
 
 func memberList(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageErrorf("member list: unexpected argument %q", c.Args().First())
+	pos, err := trailingFlags(c, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("member list: unexpected argument %q", pos[0])
 	}
 	cl, addr, err := dialServer(c, "member list", "member")
 	if err != nil {
@@ -68,7 +72,10 @@ func memberList(c *cli.Context) error {
 
 func memberChange(c *cli.Context) error {
 	cmd := "member " + c.Command.Name
-	args := c.Args().Slice()
+	args, err := trailingFlags(c, false)
+	if err != nil {
+		return err
+	}
 	want := 1
 	if c.Command.Name == "add" {
 		want = 2

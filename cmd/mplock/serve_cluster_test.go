@@ -256,3 +256,151 @@ func TestClusterLeaderKill(t *testing.T) {
 		g.Unlock(ctx)
 	}
 }
+
+// fast are raft timeouts for the tests that are not about them.
+var fast = []string{"--heartbeat-timeout", "100ms", "--election-timeout", "100ms", "--session-ttl", "5s"}
+
+// TestClusterFollowerKillAndStoppedLeader: a follower killed with SIGKILL
+// costs nothing (locks go on at the leader; MEMBERS shows it down); the
+// leader stopped with SIGSTOP past the election timeout is replaced, and
+// when it runs again (SIGCONT) it has stepped down and grants nothing of
+// its own: a try-lock of a name taken meanwhile, which waited in its
+// socket, is refused, and its answer names the new holder.
+func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	l := c.leader()
+	f := (l + 1) % 3
+
+	c.signal(f, syscall.SIGKILL)
+	x := dialLines(t, c.client[l])
+	x.send("LOCK a\n")
+	x.expect("OK LOCKED a WRITE")
+	x.send("MEMBERS\n")
+	for range 3 {
+		if m := x.expect("MEMBER "); strings.Contains(m, "MEMBER "+c.ids[f]+" ") != strings.Contains(m, "role=down") {
+			t.Fatalf("with %s killed, MEMBERS says %q", c.ids[f], m)
+		}
+	}
+	x.expect("OK MEMBERS leader=" + c.ids[l])
+	c.start(f) // back from its data dir
+
+	stale := dialLines(t, c.client[l])
+	stale.send("HELLO stale\n")
+	stale.expect("OK HELLO")
+	c.signal(l, syscall.SIGSTOP)
+	nl := c.leader(l)
+	y := dialLines(t, c.client[nl])
+	y.send("PREEMPT b\n")
+	tok := tokenIn(t, y.expect("OK LOCKED b WRITE"))
+	// Sent to the stopped leader: it reads it only after SIGCONT.
+	stale.send("PREEMPT b\n")
+	c.signal(l, syscall.SIGCONT)
+	if got := stale.expect(""); !strings.HasPrefix(got, "ERR locked b is locked by session") {
+		t.Fatalf("the old leader, resumed, answered a try-lock of b (held by token %d) with %q", tok, got)
+	}
+	proctest.Eventually(t, "the old leader to know the new one", func() bool {
+		s, ok := c.leaderSays(l)
+		return ok && s == c.ids[nl]
+	})
+	z := dialLines(t, c.client[l])
+	z.send("CHECK b consistency=default\n")
+	if h := z.expect("HOLDER b WRITE"); tokenIn(t, h) != tok {
+		t.Fatalf("the old leader says b is held by %q; want token %d", h, tok)
+	}
+	z.expect("OK CHECK b held=true")
+}
+
+// TestClusterFullRestartAndJoin: the whole cluster killed and started again
+// from its data dirs keeps the locks of a session still within its TTL (its
+// client resumes it) and hands out higher tokens; a fourth node joins
+// through a member's client port (--join) and is removed with mplock
+// member remove.
+func TestClusterFullRestartAndJoin(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	a := dialCluster(t, c.servers(), "a")
+	x, err := a.Lock(ctx, "x", lockd.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.procs {
+		c.signal(i, syscall.SIGKILL)
+	}
+	for i := range c.procs {
+		c.start(i)
+	}
+	c.leader()
+	y, err := a.Lock(ctx, "y", lockd.Exclusive)
+	if err != nil {
+		t.Fatalf("after a full restart: %v", err)
+	}
+	held(t, x)
+	if y.Token <= x.Token {
+		t.Fatalf("token %d after the restart, not above %d", y.Token, x.Token)
+	}
+	if r, err := a.Check(ctx, "x", lockd.ConsistencyConsistent); err != nil || len(r.Holders) != 1 || r.Holders[0].Token != x.Token {
+		t.Fatalf("after a full restart x is %+v, %v; want token %d", r, err, x.Token)
+	}
+
+	// A fourth member joins through n1's client port.
+	raft4 := freePorts(t, 1)[0]
+	startServe(t, append([]string{"--node", "n4", "--raft-listen", raft4, "--data-dir", filepath.Join(c.dir, "n4"),
+		"--join", c.client[0]}, fast...)...)
+	proctest.Eventually(t, "n4 to be a voting member", func() bool {
+		m, err := a.Members(ctx)
+		if err != nil || len(m.Members) != 4 {
+			return false
+		}
+		return m.Members[3].ID == "n4" && m.Members[3].Voter && m.Members[3].Role == "follower"
+	})
+	out, err := mplockCommand(t, "member", "remove", "n4", "--server", c.servers()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "removed n4") {
+		t.Fatalf("mplock member remove n4: %v\n%s", err, out)
+	}
+	if m, err := a.Members(ctx); err != nil || len(m.Members) != 3 {
+		t.Fatalf("after member remove: %+v, %v", m, err)
+	}
+}
+
+// TestServeDataDirKeepsLocks: `mplock serve --data-dir` alone is a
+// one-node cluster: killed and started again, it still has a session's
+// lock (RESUME with the session's secret finds it, with its token), and
+// its tokens rise.
+func TestServeDataDirKeepsLocks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	srv := startServe(t, "--data-dir", dir, "--session-ttl", "1m")
+	c := dialLines(t, srv.addr)
+	c.send("HELLO keeper\nLOCK x\n")
+	hello := c.expect("OK HELLO ")
+	tok := tokenIn(t, c.expect("OK LOCKED x"))
+	session, secret := helloField(t, hello, "session"), helloField(t, hello, "secret")
+	srv.cmd.Process.Signal(syscall.SIGKILL)
+	srv.cmd.Wait()
+
+	again := startServe(t, "--data-dir", dir, "--session-ttl", "1m")
+	r := dialLines(t, again.addr)
+	r.send("RESUME " + session + " " + secret + "\n")
+	if h := r.expect("HOLDER x WRITE"); tokenIn(t, h) != tok {
+		t.Fatalf("after the restart x is %q; want token %d", h, tok)
+	}
+	r.expect("OK RESUMED session=" + session + " held=1")
+	r.send("LOCK z\n")
+	if z := tokenIn(t, r.expect("OK LOCKED z")); z <= tok {
+		t.Fatalf("token %d after the restart, not above %d", z, tok)
+	}
+	r.send("QUIT\n")
+	r.expect("OK BYE")
+}
+
+func helloField(t *testing.T, line, key string) string {
+	t.Helper()
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("no %s= in %q", key, line)
+	return ""
+}

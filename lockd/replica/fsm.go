@@ -223,6 +223,9 @@ func (f *FSM) apply(index uint64, cmd Command) *Result {
 	case OpLock:
 		f.sessionCommand(cmd, res, func() {
 			r, err := f.table.Lock(now, cmd.Session, lockd.LockRequest{Name: cmd.Name, Mode: cmd.Mode, TTL: cmd.LockTTL, Wait: cmd.Wait})
+			if errors.Is(err, lockd.ErrLocked) {
+				err = &TableError{Code: lockd.CodeLocked, Text: f.lockedText(cmd.Name)}
+			}
 			res.Lock, res.Err = r, errOrNil(err)
 		})
 	case OpUnlock:
@@ -379,6 +382,25 @@ func (f *FSM) sessionState(id lockd.SessionID) *SessionState {
 		st.Locks = append(st.Locks, ls)
 	}
 	return st
+}
+
+// lockedText explains a refused try-lock by naming the holders, as a
+// single server does (what a person at nc, or the seed's PREEMPT, wants
+// to know). It reads only the table: deterministic.
+func (f *FSM) lockedText(name string) string {
+	text := name + " is locked"
+	for i, h := range f.table.Owners(name) {
+		sep := " by"
+		if i > 0 {
+			sep = ","
+		}
+		client := h.Client
+		if client == "" {
+			client = "-"
+		}
+		text += fmt.Sprintf("%s session %d (%s) %s", sep, h.Session, client, h.Mode)
+	}
+	return text
 }
 
 // standing is where session id stands on name now.
