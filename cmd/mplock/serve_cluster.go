@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mplock/internal/safefile"
 	"mplock/lockd"
 	"mplock/lockd/cluster"
 	"mplock/lockd/replica"
@@ -55,6 +56,11 @@ func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) 
 		return cluster.Config{}, usageErrorf("serve: --initial-cluster and --join need --data-dir: a member keeps its log on disk")
 	case initial != "" && join != "":
 		return cluster.Config{}, usageErrorf("serve: --initial-cluster starts a new cluster, --join joins a running one: give one of them")
+	}
+	// Created with its missing parents (mkdir -p -m 700), and refused
+	// unless private: the log holds every lock and session.
+	if err := safefile.PrivateDir(dir); err != nil {
+		return cluster.Config{}, fmt.Errorf("serve: --data-dir: %w", err)
 	}
 	node := c.String("node")
 	if node == "" {
