@@ -62,7 +62,9 @@ func ParseSessionCredential(s string) (SessionCredential, error) {
 }
 
 // String is "ID:SECRET".
-func (s SessionCredential) String() string { return strconv.FormatUint(uint64(s.Session), 10) + ":" + s.Secret }
+func (s SessionCredential) String() string {
+	return strconv.FormatUint(uint64(s.Session), 10) + ":" + s.Secret
+}
 
 // writeTimeout bounds one request's write: a server that reads nothing for
 // this long (its host stopped, the link black-holed with the send buffer
