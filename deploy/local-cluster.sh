@@ -68,12 +68,23 @@ for _ in $(seq 100); do
 	if MPLOCK_SERVER=$servers mplock member list "${token[@]}" 2>/dev/null | grep -q '^n[0-9] *leader '; then
 		echo "export MPLOCK_SERVER=$servers"
 		echo "local-cluster.sh: 3 members up (logs in $dir/n*.log); Ctrl-C stops them" >&2
-		while :; do
-			wait -n "${pids[@]}" || true
-			for p in "${pids[@]}"; do
-				kill -0 "$p" 2>/dev/null || { echo "local-cluster.sh: a member exited; see $dir/n*.log" >&2; exit 1; }
+		# A member that dies (kill one to see a failover) is reported; the
+		# others go on until Ctrl-C, or until none is left.
+		live=("${pids[@]}")
+		while ((${#live[@]})); do
+			wait -n "${live[@]}" || true
+			next=()
+			for i in 0 1 2; do
+				p=${pids[i]}
+				if kill -0 "$p" 2>/dev/null; then
+					next+=("$p")
+				elif [[ " ${live[*]} " == *" $p "* ]]; then
+					echo "local-cluster.sh: n$((i + 1)) exited (log: $dir/n$((i + 1)).log); the others go on" >&2
+				fi
 			done
+			live=("${next[@]}")
 		done
+		exit 1
 	fi
 	for p in "${pids[@]}"; do
 		kill -0 "$p" 2>/dev/null || { echo "local-cluster.sh: a member failed to start:" >&2; cat "$dir"/n*.log >&2; exit 1; }

@@ -76,7 +76,7 @@ func seedAction(c *cli.Context, name, op string) error {
 		if r.Node != "" {
 			where := fmt.Sprintf("(%s read at %s, index %d, leader %s", r.Consistency, r.Node, r.Index, dashIfEmpty(r.Leader))
 			if r.Contact >= 0 {
-				where += fmt.Sprintf(", last heard from it %v ago", r.Contact.Round(time.Millisecond))
+				where += fmt.Sprintf(", last heard from it %v ago", r.Contact.Round(10*time.Microsecond))
 			}
 			say("%s)", where)
 		}
@@ -111,7 +111,11 @@ func seedAction(c *cli.Context, name, op string) error {
 	switch {
 	case errors.Is(err, lockd.ErrLocked):
 		cl.Close()
-		return withCode(exitLockTaken, fmt.Errorf("client: PREEMPT %s: %v", name, err))
+		var se *lockd.ServerError
+		if errors.As(err, &se) {
+			err = errors.New(se.Text)
+		}
+		return withCode(exitLockTaken, fmt.Errorf("client: PREEMPT failed: %v", err))
 	case err != nil:
 		cl.Close()
 		return fmt.Errorf("client: PREEMPT %s: %w", name, err)
