@@ -52,6 +52,13 @@ Nothing of the command runs on without the lock:
   - A lock taken away at once (the server shut down, the connection broke)
     gives the command SIGTERM at once and SIGKILL --grace later, or at the
     deadline if that comes first.
+  - Against a cluster (--server or MPLOCK_SERVER listing its members), the
+    lock belongs to the session, not the connection: if mplock run's member
+    dies, it resumes the session at another and the lock stays held, with
+    its token; the deadline above is then also capped by the session's
+    (the send time of the last PING the leader confirmed plus the session
+    TTL), past which the command is stopped as above. The command's
+    MPLOCK_SERVER lists every member.
   - When the command exits, whatever it started that is still running
     (a background job, a daemon that called setsid or forked twice) gets
     SIGTERM, then SIGKILL after --grace, before the lock is released, and
