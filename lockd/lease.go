@@ -177,7 +177,7 @@ func (c *Client) dropWait(w *lockWait) {
 // lockReply handles a LOCK's reply in the reader goroutine.
 func (c *Client) lockReply(w *lockWait, cl *call) {
 	r := &cl.reply
-	if r.kind == replyOK {
+	if r.kind == replyOK && c.cluster.Load() {
 		c.mu.Lock()
 		settled := c.waits[w.name] != w
 		c.mu.Unlock()
