@@ -128,6 +128,7 @@ type Client struct {
 	// current member said.
 	resend       []*call
 	reconnecting bool
+	quitting     bool // Close sent QUIT: the end of the connection is expected
 	pinged       time.Time
 	node, leader string
 	// confirmed is the send time of the latest request the server has
@@ -363,6 +364,7 @@ func (c *Client) Close() error {
 	if c.cluster.Load() {
 		c.mu.Lock()
 		ok := c.err == nil && !c.reconnecting
+		c.quitting = true
 		c.mu.Unlock()
 		if ok {
 			ctx, cancel := context.WithTimeout(context.Background(), quitTimeout)
@@ -600,7 +602,7 @@ func (c *Client) read(conn net.Conn, br *bufio.Reader) {
 // is no longer the client's is ignored.
 func (c *Client) connLost(conn net.Conn, err error) {
 	c.mu.Lock()
-	if c.err != nil || conn != c.conn || c.reconnecting {
+	if c.err != nil || conn != c.conn || c.reconnecting || c.quitting {
 		c.mu.Unlock()
 		conn.Close()
 		return
