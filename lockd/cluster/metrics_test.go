@@ -37,8 +37,16 @@ func TestHealthAndMetrics(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/readyz"); code != 200 || !strings.HasPrefix(body, "ready: leader n") {
-		t.Fatalf("/readyz of a follower in a healthy cluster: %d %q", code, body)
+	// Ready once the follower has heard from the leader and applied what
+	// it knows committed: soon, not necessarily at once.
+	for deadline := time.Now().Add(safety); ; time.Sleep(20 * time.Millisecond) {
+		code, body := get("/readyz")
+		if code == 200 && strings.HasPrefix(body, "ready: leader n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz of a follower in a healthy cluster: %d %q", code, body)
+		}
 	}
 	_, m := get("/metrics")
 	for _, want := range []string{"mplock_raft_term ", `mplock_raft_role{role="follower"} 1`, "mplock_raft_applied_index ", "mplock_raft_leader_changes_total "} {
