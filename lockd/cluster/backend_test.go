@@ -14,6 +14,7 @@ import (
 func TestProtocolAcrossMembers(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	l, f := c.leader(), c.follower()
+	c.settled()
 	a := dialLine(t, f.addr)
 	a.send("HELLO alice pid=7")
 	hello := a.expect("OK HELLO session=")

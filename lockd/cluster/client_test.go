@@ -27,6 +27,7 @@ func (c *testCluster) addrs() string {
 func TestClientResumesAcrossLeaderChange(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	l := c.leader()
+	c.settled()
 	ctx, cancel := context.WithTimeout(context.Background(), safety)
 	defer cancel()
 	// Connected to the leader first, then the others.

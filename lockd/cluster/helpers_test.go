@@ -125,6 +125,31 @@ func (c *testCluster) leader() *member {
 	return nil
 }
 
+// settled waits until every live member knows every member's client
+// address (each records its own once it first sees a leader).
+func (c *testCluster) settled() {
+	c.t.Helper()
+	deadline := time.Now().Add(safety)
+	for {
+		ok := true
+		for _, m := range c.members {
+			if m.be == nil {
+				continue
+			}
+			for _, x := range m.be.node.Status().Members {
+				ok = ok && x.ClientAddr != ""
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("the members never learned each other's client addresses")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (c *testCluster) follower() *member {
 	l := c.leader()
 	for _, m := range c.members {
