@@ -40,6 +40,8 @@ type backend interface {
 	close(id SessionID)
 	// status returns a page of the table, as STATUS lists it.
 	status(q StatusQuery) Status
+	// check returns the holders of name (CHECK).
+	check(name string) []HolderStatus
 	// drain tells every holder that its lock is lost and every waiter that
 	// its wait is cancelled (reason shutdown); from then on the table
 	// grants nothing and apply answers ERR shutdown.
@@ -47,7 +49,7 @@ type backend interface {
 	// stats returns the table's running totals.
 	stats() TableStats
 	// tokens says how fencing tokens are numbered: the store's kind
-	// ("epoch", "stored") and the value every token of this run is above.
+	// ("epoch", or a store's own) and the value every token of this run is above.
 	tokens() (kind string, above Token)
 	// failed is closed when the backend can no longer apply changes
 	// safely (its token store failed); err then says why.

@@ -9,7 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,8 +34,36 @@ type Options struct {
 	// answered within the same interval ends the client (ErrConnLost).
 	// Whatever it is, the client also ends itself once nothing it sent
 	// has been answered for 7/8 of the server's idle timeout: the server
-	// may have closed the session by then (see Lease.Deadline).
+	// may have closed the session by then (see Lease.Deadline). Against a
+	// cluster the client pings every sixth of the session TTL as well (see
+	// Client).
 	Keepalive time.Duration
+	// Resume, when its Session is set, takes over an existing session of
+	// a cluster (one another process opened, and left with its locks)
+	// instead of opening one: RESUME instead of HELLO. Its secret is the
+	// one that process's ClusterInfo gave.
+	Resume SessionCredential
+}
+
+// SessionCredential names a cluster session and proves the right to it.
+type SessionCredential struct {
+	Session SessionID
+	Secret  string
+}
+
+// ParseSessionCredential reads "ID:SECRET" (mplock client --session).
+func ParseSessionCredential(s string) (SessionCredential, error) {
+	id, secret, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(id, 10, 64)
+	if !ok || err != nil || n == 0 || secret == "" || len(secret) > MaxSecretLen || strings.ContainsAny(secret, " \t\n") {
+		return SessionCredential{}, fmt.Errorf("lockd: session %q: want ID:SECRET", s)
+	}
+	return SessionCredential{Session: SessionID(n), Secret: secret}, nil
+}
+
+// String is "ID:SECRET".
+func (s SessionCredential) String() string {
+	return strconv.FormatUint(uint64(s.Session), 10) + ":" + s.Secret
 }
 
 // writeTimeout bounds one request's write: a server that reads nothing for
@@ -44,14 +76,43 @@ const writeTimeout = 10 * time.Second
 // it ends. Its methods are safe for concurrent use, but one Client holds or
 // waits for a given name at most once at a time (ErrHeld otherwise): use
 // one Client per independent party.
+//
+// # Against a cluster
+//
+// A cluster member says so in HELLO (node=). The session then belongs to
+// the cluster, not to the connection: the client keeps its id and secret,
+// numbers its changes (req=), and pings every sixth of the session TTL.
+// When its connection is lost (the member died, was stopped, or said
+// nothing for a ping interval) it connects to another member of its list
+// (Dial's, plus those HELLO named), RESUMEs the session, sends again
+// every request that had no reply, with the same req= (the cluster
+// applies none twice), and reconciles its leases and waits with the state
+// RESUME returns: a lock still held with the same token stays held (its
+// Done does not close), one no longer held ends with ErrLeaseExpired, a
+// wait granted meanwhile is granted, a wait still queued keeps its place.
+// The session is surely alive until the send time of the last PING (or
+// HELLO, or RESUME) the leader confirmed plus the session TTL, less 1%;
+// every Lease's Deadline is capped by that too, and past it the client
+// ends with ErrSessionLost. Close sends QUIT, which releases the session's
+// locks at once; a client that dies without it leaves them to expire
+// with the session.
 type Client struct {
-	conn    net.Conn
+	conn    net.Conn // the current connection; guarded by wmu and mu
 	opts    Options
 	session SessionID
 	idle    time.Duration
 
-	wmu  sync.Mutex // orders request writes with c.pending
-	wbuf []byte     // guarded by wmu
+	servers []string // the addresses to try, Dial's then those HELLO named; guarded by mu
+	cur     int      // the index in servers of the current connection; guarded by mu
+
+	// Cluster mode (HELLO or RESUME said node=); set before Dial returns.
+	cluster    atomic.Bool
+	secret     string
+	sessionTTL time.Duration
+
+	wmu     sync.Mutex // orders request writes with c.pending
+	wbuf    []byte     // guarded by wmu
+	nextReq uint64     // the last req= given; guarded by wmu
 
 	mu      sync.Mutex
 	pending []*call // requests awaiting their in-order reply
@@ -59,6 +120,17 @@ type Client struct {
 	leases  map[string]*Lease
 	err     error // why the client ended; nil while open
 	bye     string
+	// Cluster mode: resend holds calls to send again on the next
+	// connection, ahead of pending (a change answered ERR unavailable);
+	// reconnecting is set while the client resumes elsewhere (requests
+	// are queued, not written); pinged is the send time of the last PING,
+	// HELLO or RESUME the leader confirmed; node and leader are as the
+	// current member said.
+	resend       []*call
+	reconnecting bool
+	quitting     bool // Close sent QUIT: the end of the connection is expected
+	pinged       time.Time
+	node, leader string
 	// confirmed is the send time of the latest request the server has
 	// answered: it had read that request, so its idle clock restarted at
 	// or after then. session ends the client when that clock may have run
@@ -83,11 +155,53 @@ type call struct {
 	// cannot have acted on it earlier, so it is a lower bound of the
 	// moment a RENEW restarted a lease, or a request the idle clock.
 	sent time.Time
+	// line and req, in cluster mode, are the request as sent, to send
+	// again unchanged (same req=) on another connection.
+	line []byte
+	req  Request
 }
 
 // Dial connects to the lock server at addr (host:port), presents the secret
-// if any, and says HELLO. ctx bounds the dial and the handshake.
+// if any, and says HELLO. addr may list several servers, comma-separated
+// (the members of a cluster): they are tried in turn, and the first that
+// answers is used; against a cluster, the others (and every member HELLO
+// names) are where the client resumes its session should that one fail.
+// ctx bounds the dial and the handshake.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	servers := splitServers(addr)
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("lockd: dial: no server address in %q", addr)
+	}
+	var errs []error
+	for i := range servers {
+		c, err := dialOne(ctx, servers, i, opts)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || errors.Is(err, ErrAuth) {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, errors.Join(errs...)
+}
+
+// splitServers splits a comma-separated list of addresses.
+func splitServers(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func dialOne(ctx context.Context, servers []string, i int, opts Options) (*Client, error) {
+	addr := servers[i]
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -100,12 +214,20 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.PID == 0 {
 		opts.PID = os.Getpid()
 	}
-	c := &Client{conn: conn, opts: opts, waits: map[string]*lockWait{}, leases: map[string]*Lease{}, done: make(chan struct{})}
-	c.wg.Add(1)
-	go c.read()
-	if err := c.handshake(ctx); err != nil {
-		c.Close()
-		return nil, err
+	c := &Client{conn: conn, opts: opts, waits: map[string]*lockWait{}, leases: map[string]*Lease{}, done: make(chan struct{}),
+		servers: slices.Clone(servers), cur: i}
+	if opts.Resume.Session != 0 {
+		conn.Close()
+		if err := c.takeOver(ctx, addr); err != nil {
+			return nil, err
+		}
+	} else {
+		c.wg.Add(1)
+		go c.read(conn, bufio.NewReaderSize(conn, 16<<10))
+		if err := c.handshake(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("lockd: %s: %w", addr, err)
+		}
 	}
 	if c.sessionBound() > 0 {
 		c.mu.Lock()
@@ -116,9 +238,13 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if k == 0 && c.idle > 0 {
 		k = max(c.idle/3, minTick)
 	}
-	if k > 0 {
+	if k > 0 && !c.cluster.Load() {
 		c.wg.Add(1)
 		go c.keepalive(k)
+	}
+	if c.cluster.Load() {
+		c.wg.Add(1)
+		go c.clusterKeepalive(k)
 	}
 	return c, nil
 }
@@ -149,6 +275,22 @@ func (c *Client) handshake(ctx context.Context) error {
 	}
 	c.session = SessionID(r.uint("session"))
 	c.idle = r.dur("idle")
+	if node := r.get("node"); node != "" {
+		c.secret, c.sessionTTL = r.get("secret"), r.dur("session-ttl")
+		if c.secret == "" || c.sessionTTL <= 0 {
+			return fmt.Errorf("%w: a cluster's HELLO without secret= or session-ttl=: %q", ErrProtocol, r.String())
+		}
+		c.mu.Lock()
+		c.pinged = hello.sent
+		c.node, c.leader = node, dashless(r.get("leader"))
+		for _, m := range strings.Split(r.get("members"), ",") {
+			if _, a, ok := strings.Cut(m, "@"); ok && !slices.Contains(c.servers, a) {
+				c.servers = append(c.servers, a)
+			}
+		}
+		c.mu.Unlock()
+		c.cluster.Store(true)
+	}
 	return nil
 }
 
@@ -172,6 +314,35 @@ func clientName(s string) string {
 // Session is the id the server gave this session (as status shows it).
 func (c *Client) Session() SessionID { return c.session }
 
+// Server is the address of the server the client is connected to now.
+func (c *Client) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.servers[c.cur]
+}
+
+// ClusterInfo is what a client knows of the cluster it talks to.
+type ClusterInfo struct {
+	Node       string        // the member it is connected to
+	Leader     string        // the leader as that member last said ("" none)
+	Servers    []string      // every address it would resume at
+	SessionTTL time.Duration // the session's TTL
+	// Secret is the session's bearer credential: whoever has it can
+	// RESUME the session, and hold or release its locks.
+	Secret string
+}
+
+// Cluster reports whether the server is a cluster member, and what the
+// client knows of the cluster.
+func (c *Client) Cluster() (ClusterInfo, bool) {
+	if !c.cluster.Load() {
+		return ClusterInfo{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ClusterInfo{Node: c.node, Leader: c.leader, Servers: slices.Clone(c.servers), SessionTTL: c.sessionTTL, Secret: c.secret}, true
+}
+
 // Done is closed when the client ends: Close, or the connection lost.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
@@ -185,12 +356,39 @@ func (c *Client) Err() error {
 
 // Close ends the session. The server releases its locks and cancels its
 // waits; every Lease's Done closes with ErrClosed. Close waits for the
-// client's goroutines to end.
+// client's goroutines to end. Against a cluster it first sends QUIT, which
+// ends the session in the cluster (waiting at most quitTimeout for the
+// answer); without it, the session's locks would outlive the connection
+// by the session TTL.
 func (c *Client) Close() error {
+	if c.cluster.Load() {
+		c.mu.Lock()
+		ok := c.err == nil && !c.reconnecting
+		c.quitting = true
+		c.mu.Unlock()
+		if ok {
+			ctx, cancel := context.WithTimeout(context.Background(), quitTimeout)
+			c.roundTrip(ctx, Request{Verb: VerbQuit})
+			cancel()
+		}
+	}
 	c.fail(ErrClosed)
 	c.wg.Wait()
 	return nil
 }
+
+// Detach ends the client without ending its session: against a cluster,
+// the session and its locks stay until its TTL passes without keepalives,
+// or another client takes them over (Options.Resume with ClusterInfo's
+// secret). Against a single server it is Close.
+func (c *Client) Detach() error {
+	c.fail(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// quitTimeout bounds Close's wait for a cluster's answer to QUIT.
+const quitTimeout = 2 * time.Second
 
 // event handles a "* ..." line.
 func (c *Client) event(r *reply) {
@@ -277,12 +475,23 @@ func (c *Client) await(ctx context.Context, cl *call) (reply, []string, error) {
 	return cl.reply, cl.data, cl.reply.err()
 }
 
-// send writes one request and queues its call, in the same order.
+// send writes one request and queues its call, in the same order. In
+// cluster mode a change gets the session's next req=, and the line is
+// kept to send again on another connection; while the client is
+// reconnecting it is only queued.
 func (c *Client) send(req Request, hook func(*call)) (*call, error) {
 	cl := &call{hook: hook, done: make(chan struct{})}
 	c.wmu.Lock()
+	cluster := c.cluster.Load()
+	if cluster && takesReq(req.Verb) && req.Req == 0 {
+		c.nextReq++
+		req.Req = c.nextReq
+	}
 	buf := append(req.AppendTo(c.wbuf[:0]), '\n')
 	c.wbuf = buf
+	if cluster {
+		cl.line, cl.req = slices.Clone(buf), req
+	}
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -294,37 +503,48 @@ func (c *Client) send(req Request, hook func(*call)) (*call, error) {
 	// it; earlier than the write, it is still a lower bound.
 	cl.sent = time.Now()
 	c.pending = append(c.pending, cl)
+	conn, queueOnly := c.conn, c.reconnecting
 	c.mu.Unlock()
-	c.conn.SetWriteDeadline(cl.sent.Add(writeTimeout))
-	_, err := c.conn.Write(buf)
+	if queueOnly {
+		c.wmu.Unlock()
+		return cl, nil
+	}
+	conn.SetWriteDeadline(cl.sent.Add(writeTimeout))
+	_, err := conn.Write(buf)
 	c.wmu.Unlock()
 	if err != nil {
-		c.fail(fmt.Errorf("%w: %v", ErrConnLost, err))
+		c.connLost(conn, fmt.Errorf("%w: %v", ErrConnLost, err))
 	}
 	return cl, nil
 }
 
-// read is the reader goroutine: it hands replies to calls in order and
-// handles events.
-func (c *Client) read() {
+// read is the reader goroutine of one connection: it hands replies to
+// calls in order and handles events.
+func (c *Client) read(conn net.Conn, br *bufio.Reader) {
 	defer c.wg.Done()
-	br := bufio.NewReaderSize(c.conn, 16<<10)
 	var data []string
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			c.mu.Lock()
 			bye := c.bye
+			c.bye = ""
 			c.mu.Unlock()
 			switch {
+			case c.cluster.Load() && (bye == "expired" || bye == "resumed"):
+				c.fail(fmt.Errorf("%w: the server closed the connection: %s", ErrSessionLost, map[string]string{
+					"expired": "the session expired (no keepalive reached the leader within its TTL)",
+					"resumed": "the session was resumed on another connection"}[bye]))
+			case c.cluster.Load() && bye != "":
+				c.connLost(conn, fmt.Errorf("%w: server closed the session's connection (%s)", ErrConnLost, bye))
 			case bye == string(ReasonShutdown):
 				c.fail(ErrShutdown)
 			case bye != "":
 				c.fail(fmt.Errorf("%w: server closed the session (%s)", ErrConnLost, bye))
 			case errors.Is(err, io.EOF):
-				c.fail(fmt.Errorf("%w: server closed the connection", ErrConnLost))
+				c.connLost(conn, fmt.Errorf("%w: server closed the connection", ErrConnLost))
 			default:
-				c.fail(fmt.Errorf("%w: %v", ErrConnLost, err))
+				c.connLost(conn, fmt.Errorf("%w: %v", ErrConnLost, err))
 			}
 			return
 		}
@@ -346,6 +566,25 @@ func (c *Client) read() {
 		cl := c.pending[0]
 		c.pending[0] = nil
 		c.pending = c.pending[1:]
+		if r.kind == replyErr && cl.line != nil {
+			switch Code(r.word) {
+			case CodeUnavailable:
+				if takesReq(cl.req.Verb) {
+					// The outcome is unknown: the same request (same req=)
+					// goes again, first, on the next connection; nothing
+					// later may be applied before it.
+					c.resend = append(c.resend, cl)
+					c.mu.Unlock()
+					data = nil
+					c.connLost(conn, fmt.Errorf("%w: %s", ErrUnavailable, r.text))
+					continue
+				}
+			case CodeSession:
+				c.mu.Unlock()
+				c.fail(fmt.Errorf("%w: %s", ErrSessionLost, r.text))
+				return
+			}
+		}
 		if cl.sent.After(c.confirmed) {
 			c.confirmed = cl.sent
 		}
@@ -358,6 +597,28 @@ func (c *Client) read() {
 	}
 }
 
+// connLost handles the end of conn: against a cluster, the client resumes
+// its session elsewhere; otherwise it ends. The end of a connection that
+// is no longer the client's is ignored.
+func (c *Client) connLost(conn net.Conn, err error) {
+	c.mu.Lock()
+	if c.err != nil || conn != c.conn || c.reconnecting || c.quitting {
+		c.mu.Unlock()
+		conn.Close()
+		return
+	}
+	if !c.cluster.Load() {
+		c.mu.Unlock()
+		c.fail(err)
+		return
+	}
+	c.reconnecting = true
+	c.mu.Unlock()
+	conn.Close()
+	c.wg.Add(1)
+	go c.reconnect(err)
+}
+
 // fail ends the client once: the connection closes, pending calls and
 // waits fail with err, leases end with err.
 func (c *Client) fail(err error) {
@@ -367,8 +628,8 @@ func (c *Client) fail(err error) {
 		return
 	}
 	c.err = err
-	pending := c.pending
-	c.pending = nil
+	pending := append(c.resend, c.pending...)
+	c.pending, c.resend = nil, nil
 	waits := c.waits
 	c.waits = map[string]*lockWait{}
 	leases := c.leases
@@ -418,8 +679,13 @@ func (c *Client) keepalive(every time.Duration) {
 // answered the session surely still exists: the server closes a session
 // that sends nothing for its idle timeout, and moves its deadline lazily,
 // so it closes one after between 7/8 of it and all of it (session.go); less
-// the allowance. Zero when the server has no idle timeout.
+// the allowance. Zero when the server has no idle timeout. Against a
+// cluster, the session TTL (less the allowance), counted from a PING the
+// leader confirmed: the session outlives its connections.
 func (c *Client) sessionBound() time.Duration {
+	if c.cluster.Load() {
+		return allowance(c.sessionTTL)
+	}
 	if c.idle <= 0 {
 		return 0
 	}
@@ -431,6 +697,9 @@ func (c *Client) sessionBound() time.Duration {
 // c.mu must be held.
 func (c *Client) sessionDeadline() time.Time {
 	if b := c.sessionBound(); b > 0 {
+		if c.cluster.Load() {
+			return c.pinged.Add(b)
+		}
 		return c.confirmed.Add(b)
 	}
 	return time.Time{}
@@ -448,6 +717,13 @@ func (c *Client) watchSession() {
 	if left := time.Until(c.sessionDeadline()); left > 0 {
 		c.sessionTimer.Reset(left)
 		c.mu.Unlock()
+		return
+	}
+	if c.cluster.Load() {
+		silent := time.Since(c.pinged)
+		c.mu.Unlock()
+		c.fail(fmt.Errorf("%w: no keepalive sent in the last %v was confirmed by the cluster's leader, and it expires a session silent for its TTL (%v)",
+			ErrSessionLost, silent.Round(time.Millisecond), c.sessionTTL))
 		return
 	}
 	silent := time.Since(c.confirmed)

@@ -26,7 +26,7 @@ func (ss *session) debug() []byte {
 	}
 	// The sizes first: whatever they count as gone is garbage by the
 	// collection that follows.
-	st := s.be.stats()
+	st := s.Stats()
 	s.mu.Lock()
 	conns := len(s.conns)
 	s.mu.Unlock()

@@ -23,6 +23,10 @@
 //     the events into the sessions' outboxes and never waits for a socket.
 //   - outbox.go: a session's bounded pending output, written by the
 //     session's own goroutines.
+//   - replicated.go, wire.go: the seam to a replicated table (Replicated,
+//     Conn), implemented by package lockd/cluster over lockd/replica, and
+//     the reply formats such a backend writes (CHECK, RESUME, MEMBERS and
+//     the rest).
 //   - status.go, deadline.go: the table's snapshots (what STATUS lists, in
 //     pages) and its lease expiries and wait timeouts.
 //   - debug.go: the DEBUG request (heap and table sizes), for tests.
@@ -32,6 +36,10 @@
 //   - leaseclock.go: the client's own clock on each lease: renewals, and the
 //     Deadline from which the server may have given the lock to someone
 //     else, at which Done closes even if the server never says a word.
+//   - resume.go: the client against a cluster: keepalives the leader
+//     confirms, and on a lost connection RESUME at another member, the
+//     unanswered requests sent again (same req=), leases and waits
+//     reconciled; Check, Members.
 //   - lockbench: the same acquire/release measurement against lockd, Redis
 //     and etcd (`mplock bench lockd`, scripts/lockd-compare.sh).
 //   - metrics.go: Prometheus metrics for the server.

@@ -27,6 +27,16 @@ var (
 	ErrClosed       = errors.New("lockd: client closed")
 	ErrProtocol     = errors.New("lockd: unexpected reply from server")
 	ErrServerClosed = errors.New("lockd: server closed")
+	// ErrUnavailable: a cluster member could not reach a leader in time,
+	// or does not know whether a change was applied: retry the same
+	// request (same req=), at this member or another.
+	ErrUnavailable = errors.New("lockd: cluster unavailable")
+	// ErrStale: a stale read was refused: the member has not heard from a
+	// leader for longer than its --max-stale.
+	ErrStale = errors.New("lockd: too stale")
+	// ErrSessionLost: the session is gone (expired, closed, or its secret
+	// is wrong), and every lock it held with it.
+	ErrSessionLost = errors.New("lockd: session lost")
 )
 
 // Code is an error code in an ERR reply: one lower-case word.
@@ -46,6 +56,10 @@ const (
 	CodeAuth       Code = "auth"       // AUTH needed first, or wrong secret (then closed)
 	CodeShutdown   Code = "shutdown"   // server shutting down
 	CodeBusy       Code = "busy"       // too many sessions; connection closed
+	// A cluster's own (docs/protocol.md, "Cluster").
+	CodeUnavailable Code = "unavailable" // no leader, or the outcome is unknown: retry with the same req=
+	CodeStale       Code = "stale"       // a stale read past --max-stale
+	CodeSession     Code = "session"     // RESUME of a session that is gone, or with a wrong secret
 )
 
 var codeErrors = []struct {
@@ -56,6 +70,7 @@ var codeErrors = []struct {
 	{CodeTooLong, ErrTooLong}, {CodeHeld, ErrHeld}, {CodeNotHeld, ErrNotHolder},
 	{CodeNotWaiting, ErrNotWaiting}, {CodeLocked, ErrLocked}, {CodeLimit, ErrLimit},
 	{CodeAuth, ErrAuth}, {CodeShutdown, ErrShutdown}, {CodeBusy, ErrBusy},
+	{CodeUnavailable, ErrUnavailable}, {CodeStale, ErrStale}, {CodeSession, ErrSessionLost},
 }
 
 // codeOf returns the protocol code for err, CodeSyntax when none matches.

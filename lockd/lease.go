@@ -13,6 +13,7 @@ type lockWait struct {
 	name    string
 	ch      chan lockOutcome // the reply (LOCKED, QUEUED, ERR), then the event
 	onQueue func(int)
+	bounded bool // asked with a wait= bound (its end is then a timeout)
 }
 
 type lockOutcome struct {
@@ -86,7 +87,7 @@ func (c *Client) lock(ctx context.Context, name string, mode Mode, try bool, opt
 	for _, f := range opts {
 		f(&o)
 	}
-	w := &lockWait{name: name, ch: make(chan lockOutcome, 2), onQueue: o.onQueue}
+	w := &lockWait{name: name, ch: make(chan lockOutcome, 2), onQueue: o.onQueue, bounded: o.hasWait || try}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -176,6 +177,16 @@ func (c *Client) dropWait(w *lockWait) {
 // lockReply handles a LOCK's reply in the reader goroutine.
 func (c *Client) lockReply(w *lockWait, cl *call) {
 	r := &cl.reply
+	if r.kind == replyOK && c.cluster.Load() {
+		c.mu.Lock()
+		settled := c.waits[w.name] != w
+		c.mu.Unlock()
+		if settled {
+			// The answer to a LOCK sent again after a resume, whose grant
+			// an event of the new connection delivered first.
+			return
+		}
+	}
 	switch {
 	case r.kind == replyOK && r.word == "LOCKED":
 		w.ch <- lockOutcome{lease: c.granted(w, r, cl.sent, false)}

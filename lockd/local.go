@@ -140,6 +140,10 @@ func (b *local) observe(now time.Time) {
 	}
 }
 
+// reserveAhead: when fewer tokens than this are left below a store's
+// ceiling, the next ceiling is reserved in the background.
+const reserveAhead = 1 << 15
+
 // reserve makes sure that the store has reserved every token the next
 // change can hand out (one per waiter, one for a LOCK), reserving the next
 // block ahead of need in the background. It reports false, having failed
@@ -147,7 +151,7 @@ func (b *local) observe(now time.Time) {
 func (b *local) reserve() bool {
 	need := b.table.LastToken() + Token(b.table.stats.Waiters) + 1
 	if need <= b.ceiling {
-		if !b.reserving && b.ceiling-need < TokenBlock/2 {
+		if !b.reserving && b.ceiling-need < reserveAhead {
 			b.reserving = true
 			ahead := b.ceiling + 1
 			b.wg.Add(1)
@@ -228,6 +232,13 @@ func (b *local) status(q StatusQuery) Status {
 	now := b.lock()
 	defer b.unlock()
 	return b.table.StatusPage(now, q)
+}
+
+// check returns the holders of name, as CHECK lists them.
+func (b *local) check(name string) []HolderStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.table.Owners(name)
 }
 
 func (b *local) stats() TableStats {

@@ -4,7 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// registerMetrics registers the server's metrics with reg. Gauges and
+// registerMetrics registers the server's metrics with reg (be is nil with
+// a replicated table). Gauges and
 // counters are read from the table's totals when scraped, so they cost the
 // request path nothing; only the wait-time histogram is observed per grant.
 //
@@ -29,18 +30,23 @@ func (s *Server) registerMetrics(reg prometheus.Registerer, be *local) error {
 		Help:    "Time from a LOCK request to its grant, 0 when the lock was free.",
 		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 12), // 10µs to about 42s
 	})
-	be.mu.Lock()
-	be.wait = wait
-	be.mu.Unlock()
 	counter := func(name, help string, f func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
-	cs := []prometheus.Collector{
-		wait,
-		counter("mplock_lockd_stalls_total", "Times the server found that it had not run for over a second (stopped, paused, starved).",
-			func() uint64 { n, _ := be.stallStats(); return n }),
-		counter("mplock_lockd_leases_extended_total", "Leases given a full TTL after a stall of the server rather than expired.",
-			func() uint64 { _, n := be.stallStats(); return n }),
+	var cs []prometheus.Collector
+	if be != nil {
+		// The local table's own: a replicated table's stalls and waits are
+		// its backend's to report.
+		be.mu.Lock()
+		be.wait = wait
+		be.mu.Unlock()
+		cs = append(cs, wait,
+			counter("mplock_lockd_stalls_total", "Times the server found that it had not run for over a second (stopped, paused, starved).",
+				func() uint64 { n, _ := be.stallStats(); return n }),
+			counter("mplock_lockd_leases_extended_total", "Leases given a full TTL after a stall of the server rather than expired.",
+				func() uint64 { _, n := be.stallStats(); return n }))
+	}
+	cs = append(cs,
 		counter("mplock_lockd_connections_refused_total", "Connections refused for too many sessions, or closed to make room for a newer unauthenticated one.",
 			s.refused.Load),
 		counter("mplock_lockd_auth_failures_total", "AUTH requests with a wrong secret.", s.authFail.Load),
@@ -61,7 +67,7 @@ func (s *Server) registerMetrics(reg prometheus.Registerer, be *local) error {
 			stat(func(t TableStats) float64 { return float64(t.Expired) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mplock_lockd_wait_timeouts_total", Help: "Queued requests whose wait= ran out."},
 			stat(func(t TableStats) float64 { return float64(t.TimedOut) })),
-	}
+	)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err

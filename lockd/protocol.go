@@ -2,6 +2,7 @@ package lockd
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -41,11 +42,46 @@ const (
 	VerbQuit                   // QUIT: close the session (its locks are released)
 	VerbHelp                   // HELP: list the verbs
 	VerbDebug                  // DEBUG: heap and table sizes (servers started with Config.Debug)
+	// CHECK <name> [consistency=C]: the holders of name (the seed's check);
+	// information, never proof of ownership.
+	VerbCheck
+	VerbResume       // RESUME <session> <secret>: re-attach a cluster session at this server
+	VerbMembers      // MEMBERS: the cluster's members and their raft state
+	VerbMemberAdd    // MEMBER ADD <node> <raft-addr>: add a voter (forwarded to the leader)
+	VerbMemberRemove // MEMBER REMOVE <node>: remove a member (forwarded to the leader)
 )
 
 var verbNames = [...]string{VerbHello: "HELLO", VerbAuth: "AUTH", VerbLock: "LOCK", VerbUnlock: "UNLOCK",
 	VerbRenew: "RENEW", VerbCancel: "CANCEL", VerbStatus: "STATUS", VerbPing: "PING", VerbQuit: "QUIT", VerbHelp: "HELP",
-	VerbDebug: "DEBUG"}
+	VerbDebug: "DEBUG", VerbCheck: "CHECK", VerbResume: "RESUME", VerbMembers: "MEMBERS", VerbMemberAdd: "MEMBER ADD",
+	VerbMemberRemove: "MEMBER REMOVE"}
+
+// Consistency is what a read (CHECK, STATUS) asks of a cluster: how
+// current its answer must be. A single server's table is always current.
+type Consistency string
+
+// The consistencies a read may ask for (docs/protocol.md, "Cluster").
+const (
+	// ConsistencyDefault ("" on the wire: not given) reads the leader's
+	// view without a quorum check (Consul's default), forwarded from a
+	// follower: current except while a deposed leader has not noticed.
+	ConsistencyDefault Consistency = "default"
+	// ConsistencyStale answers from the server's own replica, saying how
+	// far behind it may be; refused past the server's --max-stale.
+	ConsistencyStale Consistency = "stale"
+	// ConsistencyConsistent is linearizable: the leader confirms with a
+	// quorum that it still leads, and the answer waits for that index.
+	ConsistencyConsistent Consistency = "consistent"
+)
+
+// ParseConsistency reads stale, default or consistent, in any case.
+func ParseConsistency(s string) (Consistency, error) {
+	switch c := Consistency(strings.ToLower(s)); c {
+	case ConsistencyDefault, ConsistencyStale, ConsistencyConsistent:
+		return c, nil
+	}
+	return "", fmt.Errorf("lockd: consistency %q: want stale, default or consistent", s)
+}
 
 func (v Verb) String() string {
 	if int(v) < len(verbNames) && verbNames[v] != "" {
@@ -63,6 +99,11 @@ func parseVerb(s string) (Verb, bool) {
 	return 0, false
 }
 
+// aliases are the seed's verbs, which are other verbs with fixed options:
+// PREEMPT <name> is LOCK <name> WRITE wait=0 (take it if free, else fail
+// at once), RELEASE <name> is UNLOCK <name>.
+var aliases = map[string]Verb{"PREEMPT": VerbLock, "RELEASE": VerbUnlock}
+
 // Request is one parsed request line. Fields a verb does not use are zero.
 type Request struct {
 	Verb Verb
@@ -79,6 +120,16 @@ type Request struct {
 	Secret  string // AUTH
 	Limit   int    // STATUS: names per page; 0 when not given
 	After   string // STATUS: the page starts after this name
+	// Req is the request's id in its session (req=N), for LOCK, UNLOCK,
+	// RENEW and CANCEL: ids of one session rise, and a cluster answers a
+	// retry of an id it applied with that request's outcome instead of
+	// applying it twice. 0: not given (the server numbers it).
+	Req uint64
+	// Consistency is what CHECK or STATUS asks of a cluster; "" when not
+	// given (the default).
+	Consistency Consistency
+	Session     SessionID // RESUME (with Secret)
+	Addr        string    // MEMBER ADD: the new node's raft address (Name is its id)
 }
 
 // syntaxErr is a parse error that carries the protocol code to reply with.
@@ -121,13 +172,36 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{}, errSyntax("empty request (try HELP)")
 	}
 	v, ok := parseVerb(f[0])
+	alias := ""
 	if !ok {
-		return Request{}, &syntaxErr{code: CodeUnknown, msg: fmt.Sprintf("unknown request %q (try HELP)", clip(f[0]))}
+		if v, ok = aliases[strings.ToUpper(f[0])]; ok {
+			alias = strings.ToUpper(f[0])
+		} else if strings.EqualFold(f[0], "MEMBER") {
+			return parseMember(f[1:])
+		} else {
+			return Request{}, &syntaxErr{code: CodeUnknown, msg: fmt.Sprintf("unknown request %q (try HELP)", clip(f[0]))}
+		}
 	}
 	r := Request{Verb: v}
 	args := f[1:]
+	if alias != "" && len(args) == 0 {
+		return Request{}, errSyntax("usage: %s <name> [req=N]", alias)
+	}
 	switch v {
-	case VerbPing, VerbQuit, VerbHelp, VerbDebug:
+	case VerbResume:
+		if len(args) != 2 {
+			return Request{}, errSyntax("usage: RESUME <session> <secret>")
+		}
+		n, err := strconv.ParseUint(args[0], 10, 64)
+		if err != nil || n == 0 {
+			return Request{}, errSyntax("RESUME %q: want a session id", clip(args[0]))
+		}
+		if len(args[1]) > MaxSecretLen {
+			return Request{}, errSyntax("secret longer than %d bytes", MaxSecretLen)
+		}
+		r.Session, r.Secret = SessionID(n), args[1]
+		return r, nil
+	case VerbPing, VerbQuit, VerbHelp, VerbDebug, VerbMembers:
 		if len(args) > 0 {
 			return Request{}, errSyntax("%s takes no arguments", v)
 		}
@@ -148,6 +222,9 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{}, errSyntax("%s needs a name first: %s", v, usage(v))
 	}
 	r.Name, args = args[0], args[1:]
+	if alias == "PREEMPT" {
+		r.Mode, r.HasWait = Exclusive, true
+	}
 	if v == VerbHello {
 		if err := validClient(r.Name); err != nil {
 			return Request{}, &syntaxErr{code: CodeBadName, msg: err.Error()}
@@ -155,7 +232,7 @@ func ParseRequest(line []byte) (Request, error) {
 	} else if err := ValidName(r.Name); err != nil {
 		return Request{}, &syntaxErr{code: CodeBadName, msg: clipErr(err)}
 	}
-	var seen [4]bool // ttl, wait, token, pid
+	var seen [6]bool // ttl, wait, token, pid, req, consistency
 	for _, a := range args {
 		key, val, isKV := strings.Cut(a, "=")
 		if !isKV {
@@ -170,6 +247,9 @@ func ParseRequest(line []byte) (Request, error) {
 			continue
 		}
 		key = strings.ToLower(key)
+		if alias != "" && key != "req" && (key != "ttl" || alias != "PREEMPT") && (key != "token" || alias != "RELEASE") {
+			return Request{}, errSyntax("%s takes no %s=: PREEMPT <name> [ttl=D] [req=N], RELEASE <name> [token=T] [req=N]", alias, clip(key))
+		}
 		if i := keyIndex(key); i >= 0 {
 			if seen[i] {
 				return Request{}, errSyntax("%s= given twice", key)
@@ -201,6 +281,16 @@ func ParseRequest(line []byte) (Request, error) {
 				err = errSyntax("pid=%q: want a process id", clip(val))
 			}
 			r.PID = int(n)
+		case key == "req" && takesReq(v):
+			r.Req, err = strconv.ParseUint(val, 10, 64)
+			if err != nil || r.Req == 0 {
+				err = errSyntax("req=%q: want a positive integer, rising in the session", clip(val))
+			}
+		case key == "consistency" && v == VerbCheck:
+			r.Consistency, err = ParseConsistency(val)
+			if err != nil {
+				err = errSyntax("consistency=%q: want stale, default or consistent", clip(val))
+			}
 		default:
 			return Request{}, errSyntax("%s does not take %s=: %s", v, clip(key), usage(v))
 		}
@@ -233,6 +323,12 @@ func parseStatusArgs(r Request, args []string) (Request, error) {
 				return Request{}, errSyntax("limit=%q: want a number of names from 1 to %d", clip(val), MaxStatusLimit)
 			}
 			r.Limit, seenLimit = n, true
+		case key == "consistency" && r.Consistency == "":
+			c, err := ParseConsistency(val)
+			if err != nil {
+				return Request{}, errSyntax("consistency=%q: want stale, default or consistent", clip(val))
+			}
+			r.Consistency = c
 		case key == "after" && !seenAfter:
 			if err := ValidName(val); err != nil {
 				return Request{}, &syntaxErr{code: CodeBadName, msg: "after=: " + clipErr(err)}
@@ -277,8 +373,51 @@ func keyIndex(key string) int {
 		return 2
 	case "pid":
 		return 3
+	case "req":
+		return 4
+	case "consistency":
+		return 5
 	}
 	return -1
+}
+
+// takesReq reports whether a verb changes the table, and so takes req=.
+func takesReq(v Verb) bool {
+	switch v {
+	case VerbLock, VerbUnlock, VerbRenew, VerbCancel:
+		return true
+	}
+	return false
+}
+
+// parseMember parses MEMBER ADD <node> <raft-addr> and MEMBER REMOVE <node>.
+func parseMember(args []string) (Request, error) {
+	const use = "usage: MEMBER ADD <node> <raft-host:port> or MEMBER REMOVE <node>"
+	if len(args) == 0 {
+		return Request{}, errSyntax("%s", use)
+	}
+	var r Request
+	switch strings.ToUpper(args[0]) {
+	case "ADD":
+		if len(args) != 3 {
+			return Request{}, errSyntax("%s", use)
+		}
+		if _, _, err := net.SplitHostPort(args[2]); err != nil || strings.Contains(args[2], "=") {
+			return Request{}, errSyntax("MEMBER ADD: raft address %q: want host:port", clip(args[2]))
+		}
+		r = Request{Verb: VerbMemberAdd, Name: args[1], Addr: args[2]}
+	case "REMOVE":
+		if len(args) != 2 {
+			return Request{}, errSyntax("%s", use)
+		}
+		r = Request{Verb: VerbMemberRemove, Name: args[1]}
+	default:
+		return Request{}, errSyntax("%s", use)
+	}
+	if err := ValidName(r.Name); err != nil {
+		return Request{}, &syntaxErr{code: CodeBadName, msg: "node id: " + clipErr(err)}
+	}
+	return r, nil
 }
 
 func parseDuration(key, val string) (time.Duration, error) {
@@ -320,6 +459,8 @@ func usage(v Verb) string {
 		return "RENEW <name> [token=N] [ttl=D]"
 	case VerbCancel:
 		return "CANCEL <name>"
+	case VerbCheck:
+		return "CHECK <name> [consistency=stale|default|consistent]"
 	}
 	return v.String()
 }
@@ -354,9 +495,19 @@ func (r Request) AppendTo(b []byte) []byte {
 		if r.After != "" {
 			b = append(append(b, " after="...), r.After...)
 		}
+		if r.Consistency != "" {
+			b = append(append(b, " consistency="...), r.Consistency...)
+		}
 		return b
-	case VerbPing, VerbQuit, VerbHelp, VerbDebug:
+	case VerbPing, VerbQuit, VerbHelp, VerbDebug, VerbMembers:
 		return b
+	case VerbResume:
+		b = strconv.AppendUint(append(b, ' '), uint64(r.Session), 10)
+		return append(append(b, ' '), r.Secret...)
+	case VerbMemberAdd:
+		return append(append(append(append(b, ' '), r.Name...), ' '), r.Addr...)
+	case VerbMemberRemove:
+		return append(append(b, ' '), r.Name...)
 	}
 	b = append(append(b, ' '), r.Name...)
 	if r.Mode != 0 {
@@ -373,6 +524,12 @@ func (r Request) AppendTo(b []byte) []byte {
 	}
 	if r.Verb == VerbHello && r.PID != 0 {
 		b = strconv.AppendInt(append(b, " pid="...), int64(r.PID), 10)
+	}
+	if r.Req != 0 {
+		b = strconv.AppendUint(append(b, " req="...), r.Req, 10)
+	}
+	if r.Consistency != "" {
+		b = append(append(b, " consistency="...), r.Consistency...)
 	}
 	return b
 }

@@ -29,6 +29,18 @@ func TestParseRequest(t *testing.T) {
 		{"AUTH s3cr=t", Request{Verb: VerbAuth, Secret: "s3cr=t"}, nil},
 		{"  PING  ", Request{Verb: VerbPing}, nil},
 		{"QUIT", Request{Verb: VerbQuit}, nil},
+		{"LOCK db req=7", Request{Verb: VerbLock, Name: "db", Req: 7}, nil},
+		{"UNLOCK db token=3 req=8", Request{Verb: VerbUnlock, Name: "db", Token: 3, Req: 8}, nil},
+		{"PREEMPT file_A", Request{Verb: VerbLock, Name: "file_A", Mode: Exclusive, HasWait: true}, nil},
+		{"preempt file_A req=2 ttl=5s", Request{Verb: VerbLock, Name: "file_A", Mode: Exclusive, HasWait: true, Req: 2, TTL: 5 * time.Second, HasTTL: true}, nil},
+		{"RELEASE file_A", Request{Verb: VerbUnlock, Name: "file_A"}, nil},
+		{"CHECK file_A", Request{Verb: VerbCheck, Name: "file_A"}, nil},
+		{"CHECK file_A consistency=STALE", Request{Verb: VerbCheck, Name: "file_A", Consistency: ConsistencyStale}, nil},
+		{"STATUS consistency=consistent limit=3", Request{Verb: VerbStatus, Consistency: ConsistencyConsistent, Limit: 3}, nil},
+		{"RESUME 41 abcdef", Request{Verb: VerbResume, Session: 41, Secret: "abcdef"}, nil},
+		{"MEMBERS", Request{Verb: VerbMembers}, nil},
+		{"member add n4 127.0.0.1:7558", Request{Verb: VerbMemberAdd, Name: "n4", Addr: "127.0.0.1:7558"}, nil},
+		{"MEMBER REMOVE n4", Request{Verb: VerbMemberRemove, Name: "n4"}, nil},
 
 		{"", Request{}, ErrSyntax},
 		{"\n", Request{}, ErrSyntax},
@@ -69,6 +81,28 @@ func TestParseRequest(t *testing.T) {
 		{"HELLO " + strings.Repeat("p", MaxClientLen+1), Request{}, ErrBadName},
 		{"HELLO P1 pid=-3", Request{}, ErrSyntax},
 		{"AUTH", Request{}, ErrSyntax},
+		{"LOCK a req=0", Request{}, ErrSyntax},
+		{"LOCK a req=x", Request{}, ErrSyntax},
+		{"LOCK a req=1 req=2", Request{}, ErrSyntax},
+		{"STATUS req=1", Request{}, ErrSyntax},
+		{"PREEMPT", Request{}, ErrSyntax},
+		{"PREEMPT a READ", Request{}, ErrSyntax},
+		{"PREEMPT a wait=5s", Request{}, ErrSyntax},
+		{"RELEASE a ttl=5s", Request{}, ErrSyntax},
+		{"CHECK", Request{}, ErrSyntax},
+		{"CHECK a consistency=eventual", Request{}, ErrSyntax},
+		{"CHECK a/b", Request{}, ErrBadName},
+		{"STATUS consistency=now", Request{}, ErrSyntax},
+		{"LOCK a consistency=stale", Request{}, ErrSyntax},
+		{"RESUME 1", Request{}, ErrSyntax},
+		{"RESUME x secret", Request{}, ErrSyntax},
+		{"RESUME 0 secret", Request{}, ErrSyntax},
+		{"MEMBERS all", Request{}, ErrSyntax},
+		{"MEMBER", Request{}, ErrSyntax},
+		{"MEMBER ADD n4", Request{}, ErrSyntax},
+		{"MEMBER ADD n4 nowhere", Request{}, ErrSyntax},
+		{"MEMBER ADD ../n4 127.0.0.1:1", Request{}, ErrBadName},
+		{"MEMBER KICK n4", Request{}, ErrSyntax},
 	} {
 		got, err := ParseRequest([]byte(tc.line))
 		if tc.err != nil {
@@ -91,7 +125,8 @@ func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		"LOCK file_A", "LOCK file_A READ ttl=5s wait=0", "UNLOCK file_A token=3", "HELLO P1 pid=7",
 		"STATUS", "RENEW x ttl=1m", "CANCEL y", "AUTH x", "lock a write", "LOCK ../x", "\x00",
-		"STATUS limit=3 after=a", "DEBUG",
+		"STATUS limit=3 after=a", "DEBUG", "LOCK a req=3", "PREEMPT a", "RELEASE a token=2", "CHECK a consistency=stale",
+		"STATUS consistency=default", "RESUME 7 s", "MEMBERS", "MEMBER ADD n4 127.0.0.1:1", "MEMBER REMOVE n4",
 	} {
 		f.Add([]byte(s))
 	}

@@ -86,30 +86,11 @@ func appendStatus(b []byte, st Status) []byte {
 	holders, waiters := 0, 0
 	for _, l := range st.Locks {
 		for _, h := range l.Holders {
-			b = append(append(append(append(b, "HOLDER "...), l.Name...), ' '), h.Mode.String()...)
-			b = appendKU(b, "token", uint64(h.Token))
-			b = appendKU(b, "session", uint64(h.Session))
-			b = appendKV(b, "client", clientOrDash(h.Client))
-			b = appendKU(b, "pid", uint64(h.PID))
-			b = appendKT(b, "since", h.Since)
-			b = appendKD(b, "ttl", h.TTL)
-			if !h.Expires.IsZero() {
-				b = appendKT(b, "expires", h.Expires)
-			}
-			b = append(b, '\n')
+			b = appendHolder(b, l.Name, h)
 			holders++
 		}
 		for _, w := range l.Waiters {
-			b = append(append(append(append(b, "WAITER "...), l.Name...), ' '), w.Mode.String()...)
-			b = appendKU(b, "position", uint64(w.Position))
-			b = appendKU(b, "session", uint64(w.Session))
-			b = appendKV(b, "client", clientOrDash(w.Client))
-			b = appendKU(b, "pid", uint64(w.PID))
-			b = appendKT(b, "since", w.Since)
-			if !w.Deadline.IsZero() {
-				b = appendKT(b, "deadline", w.Deadline)
-			}
-			b = append(b, '\n')
+			b = appendWaiter(b, l.Name, w)
 			waiters++
 		}
 	}

@@ -82,6 +82,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer, when set, receives the server's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// Replicated, when set, is the lock table (a cluster's replicated
+	// one) in place of this process's own: Tokens, DefaultTTL and
+	// MaxLocksPerSession are then the backend's business.
+	Replicated Replicated
 }
 
 // Server serves the lock table over the line protocol. Its methods are safe
@@ -93,7 +97,8 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
-	be  backend
+	be  backend    // the local table; nil with a replicated one
+	rep Replicated // the replicated table; nil without
 
 	mu        sync.Mutex // guards everything below
 	conns     map[SessionID]*session
@@ -151,22 +156,28 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	be, err := newLocal(TableLimits{MaxLocksPerSession: cfg.MaxLocksPerSession}, cfg.DefaultTTL, cfg.Tokens, log)
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
 		cfg:       cfg,
 		log:       log,
-		be:        be,
+		rep:       cfg.Replicated,
 		conns:     make(map[SessionID]*session),
 		pending:   make(map[SessionID]*session),
 		listeners: make(map[net.Listener]struct{}),
 		stop:      make(chan struct{}),
 	}
+	var be *local
+	if s.rep == nil {
+		var err error
+		if be, err = newLocal(TableLimits{MaxLocksPerSession: cfg.MaxLocksPerSession}, cfg.DefaultTTL, cfg.Tokens, log); err != nil {
+			return nil, err
+		}
+		s.be = be
+	}
 	if cfg.Registerer != nil {
 		if err := s.registerMetrics(cfg.Registerer, be); err != nil {
-			be.stop()
+			if be != nil {
+				be.stop()
+			}
 			return nil, err
 		}
 	}
@@ -305,8 +316,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.stop)
 	// From here no session opens (the backend refuses it) and the table
-	// grants nothing.
-	s.be.drain()
+	// grants nothing. A replicated table is the cluster's: it stays as it
+	// is, and the clients resume their sessions at other members.
+	if s.rep != nil {
+		s.rep.Shutdown()
+	} else {
+		s.be.drain()
+	}
 	s.mu.Lock()
 	all := make([]*session, 0, len(s.conns))
 	for _, ss := range s.conns {
@@ -330,30 +346,56 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
-	s.be.stop()
+	if s.be != nil {
+		s.be.stop()
+	}
 	return err
 }
 
 // Failed is closed when the server can no longer hand out locks safely:
 // its TokenStore could not reserve tokens. Every lock has then been taken
-// back (reason shutdown); call Shutdown. Err says why.
-func (s *Server) Failed() <-chan struct{} { return s.be.failed() }
+// back (reason shutdown); call Shutdown. Err says why. (Never, with a
+// replicated table.)
+func (s *Server) Failed() <-chan struct{} {
+	if s.be == nil {
+		return nil
+	}
+	return s.be.failed()
+}
 
 // Err returns why the server failed (see Failed), nil if it has not.
-func (s *Server) Err() error { return s.be.err() }
+func (s *Server) Err() error {
+	if s.be == nil {
+		return nil
+	}
+	return s.be.err()
+}
 
 // Stats returns the table's running totals.
-func (s *Server) Stats() TableStats { return s.be.stats() }
+func (s *Server) Stats() TableStats {
+	if s.rep != nil {
+		return s.rep.Stats()
+	}
+	return s.be.stats()
+}
+
+// status is one page of the table, from whichever backend there is.
+func (s *Server) status(q StatusQuery) Status {
+	if s.rep != nil {
+		return s.rep.Status(q)
+	}
+	return s.be.status(q)
+}
 
 // Status returns a snapshot of the table, as STATUS does: the holders and
 // waiters of name, or of every name (and every session) when name is "".
 func (s *Server) Status(name string) Status {
 	if name != "" {
-		return s.be.status(StatusQuery{Name: name})
+		return s.status(StatusQuery{Name: name})
 	}
 	var all Status
 	for q := (StatusQuery{Limit: MaxStatusLimit}); ; {
-		st := s.be.status(q)
+		st := s.status(q)
 		if q.After == "" {
 			all.Now, all.Sessions = st.Now, st.Sessions
 		}
@@ -366,5 +408,10 @@ func (s *Server) Status(name string) Status {
 }
 
 // Tokens says how this server numbers its fencing tokens: the store's kind
-// ("epoch" or "stored") and the value every token it hands out is above.
-func (s *Server) Tokens() (kind string, above Token) { return s.be.tokens() }
+// ("epoch", "raft" in a cluster) and the value every token it hands out is above.
+func (s *Server) Tokens() (kind string, above Token) {
+	if s.rep != nil {
+		return s.rep.Tokens()
+	}
+	return s.be.tokens()
+}

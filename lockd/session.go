@@ -38,6 +38,7 @@ type session struct {
 	pid        int
 
 	evicted atomic.Bool   // closed to make room for a newer unauthenticated connection
+	dropped atomic.Bool   // ended by a replicated backend (Conn.Drop)
 	hangup  atomic.Bool   // Shutdown asked the writer to hang up after the BYE
 	quit    chan struct{} // closed when the reader is done: ends the writer
 
@@ -178,7 +179,7 @@ func (ss *session) evict() {
 func (ss *session) serve() {
 	defer ss.srv.wg.Done()
 	why := ""
-	if ss.authed {
+	if ss.authed && ss.srv.rep == nil {
 		why = ss.openBackend()
 	}
 	if why == "" {
@@ -209,6 +210,9 @@ func (ss *session) end(why string) {
 	s := ss.srv
 	if ss.opened {
 		s.be.close(ss.id)
+	}
+	if s.rep != nil {
+		s.rep.Closed(&Conn{ss})
 	}
 	s.mu.Lock()
 	delete(s.conns, ss.id)
@@ -291,6 +295,8 @@ func (ss *session) loop() string {
 			switch {
 			case ss.evicted.Load():
 				return "evicted"
+			case ss.dropped.Load():
+				return "dropped"
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				s.mu.Lock()
 				closing := s.closing
@@ -323,7 +329,7 @@ func needsAuth(v Verb) bool {
 	return true
 }
 
-const helpLine = "OK HELP HELLO AUTH LOCK UNLOCK RENEW CANCEL STATUS PING QUIT; LOCK <name> [READ|WRITE] [ttl=D] [wait=D]; STATUS [name] [limit=N] [after=NAME]; see docs/protocol.md\n"
+const helpLine = "OK HELP HELLO AUTH LOCK UNLOCK RENEW CANCEL PREEMPT RELEASE CHECK STATUS PING QUIT RESUME MEMBERS MEMBER; LOCK <name> [READ|WRITE] [ttl=D] [wait=D] [req=N]; CHECK <name> [consistency=C]; STATUS [name] [limit=N] [after=NAME] [consistency=C]; see docs/protocol.md\n"
 
 // handle answers one request line. It returns why the session must end
 // (QUIT, a failed AUTH), or "" to go on.
@@ -334,8 +340,25 @@ func (ss *session) handle(line []byte) string {
 		ss.out.push(appendErr(nil, codeOf(err), errText(err)))
 		return ""
 	}
-	if !ss.authed && needsAuth(req.Verb) {
+	// In a cluster HELLO opens a session (a log entry): after AUTH only.
+	if !ss.authed && (needsAuth(req.Verb) || s.rep != nil && req.Verb == VerbHello) {
 		ss.out.push(appendErr(nil, CodeAuth, "this server requires AUTH <secret> first"))
+		return ""
+	}
+	if s.rep != nil {
+		switch req.Verb {
+		case VerbHelp:
+			ss.out.push([]byte(helpLine))
+		case VerbAuth:
+			return ss.auth(req.Secret)
+		case VerbDebug:
+			ss.out.push(ss.debug())
+		default:
+			if ss.dropped.Load() {
+				return "dropped"
+			}
+			return s.rep.Handle(&Conn{ss}, req)
+		}
 		return ""
 	}
 	switch req.Verb {
@@ -367,6 +390,12 @@ func (ss *session) handle(line []byte) string {
 	case VerbStatus:
 		st := s.be.status(StatusQuery{Name: req.Name, After: req.After, Limit: req.Limit})
 		ss.out.push(appendStatus(nil, st))
+	case VerbCheck:
+		// One server's table is always current: every consistency is met.
+		ss.out.push(AppendCheck(nil, CheckResult{Name: req.Name, Holders: s.be.check(req.Name),
+			Consistency: ConsistencyConsistent, Contact: -1}))
+	case VerbResume, VerbMembers, VerbMemberAdd, VerbMemberRemove:
+		ss.out.push(appendErr(nil, CodeUnknown, fmt.Sprintf("%s: this server is not a cluster member (mplock serve --initial-cluster, --join or --data-dir)", req.Verb)))
 	case VerbDebug:
 		ss.out.push(ss.debug())
 	default:
@@ -414,8 +443,10 @@ func (ss *session) auth(secret string) string {
 	ss.registered = true
 	s.mu.Unlock()
 	ss.authed = true
-	if why := ss.openBackend(); why != "" {
-		return why
+	if s.rep == nil {
+		if why := ss.openBackend(); why != "" {
+			return why
+		}
 	}
 	ss.out.push([]byte("OK AUTH\n"))
 	return ""

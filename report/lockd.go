@@ -70,3 +70,29 @@ func age(now, since time.Time) string {
 	}
 	return dur(d)
 }
+
+// LockdMembers renders the members of a cluster, as `mplock status` shows
+// them before the locks: each member's role, term, commit and applied
+// index, how far it lags the leader's commit index, and when it last
+// heard from the leader.
+func LockdMembers(w io.Writer, m lockd.Members) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tCONTACT\tCLIENT\tRAFT")
+	for _, s := range m.Members {
+		if s.Role == "down" {
+			fmt.Fprintf(tw, "%s\tdown\t-\t-\t-\t-\t-\t%s\t%s\n", s.ID, dash(s.ClientAddr), dash(s.RaftAddr))
+			continue
+		}
+		contact := "-"
+		if s.Role != "leader" && s.Contact >= 0 {
+			contact = dur(s.Contact) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", s.ID, s.Role, s.Term, s.Commit, s.Applied, s.Lag, contact,
+			dash(s.ClientAddr), dash(s.RaftAddr))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

@@ -36,6 +36,7 @@ Examples:
 			deadlockCommand(),
 			mutexCommand(),
 			serveCommand(),
+			memberCommand(),
 			clientCommand(),
 			runCommand(),
 			statusCommand(),

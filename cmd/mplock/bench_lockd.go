@@ -59,7 +59,7 @@ pass/fail check. Exit status: 0; 1 if a run failed; 2 usage.`,
 		Flags: []cli.Flag{
 			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: seconds(2 * time.Second), Usage: "measure each scenario this long (after a warm-up of a tenth of it)"},
 			&cli.StringFlag{Name: "target", Value: "mplock", Usage: "mplock (through the Go client), mplock-raw (bare protocol, read in the caller like the Redis driver), redis or etcd"},
-			&cli.StringFlag{Name: "addr", Usage: "`ADDR` of a running server to measure instead"},
+			&cli.StringFlag{Name: "addr", Aliases: []string{"server"}, Usage: "`ADDR` of a running server to measure instead (for mplock, a cluster's members ADDR,ADDR,...: each client starts at the first that answers)"},
 			&cli.GenericFlag{Name: "clients", Value: number(16, 16), Usage: "clients in the two many-client scenarios (and in --soak)"},
 			&cli.GenericFlag{Name: "ttl", Value: seconds(0), Usage: "take every mplock lock with a lease of this length (renewed while held); 0: none (10s with --soak)"},
 			&cli.GenericFlag{Name: "soak", Value: seconds(0), Usage: "watch the server's memory for this long instead (see above)"},
@@ -100,7 +100,8 @@ func benchLockdAction(c *cli.Context) error {
 		}
 		dial = lockbench.MplockTTL(addr, c.Duration("ttl"))
 		if target == "mplock-raw" {
-			dial, where = lockbench.MplockRaw(addr), where+", raw protocol (no Go client)"
+			first, _, _ := strings.Cut(addr, ",")
+			dial, where = lockbench.MplockRaw(first), where+", raw protocol (no Go client)"
 		}
 	case "redis":
 		if addr == "" {

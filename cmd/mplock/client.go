@@ -19,8 +19,8 @@ import (
 func clientCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "client",
-		Usage:     "lock a named resource on the lock server to READ (shared) or WRITE (exclusive) its file",
-		UsageText: "mplock client <resource> READ|WRITE [value] [seconds] [--hold D] [--dir D] [--server ADDR] [--json]",
+		Usage:     "lock a named resource on the lock server to READ (shared) or WRITE (exclusive) its file; PREEMPT, RELEASE, CHECK it",
+		UsageText: "mplock client <resource> READ|WRITE [value] [seconds] [--hold D] [--dir D] [--server ADDR[,ADDR...]] [--json]\n   mplock client <resource> PREEMPT|RELEASE|CHECK [--hold D] [--keep] [--session ID:SECRET] [--consistency C] [--json]",
 		Description: `The original distributed-lock client, working. READ takes a shared lock on
 <resource> and prints the content of <dir>/<resource>.txt; WRITE takes an
 exclusive lock, holds it for --hold (the original's sleep, default 2s for
@@ -33,21 +33,47 @@ waiting writer waits too. Each grant prints its fencing token.
 Resource names: letters, digits, '.', '_', '-', not starting with '.', at
 most 128 bytes (they become file names).
 
+The seed's verbs, without files:
+  PREEMPT  takes <resource> (WRITE) if it is free, or fails at once (exit
+           75) naming its holder; holds it for --hold (default 0), then
+           releases it. With --keep (against a cluster) it leaves instead,
+           with the lock still held by its session, and prints the session
+           as MPLOCK_SESSION=ID:SECRET: the lock is released by RELEASE
+           --session, or when the session TTL passes.
+  RELEASE  releases <resource> for the session --session ID:SECRET
+           (MPLOCK_SESSION): only the owner's session can.
+  CHECK    lists the holders of <resource>, with --consistency stale (the
+           answering member's own table, with how far behind it may be),
+           default (the leader's view) or consistent (linearizable). A
+           check is information, never proof of ownership: by the time you
+           act on it the lock may have changed hands; only the fencing
+           token protects a resource.
+
+With a list of servers (--server a,b,c or MPLOCK_SERVER), the first that
+answers is used; against a cluster the client moves to another member if
+its own fails, and keeps its locks (docs/protocol.md, "Cluster").
+
 Examples:
   mplock client file_A WRITE "Hello Distributed World" --hold 5s
   mplock client file_A READ                 # waits while a writer holds file_A
   mplock client file_A WRITE "v" 5          # the original's form: hold 5 seconds
   mplock client db_connection READ --json
+  mplock client file_A PREEMPT --hold 2s    # take it if free, else exit 75 at once
+  mplock client file_A CHECK --consistency stale
 
 Exit status: 0 done; 1 the lock was lost before the work was done, or the
-server could not be reached; 75 with --timeout when the lock stayed taken;
-2 usage; 130 interrupted (the lock is released, nothing written).`,
+server could not be reached; 75 with --timeout (or PREEMPT) when the lock
+stayed taken; 2 usage; 130 interrupted (the lock is released, nothing
+written).`,
 		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "hold", Value: seconds(0), DefaultText: "2s for WRITE, 0 for READ", Usage: "hold the lock this long before the READ or WRITE"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "`DIR` of the resource files <resource>.txt"},
 			&cli.GenericFlag{Name: "timeout", Value: seconds(0), DefaultText: "wait as long as it takes", Usage: "give up waiting after this long; 0: do not wait at all"},
 			&cli.GenericFlag{Name: "ttl", Value: seconds(0), DefaultText: "the server's --ttl", Usage: "ask for a lease of this length (renewed while held)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the lines"},
+			&cli.StringFlag{Name: "consistency", Value: "default", Usage: "CHECK: how current the answer must be (stale, consistent; see above)"},
+			&cli.BoolFlag{Name: "keep", Usage: "PREEMPT: leave with the lock held by the session (cluster), printing MPLOCK_SESSION"},
+			&cli.StringFlag{Name: "session", EnvVars: []string{"MPLOCK_SESSION"}, Usage: "RELEASE: the cluster session `ID:SECRET` that holds the lock (from PREEMPT --keep)"},
 		}, serverFlags()...),
 		Action: clientAction,
 	}
@@ -94,9 +120,16 @@ func clientAction(c *cli.Context) error {
 	if err := lockd.ValidName(name); err != nil {
 		return usageErrorf("client: resource: %v", err)
 	}
+	switch opWord {
+	case "PREEMPT", "RELEASE", "CHECK":
+		if len(pos) > 2 {
+			return usageErrorf("client: %s takes no value: %q", opWord, strings.Join(pos[2:], " "))
+		}
+		return seedAction(c, name, opWord)
+	}
 	mode, err := lockd.ParseMode(opWord)
 	if err != nil || (opWord != "READ" && opWord != "WRITE") {
-		return usageErrorf("client: operation %q: want READ or WRITE", pos[1])
+		return usageErrorf("client: operation %q: want READ, WRITE, PREEMPT, RELEASE or CHECK", pos[1])
 	}
 	rest := pos[2:]
 	var value string

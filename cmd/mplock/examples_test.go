@@ -184,6 +184,11 @@ var exampleCommands = map[string]exampleCommand{
 			if hasFlag(args, "--metrics-listen") {
 				out = append(out, "--metrics-listen", "127.0.0.1:0")
 			}
+			if hasFlag(args, "--raft-listen") {
+				// A cluster member alone: it starts, and stops on SIGTERM
+				// without a leader; its raft port is any free one.
+				out = append(out, "--raft-listen", "127.0.0.1:0")
+			}
 			for i := range out {
 				if i > 0 && out[i-1] == "--addr-file" {
 					out[i] = filepath.Base(out[i])
@@ -200,6 +205,11 @@ var exampleCommands = map[string]exampleCommand{
 	}},
 	"status": {server: true},
 	"help":   {},
+	// A single server is not a cluster: member examples run against a
+	// cluster of their own (exampleOverrides).
+	"member":        {},
+	"member list":   {server: true, exit: exitFailure},
+	"member remove": {server: true, exit: exitFailure},
 }
 
 var exampleOverrides = map[string]exampleOverride{
@@ -222,6 +232,9 @@ var exampleOverrides = map[string]exampleOverride{
 	"mplock mutex --explore --algorithm maekawa-naive": {
 		exit: code(exitFailure), why: "the naive variant deadlocks: the counterexample is what the example shows",
 	},
+	"mplock member list": {exit: code(0), script: inLocalCluster, why: "needs a cluster: deploy/local-cluster.sh starts one"},
+	"mplock member remove n4": {exit: code(0), script: strings.Replace(inLocalCluster, "{}", "mplock member add n4 127.0.0.1:1 && {}", 1),
+		why: "needs a cluster with an n4 to remove"},
 	"mplock status file_A --wait-waiters 1": {
 		why: "waits until someone queues for file_A: a holder, then a reader behind it",
 		script: "mplock client file_A WRITE held --hold 1m & holder=$!\n" +
@@ -230,6 +243,18 @@ var exampleOverrides = map[string]exampleOverride{
 			"{}\nstatus=$?\nkill $holder $reader; wait; exit $status",
 	},
 }
+
+// inLocalCluster runs an example against the 3-member cluster that
+// deploy/local-cluster.sh starts (on ports outside the ephemeral range),
+// then stops the cluster with SIGTERM, which must end it cleanly.
+const inLocalCluster = `base=$((20000 + RANDOM % 9000))
+"$MPLOCK_REPO/deploy/local-cluster.sh" --base-port $base -- --heartbeat-timeout 100ms --election-timeout 100ms >cluster.env & cluster=$!
+until grep -q '^export ' cluster.env; do kill -0 $cluster || exit 1; sleep 0.05; done
+eval "$(cat cluster.env)"
+{}
+status=$?
+kill -TERM $cluster; wait $cluster || status=1
+exit $status`
 
 // example is one example and where it is shown.
 type example struct {
@@ -504,7 +529,11 @@ func runExample(t *testing.T, ex example, tl *tools) {
 	}
 
 	dir := t.TempDir()
-	env := append(os.Environ(), "HOME="+dir, "TMPDIR="+t.TempDir(), "MPLOCK_SERVER=", "MPLOCK_TOKEN_FILE=")
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "HOME="+dir, "TMPDIR="+t.TempDir(), "MPLOCK_SERVER=", "MPLOCK_TOKEN_FILE=", "MPLOCK_SESSION=", "MPLOCK_REPO="+repo)
 	for name, content := range rule.files {
 		path := filepath.Join(dir, name)
 		mode := os.FileMode(0o600)
@@ -566,7 +595,7 @@ func runExample(t *testing.T, ex example, tl *tools) {
 			t.Fatal(err)
 		}
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // background jobs of a script
 	got := cmd.ProcessState.ExitCode()
 	if ctx.Err() != nil {

@@ -23,7 +23,7 @@ const defaultServer = "127.0.0.1:5555"
 func serverFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Value: defaultServer, EnvVars: []string{"MPLOCK_SERVER"},
-			Usage: "lock server `ADDR` (host:port), or @FILE to read it from the --addr-file of `mplock serve` (waiting for the file)"},
+			Usage: "lock server `ADDR` (host:port), a cluster's members ADDR,ADDR,... (tried in turn; the client moves between them), or @FILE to read it from the --addr-file of `mplock serve` (waiting for the file)"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"MPLOCK_TOKEN_FILE"}, Usage: "`FILE` holding the server's shared secret, if it has one"},
 		&cli.StringFlag{Name: "name", Usage: "client `NAME` this session shows in status (default: the command's)"},
 		&cli.GenericFlag{Name: "connect-timeout", Value: seconds(10 * time.Second), Usage: "give up reaching the server after this long"},
@@ -32,13 +32,19 @@ func serverFlags() []cli.Flag {
 
 // dialServer connects to the server the flags name.
 func dialServer(c *cli.Context, cmd, defaultName string) (*lockd.Client, string, error) {
+	return dialServerResume(c, cmd, defaultName, lockd.SessionCredential{})
+}
+
+// dialServerResume connects as dialServer does, taking over the cluster
+// session resume if it is set.
+func dialServerResume(c *cli.Context, cmd, defaultName string, resume lockd.SessionCredential) (*lockd.Client, string, error) {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("connect-timeout"))
 	defer cancel()
 	addr, err := resolveServer(ctx, c.String("server"))
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", cmd, err)
 	}
-	opts := lockd.Options{Client: defaultName}
+	opts := lockd.Options{Client: defaultName, Resume: resume}
 	if c.String("name") != "" {
 		if err := lockd.ValidName(c.String("name")); err != nil {
 			return nil, "", usageErrorf("%s: --name: %v", cmd, err)
@@ -67,9 +73,12 @@ func dialServer(c *cli.Context, cmd, defaultName string) (*lockd.Client, string,
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			hint = " (is `mplock serve` running there?)"
 		}
+		if errors.Is(err, lockd.ErrSessionLost) {
+			return nil, "", fmt.Errorf("%s: %w", cmd, err)
+		}
 		return nil, "", fmt.Errorf("%s: cannot reach the lock server at %s: %w%s", cmd, addr, err, hint)
 	}
-	return cl, addr, nil
+	return cl, cl.Server(), nil
 }
 
 // checkTTL refuses a --ttl the server would refuse as ttl=: a lease is 0

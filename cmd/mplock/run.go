@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +52,13 @@ Nothing of the command runs on without the lock:
   - A lock taken away at once (the server shut down, the connection broke)
     gives the command SIGTERM at once and SIGKILL --grace later, or at the
     deadline if that comes first.
+  - Against a cluster (--server or MPLOCK_SERVER listing its members), the
+    lock belongs to the session, not the connection: if mplock run's member
+    dies, it resumes the session at another and the lock stays held, with
+    its token; the deadline above is then also capped by the session's
+    (the send time of the last PING the leader confirmed plus the session
+    TTL), past which the command is stopped as above. The command's
+    MPLOCK_SERVER lists every member.
   - When the command exits, whatever it started that is still running
     (a background job, a daemon that called setsid or forked twice) gets
     SIGTERM, then SIGKILL after --grace, before the lock is released, and
@@ -211,6 +219,9 @@ func runAction(c *cli.Context) error {
 	j := &job{
 		name: name, lease: lease, grace: grace, keep: c.Bool("keep-lock-for-descendants"),
 		errw: errw, verbose: verbose,
+	}
+	if info, ok := cl.Cluster(); ok {
+		addr = strings.Join(info.Servers, ",") // the command's own mplock commands may fail over too
 	}
 	env := append(os.Environ(), "MPLOCK_NAME="+name, "MPLOCK_TOKEN="+strconv.FormatUint(uint64(lease.Token), 10), "MPLOCK_SERVER="+addr)
 	// Take the signals before starting, so none is lost between the two.

@@ -22,13 +22,14 @@ import (
 
 	"mplock/internal/safefile"
 	"mplock/lockd"
+	"mplock/lockd/cluster"
 )
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the named-lock server (FIFO queues, READ/WRITE modes, fencing tokens, leases)",
-		UsageText: "mplock serve [--listen ADDR] [--ttl D] [--token-file F] [--metrics-listen ADDR] [options]",
+		UsageText: "mplock serve [--listen ADDR] [--ttl D] [--token-file F] [--metrics-listen ADDR] [options]\n   mplock serve --data-dir DIR [options]                               (a one-node cluster, kept on disk)\n   mplock serve --node ID --raft-listen ADDR --data-dir DIR --initial-cluster ID=ADDR,... [options]\n   mplock serve --node ID --raft-listen ADDR --data-dir DIR --join CLIENTADDR[,...] [options]",
 		Description: `Serves named locks over a line protocol on TCP (docs/protocol.md), usable
 from mplock client/run/status, the Go package mplock/lockd, or nc:
 
@@ -49,8 +50,23 @@ short-lived (5s), and a wrong secret is answered after a second.
 (replaced atomically; removed at exit only if it is still this server's).
 
 Fencing tokens rise across restarts: without --data-dir they start from the
-start time in microseconds; with it, from a counter kept in DIR/tokens and
-written ahead in blocks, so a crash skips tokens but never repeats one.
+start time in microseconds; with it, they come from the replicated log.
+
+Cluster mode (docs/replication.md). With --data-dir the lock table is a
+raft log (hashicorp/raft, bolt) in DIR, private to this user (0700):
+alone, a one-node cluster that keeps its locks, sessions and tokens across
+restarts; with --initial-cluster (every member given the same list of raft
+addresses), a member of a new cluster; with --join, a new member of a
+running one, admitted through a member's client port. A session then
+belongs to the cluster, not to its connection: a client whose member dies
+resumes it at another (RESUME) within --session-ttl, keeping its locks and
+its place in line, and a client that dies loses its locks when its session
+expires. Writes at a follower are forwarded to the leader; reads (CHECK,
+STATUS) state their consistency. Raft's port (--raft-listen, loopback by
+default) is guarded by --token-file too. With the default timeouts a dead
+leader is replaced in about 0.4 to 1.2s; a member that can reach no
+majority grants nothing. /healthz and /readyz are served beside
+--metrics-listen's /metrics.
 
 A client that does not read what it is sent delays no one else: its output
 is bounded (it is not read from past 64 KiB pending, and closed at 8 MiB or
@@ -59,18 +75,22 @@ paused for over a second, it extends every lease by its TTL on resuming
 rather than expiring leases whose holders could not reach it.
 
 SIGINT or SIGTERM shut down gracefully: holders are told their locks are
-lost, waiters that their waits are cancelled, then every session is closed.
+lost, waiters that their waits are cancelled, then every session is closed
+(in cluster mode the locks stay with the cluster: the clients are told BYE
+and resume elsewhere).
 
 Examples:
   mplock serve
   mplock serve --listen 127.0.0.1:0 --addr-file /tmp/lockd.addr
   mplock serve --ttl 30s --token-file ~/.config/mplock/secret --metrics-listen 127.0.0.1:9555
-  mplock serve --data-dir ~/.local/state/mplock     # tokens kept across restarts
+  mplock serve --data-dir ~/.local/state/mplock     # locks, sessions and tokens kept across restarts
+  mplock serve --node n1 --listen 127.0.0.1:5555 --raft-listen 127.0.0.1:7555 --data-dir ./n1 --initial-cluster n1=127.0.0.1:7555,n2=127.0.0.1:7556,n3=127.0.0.1:7557
+  mplock serve --node n4 --listen 127.0.0.1:5558 --raft-listen 127.0.0.1:7558 --data-dir ./n4 --join 127.0.0.1:5555
 
-Exit status: 0 after a graceful shutdown; 1 if it cannot listen (port in
-use) or fails (its --data-dir cannot be written: it takes every lock back
-and stops rather than risk a repeated token); 2 usage.`,
-		Flags: []cli.Flag{
+Exit status: 0 after a graceful shutdown (a cluster member hands its
+leadership over first; the cluster keeps every lock); 1 if it cannot
+listen (port in use), or its --data-dir is not private; 2 usage.`,
+		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "listen", Aliases: []string{"l"}, Value: listenAddr(defaultServer), Usage: "`ADDR` to listen on; port 0 picks a free one"},
 			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` (removed at exit)"},
 			&cli.GenericFlag{Name: "ttl", Value: seconds(0), Usage: "default lease for locks that ask for none, 1ms to 24h (0: held as long as the session)"},
@@ -80,12 +100,12 @@ and stops rather than risk a repeated token); 2 usage.`,
 			&cli.GenericFlag{Name: "max-locks", Value: number(lockd.DefaultMaxLocksPerSession, lockd.DefaultMaxLocksPerSession), Usage: "most locks held plus waited for by one session"},
 			&cli.GenericFlag{Name: "max-sessions", Value: number(lockd.DefaultMaxSessions, lockd.DefaultMaxSessions), Usage: "most concurrent sessions"},
 			&cli.GenericFlag{Name: "write-timeout", Value: positiveSeconds(lockd.DefaultWriteTimeout), Usage: "close a session whose output waits this long for the client to read it"},
-			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) that keeps the fencing-token counter across restarts"},
+			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) for the raft log: alone, a one-node cluster that keeps its locks, sessions and tokens across restarts"},
 			&cli.BoolFlag{Name: "debug", Usage: "answer DEBUG requests (a garbage collection, then heap and table sizes): for tests and soak runs"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (slog, on stderr)"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until shutdown (for tuning)"},
-		},
+		}, clusterFlags()...),
 		Action: serveAction,
 	}
 }
@@ -122,13 +142,6 @@ func serveAction(c *cli.Context) error {
 			log.Warn("token file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
 		}
 	}
-	if dir := c.String("data-dir"); dir != "" {
-		store, err := lockd.OpenDirTokens(dir)
-		if err != nil {
-			return fmt.Errorf("serve: --data-dir: %w", err)
-		}
-		cfg.Tokens = store
-	}
 	var reg *prometheus.Registry
 	if c.String("metrics-listen") != "" {
 		reg = prometheus.NewRegistry()
@@ -141,12 +154,47 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return listenError("serve", listen, err)
 	}
+	addr := ln.Addr().String()
+	var be *cluster.Backend
+	if clusterMode(c) {
+		ccfg, err := clusterConfig(c, addr, cfg.Secret, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if be, err = cluster.New(ccfg); err != nil {
+			ln.Close()
+			var le *net.OpError
+			if errors.As(err, &le) && le.Op == "listen" {
+				return listenError("serve: --raft-listen", ccfg.Replica.RaftListen, err)
+			}
+			return fmt.Errorf("serve: %w", err)
+		}
+		cfg.Replicated = be
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := be.Close(ctx); err != nil {
+				log.Warn("cluster member shutdown", "err", err)
+			}
+		}()
+		if reg != nil {
+			if err := be.Register(reg); err != nil {
+				ln.Close()
+				return fmt.Errorf("serve: %w", err)
+			}
+		}
+		log.Info("cluster member", "node", ccfg.Replica.NodeID, "raft", be.Node().RaftAddr(), "data_dir", ccfg.Replica.DataDir,
+			"session_ttl", c.Duration("session-ttl"), "election_timeout", c.Duration("election-timeout"))
+		if j := c.String("join"); j != "" {
+			go joinCluster(c.Context, splitList(j), ccfg.Replica.NodeID, be.Node().RaftAddr(), cfg.Secret, log)
+		}
+	}
 	srv, err := lockd.NewServer(cfg)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	addr := ln.Addr().String()
 
 	var metrics *http.Server
 	if reg != nil {
@@ -158,6 +206,9 @@ func serveAction(c *cli.Context) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if be != nil {
+			be.Health(mux)
+		}
 		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go metrics.Serve(mln)
 		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")

@@ -15,10 +15,13 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show who holds which lock on the lock server, who waits, since when",
-		UsageText: "mplock status [name] [--json] [--server ADDR] [--wait-holders N] [--wait-waiters N]",
+		UsageText: "mplock status [name] [--json] [--server ADDR[,ADDR...]] [--wait-holders N] [--wait-waiters N]",
 		Description: `Lists every holder (client name, pid, session, mode, fencing token, how long
 it has held, its lease) and every waiter in queue order, for one name or for
-all; for all, also the connected sessions. Ages are by the server's clock.
+all; for all, also the sessions. Ages are by the server's clock. Against a
+cluster, every member comes first: its role, term, commit and applied
+index, its lag behind the leader's commit index (entries), and when it last
+heard from the leader; a member that does not answer is shown down.
 All names are read page by page (STATUS after=, up to 10,000 names a
 request), so a server with many locks never holds the whole listing for
 one client; the pages are not one snapshot, but each name's holders and
@@ -43,6 +46,13 @@ before the wait condition held; 2 usage.`,
 		}, serverFlags()...),
 		Action: statusAction,
 	}
+}
+
+// statusDoc is `mplock status --json`'s document: the table's status and,
+// against a cluster, its members (the "cluster" object).
+type statusDoc struct {
+	lockd.Status
+	Cluster *lockd.Members `json:"cluster,omitempty"`
 }
 
 func statusAction(c *cli.Context) error {
@@ -90,6 +100,14 @@ func statusAction(c *cli.Context) error {
 			w += len(l.Waiters)
 		}
 		if h >= wantH && w >= wantW {
+			var members *lockd.Members
+			if _, ok := cl.Cluster(); ok && name == "" {
+				m, err := cl.Members(ctx)
+				if err != nil {
+					return fmt.Errorf("status: members: %w", err)
+				}
+				members = &m
+			}
 			if c.Bool("json") {
 				if st.Locks == nil {
 					st.Locks = []lockd.LockStatus{}
@@ -104,7 +122,12 @@ func statusAction(c *cli.Context) error {
 						st.Locks[i].Waiters = []lockd.WaiterStatus{}
 					}
 				}
-				return writeJSON(c.App.Writer, st)
+				return writeJSON(c.App.Writer, statusDoc{Status: st, Cluster: members})
+			}
+			if members != nil {
+				if err := report.LockdMembers(c.App.Writer, *members); err != nil {
+					return err
+				}
 			}
 			return report.LockdStatus(c.App.Writer, st)
 		}

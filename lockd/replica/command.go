@@ -103,6 +103,10 @@ type Command struct {
 	// Request is the session's request id: ids of one session must rise,
 	// and a command whose id was already applied returns the recorded
 	// result instead of applying again. Zero: not de-duplicated.
+	// OpResumeSession is not de-duplicated: there Request is the attempt's
+	// id (ResumeAttempt), echoed in its Result, so that the node that
+	// proposed a resume tells its own entry from an older resume of the
+	// same session (one replayed from the log after a restart).
 	Request uint64 `json:"request,omitempty"`
 
 	SecretHash string        `json:"secret_hash,omitempty"` // OpOpenSession, OpResumeSession
@@ -140,6 +144,15 @@ func OpenSession(secret string, ttl time.Duration, client string, pid int, addr,
 // ResumeSession re-attaches session id at node, if secret is its secret.
 func ResumeSession(id lockd.SessionID, secret, node string) Command {
 	return Command{Op: OpResumeSession, Session: id, SecretHash: HashSecret(secret), Node: node}
+}
+
+// ResumeAttempt is ResumeSession with an attempt id (any number the
+// proposer will recognise, unique among its own attempts), which the
+// Result and the Observer carry back in Request.
+func ResumeAttempt(id lockd.SessionID, secret, node string, attempt uint64) Command {
+	c := ResumeSession(id, secret, node)
+	c.Request = attempt
+	return c
 }
 
 // CloseSession ends a session (its locks are released, its waits cancelled).

@@ -97,6 +97,13 @@ type Config struct {
 	// them, in turn and again until it is admitted, to add it as a voter
 	// (the leader does). Ignored once the node has state.
 	Join []string
+	// AwaitAdmission: a node with empty stores and no InitialCluster
+	// neither bootstraps a one-node cluster of itself nor asks anyone:
+	// it waits until a member adds it (Join at a member, as `mplock serve
+	// --join` asks through a member's client port). Without it, such a
+	// node would lead a cluster of its own, which no other cluster could
+	// ever take in.
+	AwaitAdmission bool
 	// Secret, when set, authenticates every connection between nodes
 	// (raft and RPC, joins and member changes included): a peer that does
 	// not know it is refused. It is not encryption.

@@ -48,13 +48,17 @@
 //     sessions of its connections (batched; every TTL/3 or on PING), and
 //     ends a session with CloseSession on QUIT. A client that comes back at
 //     any node sends RESUME; the server may check the secret with
-//     View.CheckSecret and proposes ResumeSession, whose result carries the
-//     session's whole state (held locks with tokens, waits with positions).
+//     View.CheckSecret and proposes ResumeSession (ResumeAttempt, whose
+//     attempt id comes back in Result.Request, tells the proposer's entry
+//     from an older resume replayed from the log), whose result carries the
+//     session's whole state (held locks with tokens, waits with positions,
+//     as STATUS lists them, and the last request id applied).
 //   - Requests. Each session numbers its requests (Command.Request, rising,
 //     starting at 1) and applies them one at a time, in order, with Apply.
 //     On ErrAmbiguous the server retries the same command (same id), at
 //     this node or another: the FSM returns the recorded result and never
-//     applies it twice (a retried LOCK returns the same grant). On
+//     applies it twice (a retried LOCK returns the same grant, and in
+//     Result.Current where the session stands on the name now). On
 //     ErrNotApplied nothing happened. Result.Err is the table's refusal
 //     (errors.Is against lockd.ErrLocked, lockd.ErrNotHolder, ...;
 //     TableError.Code is the protocol's ERR code).
@@ -75,6 +79,9 @@
 //     View.Owners, View.Status, View.Session, View.Nodes. ReadInfo gives the
 //     applied index, the leader and the time since the last contact with it
 //     (for `consistency=stale`).
+//   - A node started with Config.AwaitAdmission and empty stores waits to
+//     be added (Join at a member) instead of bootstrapping a cluster of
+//     its own: what `mplock serve --join` starts.
 //   - Cluster. Status (role, term, leader and its client address, commit
 //     and applied index, last contact, members, Ready for /readyz),
 //     PeerStatus for every member's, Members, Join, RemoveMember, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,6 +223,9 @@ func (f *FSM) apply(index uint64, cmd Command) *Result {
 	case OpLock:
 		f.sessionCommand(cmd, res, func() {
 			r, err := f.table.Lock(now, cmd.Session, lockd.LockRequest{Name: cmd.Name, Mode: cmd.Mode, TTL: cmd.LockTTL, Wait: cmd.Wait})
+			if errors.Is(err, lockd.ErrLocked) {
+				err = &TableError{Code: lockd.CodeLocked, Text: f.lockedText(cmd.Name)}
+			}
 			res.Lock, res.Err = r, errOrNil(err)
 		})
 	case OpUnlock:
@@ -278,6 +282,9 @@ func (f *FSM) sessionCommand(cmd Command, res *Result, do func()) {
 		for _, rep := range m.recent {
 			if rep.Request == cmd.Request {
 				rep.restore(res)
+				if cmd.Op == OpLock {
+					res.Current = f.standing(cmd.Session, cmd.Name)
+				}
 				return
 			}
 		}
@@ -348,7 +355,66 @@ func (f *FSM) endSession(now time.Time, id lockd.SessionID, res *Result) {
 func (f *FSM) sessionState(id lockd.SessionID) *SessionState {
 	m := f.sessions[id]
 	held, waiting, _ := f.table.SessionLocks(id)
-	return &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting}
+	st := &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting, LastRequest: m.lastRequest}
+	now := fromUnixNano(f.lastStamp)
+	names := make([]string, 0, len(held)+len(waiting))
+	for _, g := range held {
+		names = append(names, g.Name)
+	}
+	for _, w := range waiting {
+		names = append(names, w.Name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ls := lockd.LockStatus{Name: name}
+		for _, l := range f.table.Status(now, name).Locks {
+			for _, h := range l.Holders {
+				if h.Session == id {
+					ls.Holders = append(ls.Holders, h)
+				}
+			}
+			for _, w := range l.Waiters {
+				if w.Session == id {
+					ls.Waiters = append(ls.Waiters, w)
+				}
+			}
+		}
+		st.Locks = append(st.Locks, ls)
+	}
+	return st
+}
+
+// lockedText explains a refused try-lock by naming the holders, as a
+// single server does (what a person at nc, or the seed's PREEMPT, wants
+// to know). It reads only the table: deterministic.
+func (f *FSM) lockedText(name string) string {
+	text := name + " is locked"
+	for i, h := range f.table.Owners(name) {
+		sep := " by"
+		if i > 0 {
+			sep = ","
+		}
+		client := h.Client
+		if client == "" {
+			client = "-"
+		}
+		text += fmt.Sprintf("%s session %d (%s) %s", sep, h.Session, client, h.Mode)
+	}
+	return text
+}
+
+// standing is where session id stands on name now.
+func (f *FSM) standing(id lockd.SessionID, name string) *Standing {
+	if g, ok := f.table.Holding(id, name); ok {
+		return &Standing{Held: true, Grant: g}
+	}
+	_, waiting, _ := f.table.SessionLocks(id)
+	for _, w := range waiting {
+		if w.Name == name {
+			return &Standing{Position: w.Position}
+		}
+	}
+	return &Standing{}
 }
 
 // keepResult remembers res by index for waitResult, forgetting the oldest

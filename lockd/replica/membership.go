@@ -43,6 +43,10 @@ type Status struct {
 	Members []Member `json:"members"`
 }
 
+// RaftAddr is the address the other members dial to reach this node (its
+// advertised raft address).
+func (n *Node) RaftAddr() string { return string(n.advertise) }
+
 // Status returns this node's status.
 func (n *Node) Status() Status {
 	addr, id := n.raft.LeaderWithID()

@@ -54,7 +54,8 @@ type deps struct {
 // NewNode starts a node: it opens the stores in cfg.DataDir, listens on
 // cfg.RaftListen, bootstraps a new cluster (cfg.InitialCluster, or a
 // one-node cluster of itself) when its stores are empty, or asks the
-// members in cfg.Join to admit it, and starts raft. It returns at once;
+// members in cfg.Join to admit it, or (cfg.AwaitAdmission) waits to be
+// added, and starts raft. It returns at once;
 // Status says when there is a leader. Shutdown stops it.
 func NewNode(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
@@ -80,8 +81,14 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	m := newMux(ln, cfg.Secret, cfg.Logger)
 	stream := &streamLayer{m: m, secret: cfg.Secret, addr: advertisedAddr(advertise), closed: make(chan struct{})}
+	// Without overrides, no provider: raft would log a warning at every
+	// dial for each peer the provider has no address of.
+	var provider raft.ServerAddressProvider
+	if cfg.PeerAddr != nil {
+		provider = addrProvider{cfg.PeerAddr}
+	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		ServerAddressProvider: addrProvider{cfg.PeerAddr},
+		ServerAddressProvider: provider,
 		Logger:                newHCLog(cfg.Logger, "raft-net"),
 		Stream:                stream,
 		MaxPool:               8,
@@ -154,7 +161,7 @@ func (n *Node) start() error {
 			for _, p := range n.cfg.InitialCluster {
 				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
 			}
-		case len(n.cfg.Join) == 0:
+		case len(n.cfg.Join) == 0 && !n.cfg.AwaitAdmission:
 			servers = []raft.Server{{Suffrage: raft.Voter, ID: n.id, Address: n.advertise}}
 		}
 		if servers != nil {

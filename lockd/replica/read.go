@@ -108,6 +108,15 @@ func (n *Node) Read(ctx context.Context, c Consistency, fn func(View) error) (Re
 	return info, fn(View{f: n.fsm})
 }
 
+// ReadLocal runs fn with a view of this node's replica as it is, with no
+// promise of how current it is and no refusal (for metrics and a
+// server's own bookkeeping; clients' reads go through Read).
+func (n *Node) ReadLocal(fn func(View) error) error {
+	n.fsm.mu.RLock()
+	defer n.fsm.mu.RUnlock()
+	return fn(View{f: n.fsm})
+}
+
 // lastContact is how long ago this node heard from its leader: 0 as the
 // leader, -1 if never.
 func (n *Node) lastContact() time.Duration {
@@ -232,6 +241,14 @@ func (v View) Owners(name string) []lockd.HolderStatus { return v.f.table.Owners
 
 // Status is the table's STATUS (see lockd.Table.Status), at the table's time.
 func (v View) Status(name string) lockd.Status { return v.f.table.Status(v.Now(), name) }
+
+// StatusPage is one page of the table's STATUS (see
+// lockd.Table.StatusPage), at the table's time.
+func (v View) StatusPage(q lockd.StatusQuery) lockd.Status { return v.f.table.StatusPage(v.Now(), q) }
+
+// LastToken is the last fencing token the table handed out: every later
+// grant's token is above it.
+func (v View) LastToken() lockd.Token { return v.f.table.LastToken() }
 
 // Stats are the table's running totals.
 func (v View) Stats() lockd.TableStats { return v.f.table.Stats() }

@@ -31,6 +31,12 @@ type Result struct {
 
 	// Lock is OpLock's outcome: granted (with the grant) or queued.
 	Lock lockd.LockResult
+	// Current, for a Duplicate OpLock, is where the session stands on the
+	// name now, at this entry (the recorded Lock may be out of date: a
+	// wait since granted, a grant since lost). A server answers a retried
+	// LOCK from it, so that a client that lost the replies and events
+	// between the first apply and its retry learns the present.
+	Current *Standing
 	// Grant is the grant OpUnlock released or OpRenew renewed.
 	Grant lockd.Grant
 	// State is the session's whole state after OpOpenSession or
@@ -46,6 +52,14 @@ type Result struct {
 	Events []lockd.Event
 }
 
+// Standing is a session's hold on one name: held (with the grant),
+// waiting (at a place in line), or neither.
+type Standing struct {
+	Held     bool
+	Grant    lockd.Grant
+	Position int // 1 is next in line; 0 when not waiting
+}
+
 // SessionState is a session and everything it holds and waits for.
 type SessionState struct {
 	ID      lockd.SessionID
@@ -53,6 +67,12 @@ type SessionState struct {
 	Node    string          // the node it is attached at
 	Held    []lockd.Grant   // in name order
 	Waiting []lockd.Waiting // in name order, with queue positions
+	// Locks are the same, as STATUS lists them (with client, pid and
+	// since), each name with this session's hold or wait only.
+	Locks []lockd.LockStatus
+	// LastRequest is the last request id applied for the session: a
+	// server that numbers a resumed session's requests goes on from it.
+	LastRequest uint64
 }
 
 // reply is a session command's result as the FSM records it for

@@ -59,6 +59,11 @@ func openDiskStores(dir string, logger hclog.Logger) (*stores, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("%w %s: snapshots: %w", ErrDataDir, dir, err)
 	}
+	// raft makes it 0755; inside a private dir, but private itself too.
+	if err := os.Chmod(filepath.Join(dir, "snapshots"), 0o700); err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("%w %s: snapshots: %w", ErrDataDir, dir, err)
+	}
 	return &stores{logs: cache, stable: bolt, snaps: snaps, close: bolt.Close}, nil
 }
 

@@ -261,6 +261,40 @@ func TestTCPJoinAndRemove(t *testing.T) {
 	}
 }
 
+// TestTCPAwaitAdmission: a node told to wait to be added neither leads a
+// cluster of its own nor asks anyone; a member's Join takes it in.
+func TestTCPAwaitAdmission(t *testing.T) {
+	c := newTCPCluster(t, 3, tcpTestConfig(Config{}))
+	l := c.leader()
+	cfg := c.cfgs[0]
+	cfg.NodeID = "n4"
+	cfg.RaftListen = freeAddrs(t, 1)[0]
+	cfg.DataDir = filepath.Join(t.TempDir(), "n4")
+	cfg.InitialCluster = nil
+	cfg.AwaitAdmission = true
+	n4, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n4.Shutdown(context.Background())
+	// Ten election timeouts: a node that bootstrapped itself would lead.
+	deadline := time.Now().Add(10 * cfg.ElectionTimeout)
+	for time.Now().Before(deadline) {
+		if st := n4.Status(); st.State == "Leader" || len(st.Members) > 0 {
+			t.Fatalf("a node awaiting admission: %+v", st)
+		}
+		time.Sleep(cfg.ElectionTimeout / 4)
+	}
+	if err := c.nodes[c.other(l)].Join(testCtx(t), "n4", cfg.RaftListen); err != nil {
+		t.Fatal(err)
+	}
+	a := openSession(t, c.nodes[l], "a", time.Minute)
+	mustApply(t, c.nodes[l], Lock(a.id, a.next(), lockd.LockRequest{Name: "x"}))
+	if o := owners(t, n4, Consistent, "x"); len(o) != 1 || o[0].Session != a.id {
+		t.Fatalf("the admitted node's view: %+v", o)
+	}
+}
+
 // TestDataDirMustBePrivate: a data dir that others may enter, a symlink, a
 // file, or a dir in use by another node is refused, with the reason.
 func TestDataDirMustBePrivate(t *testing.T) {

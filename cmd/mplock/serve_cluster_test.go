@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mplock/internal/proctest"
+	"mplock/lockd"
+)
+
+// These tests run real clusters of `mplock serve` processes: free loopback
+// ports, private data dirs, every process killed and reaped at the end
+// (startServe). They are about processes dying and stopping, so they kill
+// and stop them for real.
+
+// serveCluster is n `mplock serve` members on fixed loopback ports (so
+// that a restarted member comes back where its peers and clients look).
+type serveCluster struct {
+	t      *testing.T
+	dir    string
+	ids    []string
+	client []string
+	raft   []string
+	args   []string
+	procs  []*serveProc
+}
+
+// freePorts returns n loopback addresses that were free a moment ago.
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+func startServeCluster(t *testing.T, n int, args ...string) *serveCluster {
+	t.Helper()
+	c := &serveCluster{t: t, dir: t.TempDir(), client: freePorts(t, n), raft: freePorts(t, n), args: args, procs: make([]*serveProc, n)}
+	var initial []string
+	for i := range n {
+		c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
+		initial = append(initial, c.ids[i]+"="+c.raft[i])
+	}
+	c.args = append([]string{"--initial-cluster", strings.Join(initial, ",")}, args...)
+	for i := range n {
+		c.start(i)
+	}
+	return c
+}
+
+func (c *serveCluster) start(i int) {
+	c.t.Helper()
+	c.procs[i] = startServe(c.t, append([]string{"--node", c.ids[i], "--listen", c.client[i], "--raft-listen", c.raft[i],
+		"--data-dir", filepath.Join(c.dir, c.ids[i])}, c.args...)...)
+}
+
+func (c *serveCluster) signal(i int, sig syscall.Signal) {
+	c.t.Helper()
+	if err := c.procs[i].cmd.Process.Signal(sig); err != nil {
+		c.t.Fatal(err)
+	}
+	if sig == syscall.SIGKILL {
+		c.procs[i].cmd.Wait()
+		c.procs[i] = nil
+	}
+}
+
+func (c *serveCluster) servers() string { return strings.Join(c.client, ",") }
+
+// leader asks the live members, not in skip, until one names a leader
+// that is live and not in skip, and returns its index.
+func (c *serveCluster) leader(skip ...int) int {
+	c.t.Helper()
+	found := -1
+	proctest.Eventually(c.t, "a leader among the live members", func() bool {
+		for i, p := range c.procs {
+			if p == nil || contains(skip, i) {
+				continue
+			}
+			l, ok := c.leaderSays(i)
+			if j := indexOf(c.ids, l); ok && j >= 0 && c.procs[j] != nil && !contains(skip, j) {
+				found = j
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// leaderSays asks member i whom it knows as leader (MEMBERS).
+func (c *serveCluster) leaderSays(i int) (string, bool) {
+	conn, err := net.DialTimeout("tcp", c.client[i], time.Second)
+	if err != nil {
+		return "", false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(conn, "MEMBERS\n")
+	buf := make([]byte, 8192)
+	var got string
+	for !strings.Contains(got, "OK MEMBERS") {
+		n, err := conn.Read(buf)
+		got += string(buf[:n])
+		if err != nil {
+			return "", false
+		}
+	}
+	_, rest, _ := strings.Cut(got, "OK MEMBERS leader=")
+	l, _, _ := strings.Cut(rest, " ")
+	return l, l != "-"
+}
+
+func contains(s []int, x int) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func indexOf(s []string, x string) int {
+	for i, v := range s {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
+
+func dialCluster(t *testing.T, servers, name string) *lockd.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	cl, err := lockd.Dial(ctx, servers, lockd.Options{Client: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func held(t *testing.T, l *lockd.Lease) {
+	t.Helper()
+	select {
+	case <-l.Done():
+		t.Fatalf("lease %s (token %d) ended: %v", l.Name, l.Token, l.Err())
+	default:
+	}
+}
+
+// TestClusterLeaderKill: three members; a client at the leader holds two
+// locks (one with a lease), two clients at the followers wait for one of
+// them in line. The leader is killed with SIGKILL. A new leader is
+// elected; the holder resumes at another member and keeps both locks with
+// their tokens (their Done never closes); the waiters keep their order;
+// every later token is higher. The time from the kill to the holder's
+// first successful LOCK is the failover a client sees (default raft
+// timeouts).
+func TestClusterLeaderKill(t *testing.T) {
+	c := startServeCluster(t, 3, "--session-ttl", "5s")
+	l := c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	a := dialCluster(t, c.client[l]+","+c.servers(), "a")
+	x, err := a.Lock(ctx, "x", lockd.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := a.Lock(ctx, "y", lockd.Exclusive, lockd.WithTTL(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiters []*lockd.Client
+	grants := make(chan *lockd.Lease, 2)
+	for i, j := range []int{(l + 1) % 3, (l + 2) % 3} {
+		w := dialCluster(t, c.client[j], fmt.Sprintf("w%d", i+1))
+		waiters = append(waiters, w)
+		queued := make(chan int, 1)
+		go func() {
+			lease, err := w.Lock(ctx, "x", lockd.Exclusive, lockd.OnQueued(func(p int) { queued <- p }))
+			if err != nil {
+				t.Errorf("waiter %d: %v", i+1, err)
+			}
+			grants <- lease
+		}()
+		if p := <-queued; p != i+1 {
+			t.Fatalf("waiter %d queued at %d", i+1, p)
+		}
+	}
+
+	c.signal(l, syscall.SIGKILL)
+	killed := time.Now()
+	var probe *lockd.Lease
+	for probe == nil {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		probe, err = a.TryLock(pctx, "probe", lockd.Exclusive)
+		pcancel()
+		if err != nil && ctx.Err() != nil {
+			t.Fatalf("no LOCK succeeded after the leader's kill: %v", err)
+		}
+	}
+	failover := time.Since(killed)
+	nl := c.leader(l)
+	t.Logf("leader %s killed; %s leads; the holder's next LOCK succeeded %v after the kill (at %s)",
+		c.ids[l], c.ids[nl], failover.Round(time.Millisecond), a.Server())
+	if a.Server() == c.client[l] {
+		t.Fatalf("the holder still talks to the killed leader")
+	}
+	held(t, x)
+	held(t, y)
+	st, err := waiters[0].Status(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Locks) != 1 || len(st.Locks[0].Holders) != 1 || st.Locks[0].Holders[0].Token != x.Token ||
+		len(st.Locks[0].Waiters) != 2 || st.Locks[0].Waiters[0].Session != waiters[0].Session() || st.Locks[0].Waiters[1].Session != waiters[1].Session() {
+		t.Fatalf("after the failover x is %+v; want held with token %d, waiters %d then %d", st.Locks, x.Token, waiters[0].Session(), waiters[1].Session())
+	}
+	// y's lease (3s) is renewed through the new leader: it outlives two TTLs.
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
+		held(t, y)
+		time.Sleep(100 * time.Millisecond) // watching, not synchronising: y must not end meanwhile
+	}
+	if err := a.Unlock(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	last := probe.Token
+	for i := range 2 {
+		g := <-grants
+		if g == nil || g.Token <= last {
+			t.Fatalf("grant %d: %+v, not above token %d", i+1, g, last)
+		}
+		if got := g.Name; got != "x" {
+			t.Fatalf("grant %v", got)
+		}
+		last = g.Token
+		g.Unlock(ctx)
+	}
+}
+
+// fast are raft timeouts for the tests that are not about them.
+var fast = []string{"--heartbeat-timeout", "100ms", "--election-timeout", "100ms", "--session-ttl", "5s"}
+
+// TestClusterFollowerKillAndStoppedLeader: a follower killed with SIGKILL
+// costs nothing (locks go on at the leader; MEMBERS shows it down); the
+// leader stopped with SIGSTOP past the election timeout is replaced, and
+// when it runs again (SIGCONT) it has stepped down and grants nothing of
+// its own: a try-lock of a name taken meanwhile, which waited in its
+// socket, is refused, and its answer names the new holder.
+func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	l := c.leader()
+	f := (l + 1) % 3
+
+	c.signal(f, syscall.SIGKILL)
+	x := dialLines(t, c.client[l])
+	x.send("LOCK a\n")
+	x.expect("OK LOCKED a WRITE")
+	x.send("MEMBERS\n")
+	for range 3 {
+		if m := x.expect("MEMBER "); strings.Contains(m, "MEMBER "+c.ids[f]+" ") != strings.Contains(m, "role=down") {
+			t.Fatalf("with %s killed, MEMBERS says %q", c.ids[f], m)
+		}
+	}
+	x.expect("OK MEMBERS leader=" + c.ids[l])
+	c.start(f) // back from its data dir
+
+	stale := dialLines(t, c.client[l])
+	stale.send("HELLO stale\n")
+	stale.expect("OK HELLO")
+	c.signal(l, syscall.SIGSTOP)
+	nl := c.leader(l)
+	y := dialLines(t, c.client[nl])
+	y.send("PREEMPT b\n")
+	tok := tokenIn(t, y.expect("OK LOCKED b WRITE"))
+	// Sent to the stopped leader: it reads it only after SIGCONT.
+	stale.send("PREEMPT b\n")
+	c.signal(l, syscall.SIGCONT)
+	if got := stale.expect(""); !strings.HasPrefix(got, "ERR locked b is locked by session") {
+		t.Fatalf("the old leader, resumed, answered a try-lock of b (held by token %d) with %q", tok, got)
+	}
+	proctest.Eventually(t, "the old leader to know the new one", func() bool {
+		s, ok := c.leaderSays(l)
+		return ok && s == c.ids[nl]
+	})
+	z := dialLines(t, c.client[l])
+	z.send("CHECK b consistency=default\n")
+	if h := z.expect("HOLDER b WRITE"); tokenIn(t, h) != tok {
+		t.Fatalf("the old leader says b is held by %q; want token %d", h, tok)
+	}
+	z.expect("OK CHECK b held=true")
+}
+
+// TestClusterFullRestartAndJoin: the whole cluster killed and started again
+// from its data dirs keeps the locks of a session still within its TTL (its
+// client resumes it) and hands out higher tokens; a fourth node joins
+// through a member's client port (--join) and is removed with mplock
+// member remove.
+func TestClusterFullRestartAndJoin(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	a := dialCluster(t, c.servers(), "a")
+	x, err := a.Lock(ctx, "x", lockd.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.procs {
+		c.signal(i, syscall.SIGKILL)
+	}
+	for i := range c.procs {
+		c.start(i)
+	}
+	c.leader()
+	y, err := a.Lock(ctx, "y", lockd.Exclusive)
+	if err != nil {
+		t.Fatalf("after a full restart: %v", err)
+	}
+	held(t, x)
+	if y.Token <= x.Token {
+		t.Fatalf("token %d after the restart, not above %d", y.Token, x.Token)
+	}
+	if r, err := a.Check(ctx, "x", lockd.ConsistencyConsistent); err != nil || len(r.Holders) != 1 || r.Holders[0].Token != x.Token {
+		t.Fatalf("after a full restart x is %+v, %v; want token %d", r, err, x.Token)
+	}
+
+	// A fourth member joins through n1's client port.
+	raft4 := freePorts(t, 1)[0]
+	startServe(t, append([]string{"--node", "n4", "--raft-listen", raft4, "--data-dir", filepath.Join(c.dir, "n4"),
+		"--join", c.client[0]}, fast...)...)
+	proctest.Eventually(t, "n4 to be a voting member", func() bool {
+		m, err := a.Members(ctx)
+		if err != nil || len(m.Members) != 4 {
+			return false
+		}
+		return m.Members[3].ID == "n4" && m.Members[3].Voter && m.Members[3].Role == "follower"
+	})
+	out, err := mplockCommand(t, "member", "remove", "n4", "--server", c.servers()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "removed n4") {
+		t.Fatalf("mplock member remove n4: %v\n%s", err, out)
+	}
+	if m, err := a.Members(ctx); err != nil || len(m.Members) != 3 {
+		t.Fatalf("after member remove: %+v, %v", m, err)
+	}
+}
+
+// TestServeDataDirKeepsLocks: `mplock serve --data-dir` alone is a
+// one-node cluster: killed and started again, it still has a session's
+// lock (RESUME with the session's secret finds it, with its token), and
+// its tokens rise.
+func TestServeDataDirKeepsLocks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	srv := startServe(t, "--data-dir", dir, "--session-ttl", "1m")
+	c := dialLines(t, srv.addr)
+	c.send("HELLO keeper\nLOCK x\n")
+	hello := c.expect("OK HELLO ")
+	tok := tokenIn(t, c.expect("OK LOCKED x"))
+	session, secret := helloField(t, hello, "session"), helloField(t, hello, "secret")
+	srv.cmd.Process.Signal(syscall.SIGKILL)
+	srv.cmd.Wait()
+
+	again := startServe(t, "--data-dir", dir, "--session-ttl", "1m")
+	r := dialLines(t, again.addr)
+	r.send("RESUME " + session + " " + secret + "\n")
+	if h := r.expect("HOLDER x WRITE"); tokenIn(t, h) != tok {
+		t.Fatalf("after the restart x is %q; want token %d", h, tok)
+	}
+	r.expect("OK RESUMED session=" + session + " held=1")
+	r.send("LOCK z\n")
+	if z := tokenIn(t, r.expect("OK LOCKED z")); z <= tok {
+		t.Fatalf("token %d after the restart, not above %d", z, tok)
+	}
+	r.send("QUIT\n")
+	r.expect("OK BYE")
+}
+
+func helloField(t *testing.T, line, key string) string {
+	t.Helper()
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("no %s= in %q", key, line)
+	return ""
+}

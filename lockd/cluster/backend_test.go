@@ -1,0 +1,142 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProtocolAcrossMembers: HELLO says it is a cluster; a lock taken at a
+// follower queues a LOCK at the leader, whose GRANTED comes when the
+// holder releases; a retried LOCK (same req=) gets the same grant, never a
+// second; CHECK answers at every consistency; a session resumed at another
+// member keeps its lock and token, and the connection it left is dropped.
+func TestProtocolAcrossMembers(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l, f := c.leader(), c.follower()
+	c.settled()
+	a := dialLine(t, f.addr)
+	a.send("HELLO alice pid=7")
+	hello := a.expect("OK HELLO session=")
+	for _, want := range []string{" tokens=raft ", " session-ttl=5s ", " node=" + f.id + " ", " leader=" + l.id + " ", " secret="} {
+		if !strings.Contains(hello, want) {
+			t.Fatalf("HELLO %q lacks %q", hello, want)
+		}
+	}
+	if m := field(t, hello, "members"); strings.Count(m, "@") != 3 || !strings.Contains(m, f.id+"@"+f.addr) {
+		t.Fatalf("HELLO's members=%s", m)
+	}
+	session, secret := field(t, hello, "session"), field(t, hello, "secret")
+	a.send("LOCK x req=1")
+	tok := field(t, a.expect("OK LOCKED x WRITE token="), "token")
+	a.send("LOCK x req=1") // a retry: the same grant
+	if again := field(t, a.expect("OK LOCKED x WRITE token="), "token"); again != tok {
+		t.Fatalf("retried LOCK got token %s, first %s", again, tok)
+	}
+
+	b := dialLine(t, l.addr)
+	b.send("LOCK x") // nc style: no HELLO, no req=
+	b.expect("OK QUEUED x WRITE position=1")
+	for _, cons := range []string{"stale", "default", "consistent"} {
+		b.send("CHECK x consistency=" + cons)
+		b.expect("HOLDER x WRITE token=" + tok + " session=" + session + " client=alice pid=7 ")
+		end := b.expect("OK CHECK x held=true index=")
+		if !strings.Contains(end, "consistency="+cons+" node="+l.id+" leader="+l.id) || strings.Contains(end, "contact=") != (cons == "stale") {
+			t.Fatalf("CHECK %s: %q", cons, end)
+		}
+	}
+
+	// alice resumes at a third member: same lock, same token; her old
+	// connection is dropped.
+	var third *member
+	for _, m := range c.members {
+		if m != l && m != f {
+			third = m
+		}
+	}
+	r := dialLine(t, third.addr)
+	r.send("RESUME " + session + " " + secret)
+	r.expect("HOLDER x WRITE token=" + tok + " session=" + session + " client=alice ")
+	res := r.expect("OK RESUMED session=" + session + " held=1 waiting=0 node=" + third.id)
+	if field(t, res, "last-req") != "1" {
+		t.Fatalf("RESUME: %q", res)
+	}
+	a.expect("* BYE reason=resumed")
+	r.send("RESUME " + session + " " + secret)
+	r.expect("ERR session ")
+	bad := dialLine(t, l.addr)
+	bad.send("RESUME " + session + " 0000")
+	bad.expect("ERR session ")
+
+	r.send("UNLOCK x req=2")
+	r.expect("OK UNLOCKED x token=" + tok)
+	g := b.expect("* GRANTED x WRITE token=")
+	if field(t, g, "token") <= tok {
+		t.Fatalf("the next grant %q is not above %s", g, tok)
+	}
+	b.send("UNLOCK x")
+	b.expect("OK UNLOCKED x")
+
+	// A retried LOCK of a wait since granted says so.
+	b.send("LOCK y req=10")
+	b.expect("OK LOCKED y")
+	r.send("LOCK y req=3")
+	r.expect("OK QUEUED y WRITE position=1")
+	b.send("UNLOCK y req=11")
+	b.expect("OK UNLOCKED y")
+	g = r.expect("* GRANTED y WRITE token=")
+	r.send("LOCK y req=3")
+	if got := r.expect("OK LOCKED y WRITE token="); field(t, got, "token") != field(t, g, "token") {
+		t.Fatalf("retried LOCK after its grant: %q; the grant was %q", got, g)
+	}
+
+	r.send("PING")
+	r.expect("OK PONG")
+	r.send("MEMBERS")
+	for range 3 {
+		m := r.expect("MEMBER n")
+		if !strings.Contains(m, " voter=true ") || strings.Contains(m, "role=down") {
+			t.Fatalf("MEMBERS: %q", m)
+		}
+	}
+	r.expect("OK MEMBERS leader=" + l.id + " term=")
+	r.send("QUIT")
+	r.expect("OK BYE")
+	b.send("CHECK y consistency=consistent")
+	b.expect("OK CHECK y held=false ") // QUIT released it
+}
+
+// TestStaleReadRefused: a member cut off from every other refuses a stale
+// CHECK once it has not heard from a leader for longer than MaxStale, and
+// a default or consistent one for want of a leader.
+func TestStaleReadRefused(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.Replica.MaxStale = 300 * time.Millisecond
+		cfg.RequestTimeout = 500 * time.Millisecond
+	})
+	f := c.follower()
+	x := dialLine(t, f.addr)
+	x.send("CHECK x consistency=stale")
+	x.expect("OK CHECK x held=false ")
+	for _, m := range c.members {
+		if m != f {
+			c.stopMember(m)
+		}
+	}
+	deadline := time.Now().Add(safety)
+	for {
+		x.send("CHECK x consistency=stale")
+		got := x.expect("")
+		if strings.HasPrefix(got, "ERR stale ") {
+			break
+		}
+		if !strings.HasPrefix(got, "OK CHECK") || time.Now().After(deadline) {
+			t.Fatalf("a member cut off: %q", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	x.send("CHECK x")
+	x.expect("ERR unavailable ")
+	x.send("LOCK x")
+	x.expect("ERR unavailable ")
+}
