@@ -23,7 +23,9 @@ func (b *noteBook) op(client, op, name string, call, ret int, r *worker.Reply, o
 	b.notes = append(b.notes, n)
 }
 
-func granted(tok uint64) *worker.Reply { return &worker.Reply{OK: true, Token: tok, Node: "n1", Role: "leader"} }
+func granted(tok uint64) *worker.Reply {
+	return &worker.Reply{OK: true, Token: tok, Node: "n1", Role: "leader"}
+}
 
 // TestAnalyzeGoodHistory: holds, counts, stale checks and the first
 // success after a failover come out of the notes; a linearizable history
