@@ -110,7 +110,15 @@ func (r *clusterRun) startNode(ctx context.Context, i int) error {
 				c.kill()
 				<-c.done
 			}
-			return fmt.Errorf("coordinator: node %s (pid %d) did not start: %s", n.id, c.pid(), c.describe())
+			why := c.describe()
+			for _, l := range strings.Split(c.stderr.String(), "\n") {
+				if strings.HasPrefix(l, "mplock: ") {
+					state, _, _ := strings.Cut(why, ":")
+					why = state + ": " + strings.TrimPrefix(l, "mplock: ")
+					break
+				}
+			}
+			return fmt.Errorf("coordinator: node %s (pid %d) did not start: %s", n.id, c.pid(), why)
 		}
 	case <-deadline.C:
 		return fmt.Errorf("coordinator: node %s (pid %d) did not listen within %v", n.id, c.pid(), barrierTimeout)

@@ -21,11 +21,12 @@ const (
 	DefaultClusterNames    = 2
 	// DefaultElectionTimeout and DefaultHeartbeatTimeout are raft's
 	// (hashicorp/raft's 1 s), as `mplock serve` defaults them.
-	DefaultElectionTimeout  = time.Second
-	DefaultHeartbeatTimeout = time.Second
-	DefaultSessionTTL       = 10 * time.Second
-	DefaultClusterThink     = 200 * time.Millisecond
-	DefaultClusterHold      = 20 * time.Millisecond
+	DefaultElectionTimeout     = time.Second
+	DefaultHeartbeatTimeout    = time.Second
+	DefaultSessionTTL          = 10 * time.Second
+	DefaultClusterThink        = 200 * time.Millisecond
+	DefaultClusterHold         = 20 * time.Millisecond
+	DefaultClusterCheckTimeout = time.Minute
 )
 
 // ClusterFault is a kind of fault `mplock cluster` can inject.
@@ -164,7 +165,7 @@ func (p *ClusterPlan) Defaults() {
 	def(&p.SessionTTL, DefaultSessionTTL)
 	def(&p.FirstFault, p.Duration/3)
 	def(&p.FaultEvery, max(p.Duration/3, 3*p.ElectionTimeout))
-	def(&p.CheckTimeout, time.Minute)
+	def(&p.CheckTimeout, DefaultClusterCheckTimeout)
 }
 
 // Validate checks the plan; errors wrap ErrPlan.

@@ -294,7 +294,7 @@ func ClusterVerdict(c Cluster) []string {
 	}
 	switch {
 	case r.Failure != "":
-		return []string{"FAILED: " + r.Failure + ".",
+		return []string{"FAILED: " + strings.TrimSuffix(r.Failure, ".") + ".",
 			"What happened up to then is above; nothing of the run is left behind."}
 	case r.Lin != nil && r.Lin.Result == "illegal":
 		return []string{fmt.Sprintf("VIOLATION: the history is not linearizable: the service gave %s an answer no single copy of the lock table could give.", r.Lin.SliceName),
