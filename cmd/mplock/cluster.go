@@ -153,7 +153,7 @@ func clusterPlan(c *cli.Context) (coordinator.ClusterPlan, error) {
 	}
 	p.Nodes, p.Clients, p.Names = c.Int("nodes"), c.Int("clients"), c.Int("names")
 	for _, f := range []struct {
-		name string
+		name    string
 		n, most int
 	}{{"nodes", p.Nodes, coordinator.MaxClusterNodes}, {"clients", p.Clients, coordinator.MaxClusterClients}, {"names", p.Names, 26}} {
 		if f.n < 1 || f.n > f.most {
