@@ -40,7 +40,16 @@ func startProxy(t *testing.T, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close(); p.Wait() })
+	t.Cleanup(func() {
+		p.Close()
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the proxy's goroutines still run 10s after Close")
+		}
+	})
 	return p
 }
 

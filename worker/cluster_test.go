@@ -146,6 +146,7 @@ func TestClusterClientsOnARealServer(t *testing.T) {
 	if !v.Linearizable() {
 		t.Fatalf("history of %d operations not linearizable (%v)", v.Operations, v.Result)
 	}
+	t.Logf("porcupine: %d operations (of %d noted) checked in %v", v.Operations, ops, v.Took)
 	var total uint64
 	for _, name := range []string{"file_A", "file_B"} {
 		st, err := register.ReadState(filepath.Join(reg, name))
