@@ -12,6 +12,9 @@
 //	              checked independently through shared memory
 //	deadlock*.go  mplock deadlock: lock servers, reverse-order holders, and
 //	              the detector that finds their cycle (package waitfor)
+//	cluster*.go   mplock cluster: a raft cluster of mplock serve nodes behind
+//	              per-link proxies, clients with UUIDs, faults on a schedule,
+//	              and the analysis of what the clients saw (package lincheck)
 //
 // Shared machinery: children.go (starting, describing and reaping child
 // processes) and resources.go (the private run directory, its manifest, and

@@ -34,6 +34,7 @@ Examples:
 			bankCommand(),
 			benchCommand(),
 			deadlockCommand(),
+			clusterCommand(),
 			mutexCommand(),
 			serveCommand(),
 			memberCommand(),

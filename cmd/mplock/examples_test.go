@@ -83,6 +83,9 @@ type exampleCommand struct {
 	exit    int               // expected exit status
 	files   map[string]string // files in its working directory (and HOME); ".sh" ones executable
 	shorten func(args []string) []string
+	// requires says why the command cannot run here ("" when it can):
+	// its examples are then skipped, saying why.
+	requires func() string
 }
 
 // exampleOverride is what differs for one example.
@@ -153,6 +156,10 @@ var exampleCommands = map[string]exampleCommand{
 	// which no operation completed.
 	"bench":       {shorten: appendArgs("--duration", "100ms", "--repeat", "1", "--warmup", "0")},
 	"bench lockd": {shorten: appendArgs("--duration", "100ms")},
+	// A few seconds with raft's and the sessions' timeouts short enough
+	// for the faults to fit (the flags given last win).
+	"cluster": {requires: serveHasClusterMode, shorten: appendArgs("--duration", "4s", "--election-timeout", "300ms",
+		"--heartbeat-timeout", "300ms", "--session-ttl", "1s", "--think", "20ms", "--check-timeout", "30s")},
 	// Fixed ports (6000, ...) would collide with other tests on the machine.
 	"deadlock": {exit: exitDeadlock, shorten: appendArgs("--base-port", "0")},
 	"mutex": {shorten: func(args []string) []string {
@@ -510,6 +517,11 @@ func runExample(t *testing.T, ex example, tl *tools) {
 	if !ok {
 		t.Fatalf("example %q (%s): exampleCommands does not say how to run `mplock %s` examples: add it there (examples_test.go)", ex.text, where, key)
 	}
+	if rule.requires != nil {
+		if why := rule.requires(); why != "" {
+			t.Skipf("example %q: %s", ex.text, why)
+		}
+	}
 	ov := exampleOverrides[ex.text]
 	args := words
 	if rule.shorten != nil {
@@ -668,4 +680,16 @@ func (tl *tools) benchstat(t *testing.T) string {
 		proctest.MissingTool(t, "go", "golang-go")
 	}
 	return tl.dir
+}
+
+// serveHasClusterMode says why `mplock cluster` cannot run: its nodes
+// are `mplock serve` in cluster mode (issue 11), which this build may not
+// have yet.
+func serveHasClusterMode() string {
+	for _, f := range serveCommand().Flags {
+		if slices.Contains(f.Names(), "initial-cluster") {
+			return ""
+		}
+	}
+	return "mplock serve has no cluster mode (--initial-cluster) in this build: mplock cluster's nodes need it"
 }

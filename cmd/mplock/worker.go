@@ -15,6 +15,7 @@ func workerCommand() *cli.Command {
 			workerJanitorCommand(),
 			workerMutexCommand(),
 			workerHolderCommand(),
+			workerClusterCommand(),
 			workerExecCommand(),
 		},
 	}

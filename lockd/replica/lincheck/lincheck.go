@@ -6,7 +6,13 @@
 //     carries the grant's fencing token, which must be above every earlier
 //     token of that name;
 //   - release: only the owner can release; anyone else fails;
-//   - check: returns the owner of the lock ("" when free).
+//   - check: returns the owner of the lock ("" when free);
+//   - expire: the service ended the client's session (its TTL passed
+//     without keepalives, as when the client was paused) and so released
+//     its lock, at some moment between the call (the earliest the session
+//     could have lapsed) and the return (when the client learned it was
+//     gone). A client that goes on with a new session is a new client of
+//     the model.
 //
 // A history is recorded with History (safe for concurrent clients): Call
 // when an operation starts, then exactly one of Return (the outcome), Unknown
@@ -39,6 +45,7 @@ const (
 	Preempt Kind = iota + 1
 	Release
 	Check
+	Expire
 )
 
 func (k Kind) String() string {
@@ -49,6 +56,8 @@ func (k Kind) String() string {
 		return "release"
 	case Check:
 		return "check"
+	case Expire:
+		return "expire"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -111,6 +120,8 @@ func Model() porcupine.Model {
 				res = "?"
 			case in.Kind == Check:
 				res = "owner " + ownerName(out.Owner)
+			case in.Kind == Expire:
+				res = "session gone"
 			case in.Kind == Preempt && out.OK:
 				res = fmt.Sprintf("granted, token %d", out.Token)
 			case out.OK:
@@ -164,6 +175,11 @@ func step(s state, in Input, out Output) (bool, any) {
 		}
 	case Check:
 		return out.Unknown || out.Owner == s.owner, s
+	case Expire:
+		if s.owner == in.Client {
+			return true, state{token: s.token}
+		}
+		return true, s
 	}
 	return false, s
 }
@@ -181,6 +197,33 @@ type History struct {
 // monotonic clock.
 func NewHistory() *History {
 	return &History{start: time.Now(), clients: map[string]int{}}
+}
+
+// NewHistoryAt starts a history whose times are measured from start, for
+// operations recorded with Record from the notes of other processes: every
+// time given to Record must come from one clock that all of them read (the
+// wall clock of one machine).
+func NewHistoryAt(start time.Time) *History {
+	return &History{start: start, clients: map[string]int{}}
+}
+
+// Record adds an operation that another process called at call and saw
+// returned at ret with out. A zero ret records the outcome as unknown.
+func (h *History) Record(in Input, out Output, call, ret time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id, ok := h.clients[in.Client]
+	if !ok {
+		id = len(h.clients)
+		h.clients[in.Client] = id
+	}
+	op := &porcupine.Operation{ClientId: id, Input: in, Output: out, Call: int64(call.Sub(h.start))}
+	if ret.IsZero() || out.Unknown {
+		op.Output, op.Return = Output{Unknown: true}, math.MaxInt64
+	} else {
+		op.Return = max(int64(ret.Sub(h.start)), op.Call+1)
+	}
+	h.ops = append(h.ops, op)
 }
 
 // Pending is an operation called and not yet returned.

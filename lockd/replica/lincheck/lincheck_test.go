@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -111,5 +112,94 @@ func TestHistoryAndVisualize(t *testing.T) {
 	var buf bytes.Buffer
 	if err := v.Visualize(&buf); err != nil || !strings.Contains(buf.String(), "<html") {
 		t.Fatalf("visualize: %v (%d bytes)", err, buf.Len())
+	}
+}
+
+// TestExpire: a lapsed session frees its client's lock at some moment in
+// the expiry's interval, and only that client's.
+func TestExpire(t *testing.T) {
+	pa := Input{Kind: Preempt, Client: "A", Name: "x"}
+	pb := Input{Kind: Preempt, Client: "B", Name: "x"}
+	ea := Input{Kind: Expire, Client: "A", Name: "x"}
+	eb := Input{Kind: Expire, Client: "B", Name: "x"}
+	ok := []porcupine.Operation{
+		op(0, pa, Output{OK: true, Token: 1}, 0, 1),
+		op(0, ea, Output{}, 2, 10),
+		op(1, pb, Output{OK: true, Token: 2}, 5, 6), // inside the expiry: fine
+	}
+	if !CheckOperations(ok, 0).Linearizable() {
+		t.Fatal("a grant to B during A's expiry rejected")
+	}
+	bad := []porcupine.Operation{
+		op(0, pa, Output{OK: true, Token: 1}, 0, 1),
+		op(0, eb, Output{}, 2, 10), // someone else's session
+		op(1, pb, Output{OK: true, Token: 2}, 5, 6),
+	}
+	if CheckOperations(bad, 0).Linearizable() {
+		t.Fatal("B's expiry freed A's lock")
+	}
+	early := []porcupine.Operation{
+		op(0, pa, Output{OK: true, Token: 1}, 0, 1),
+		op(1, pb, Output{OK: true, Token: 2}, 2, 3), // before A's session could lapse
+		op(0, ea, Output{}, 4, 10),
+	}
+	if CheckOperations(early, 0).Linearizable() {
+		t.Fatal("a grant before the expiry's interval accepted")
+	}
+}
+
+// TestRecordAndFailingSlice: operations recorded from notes (wall-clock
+// times) are checked like called ones; a double grant among many good
+// operations is reduced to the shortest prefix of its name that fails.
+func TestRecordAndFailingSlice(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	h := NewHistoryAt(t0)
+	// y: a long, good history.
+	for i := range 20 {
+		c := string(rune('A' + i%3))
+		h.Record(Input{Kind: Preempt, Client: c, Name: "y"}, Output{OK: true, Token: uint64(i + 1)}, at(10*i), at(10*i+2))
+		h.Record(Input{Kind: Release, Client: c, Name: "y"}, Output{OK: true}, at(10*i+3), at(10*i+4))
+	}
+	// x: two good rounds, then B granted while A holds, then more.
+	x := func(kind Kind, c string, out Output, call int) {
+		h.Record(Input{Kind: kind, Client: c, Name: "x"}, out, at(call), at(call+2))
+	}
+	x(Preempt, "A", Output{OK: true, Token: 100}, 0)
+	x(Release, "A", Output{OK: true}, 5)
+	x(Preempt, "B", Output{OK: true, Token: 101}, 10)
+	x(Release, "B", Output{OK: true}, 15)
+	x(Preempt, "A", Output{OK: true, Token: 102}, 20)
+	x(Check, "C", Output{Owner: "A"}, 25)
+	x(Preempt, "B", Output{OK: true, Token: 103}, 30) // the double grant
+	x(Release, "A", Output{OK: true}, 35)
+	x(Release, "B", Output{OK: true}, 40)
+	h.Record(Input{Kind: Check, Client: "C", Name: "x"}, Output{}, at(45), time.Time{}) // never returned
+	ops := h.Operations()
+	if v := CheckOperations(ops, 0); v.Linearizable() {
+		t.Fatal("a double grant passed the check")
+	}
+	s, ok := FailingSlice(ops, 0)
+	if !ok {
+		t.Fatal("no failing slice found")
+	}
+	if s.Name != "x" || len(s.Operations) != 7 || s.Of != 10 {
+		t.Fatalf("slice of %q, %d of %d operations; want x, the first 7 of 10", s.Name, len(s.Operations), s.Of)
+	}
+	var buf bytes.Buffer
+	if err := s.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "B preempt x -> granted, token 103") {
+		t.Fatalf("slice printed without the double grant:\n%s", buf.String())
+	}
+	var html bytes.Buffer
+	if err := s.Verdict.Visualize(&html); err != nil || !strings.Contains(html.String(), "<html") {
+		t.Fatalf("visualize the slice: %v", err)
+	}
+	good := NewHistoryAt(t0)
+	good.Record(Input{Kind: Preempt, Client: "A", Name: "x"}, Output{OK: true, Token: 1}, at(0), at(1))
+	if _, ok := FailingSlice(good.Operations(), 0); ok {
+		t.Fatal("a failing slice in a linearizable history")
 	}
 }
