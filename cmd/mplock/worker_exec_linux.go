@@ -2,12 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -47,14 +48,41 @@ func runInit(path string, argv []string) error {
 		}
 	}()
 
-	in := bufio.NewReader(ctl)
+	// Lines longer than the buffer are refused (readControl).
+	in := bufio.NewReaderSize(ctl, maxControlLine)
+	clock := &initDeadline{kick: make(chan struct{}, 1)}
 	// The gate: mplock run says go only once its janitor knows this
-	// process. End of file here, or later, means mplock run is gone (and
-	// after the parent-death signal was set, so it cannot be missed).
-	if line, err := in.ReadString('\n'); err != nil || strings.TrimSpace(line) != ctlGo {
-		return withCode(exitFailure, nil)
+	// process, and tells the lease's deadline first. End of file here, or
+	// later, means mplock run is gone (and after the parent-death signal
+	// was set, so it cannot be missed).
+	for {
+		c, err := readControl(in)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintf(os.Stderr, "mplock: worker exec: %v: the command is not run\n", err)
+			}
+			return withCode(exitFailure, nil)
+		}
+		if c.verb == ctlGo {
+			break
+		}
+		if c.verb != ctlDeadline {
+			fmt.Fprintf(os.Stderr, "mplock: worker exec: control line %q before %q: the command is not run\n", c.verb, ctlGo)
+			return withCode(exitFailure, nil)
+		}
+		clock.set(c.a, c.b)
 	}
 	it := &initProc{nsInit: nsInit, rep: rep, empty: make(chan struct{}), reaped: make(chan struct{}, 1)}
+	clock.it = it
+	if clock.termPassed() {
+		// mplock run checked before it said go; it may have been stopped
+		// since.
+		it.report(fmt.Sprintf("%s %d run: the lease's deadline was within --grace when the command was to start; command not run", repFailed, exitLockLost))
+		it.report(repEmpty)
+		close(it.empty)
+		it.control(in, clock)
+		return nil // not reached: control exits
+	}
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
@@ -67,9 +95,23 @@ func runInit(path string, argv []string) error {
 		close(it.empty)
 	} else {
 		go it.reap(pid)
+		go clock.run()
 	}
-	it.control(in)
+	it.control(in, clock)
 	return nil // not reached: control exits
+}
+
+// readControl reads and parses one control line. A line longer than in's
+// buffer (maxControlLine) is an error; io.EOF means mplock run is gone.
+func readControl(in *bufio.Reader) (controlLine, error) {
+	line, err := in.ReadSlice('\n')
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull):
+		return controlLine{}, fmt.Errorf("control line longer than %d bytes", maxControlLine)
+	case err != nil:
+		return controlLine{}, err
+	}
+	return parseControl(line)
 }
 
 // initProc is the init's state once the command is started.
@@ -118,19 +160,28 @@ func (it *initProc) reap(cmd int) {
 }
 
 // control obeys mplock run's control lines until "kill" or end of file,
-// then kills every process of the command and exits.
-func (it *initProc) control(in *bufio.Reader) {
+// then kills every process of the command and exits. A line that breaks
+// the protocol ends it the same way: a broken mplock run cannot be trusted
+// to stop the command in time.
+func (it *initProc) control(in *bufio.Reader, clock *initDeadline) {
 	for {
-		line, err := in.ReadString('\n')
+		c, err := readControl(in)
+		if err == nil && c.verb == ctlGo {
+			err = fmt.Errorf("control line %q a second time", ctlGo)
+		}
 		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintf(os.Stderr, "mplock: worker exec: %v: killing the command\n", err)
+			}
 			it.killAll()
 		}
-		verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
-		switch verb {
+		switch c.verb {
+		case ctlDeadline:
+			clock.set(c.a, c.b)
 		case ctlSignal:
-			if n, err := strconv.Atoi(arg); err == nil && n > 0 && n < 65 {
-				it.signalAll(unix.Signal(n))
-			}
+			it.signalAll(unix.Signal(c.a))
+		case ctlStop:
+			clock.stop(c.a)
 		case ctlKill:
 			it.killAll()
 		}
@@ -169,11 +220,18 @@ func (it *initProc) killAll() {
 		unix.Kill(-1, unix.SIGKILL)
 		os.Exit(0)
 	}
+	it.killUntilEmpty()
+	os.Exit(0)
+}
+
+// killUntilEmpty sends SIGKILL to every process of the command until the
+// init has no child left.
+func (it *initProc) killUntilEmpty() {
 	for {
 		it.kill(unix.SIGKILL)
 		select {
 		case <-it.empty:
-			os.Exit(0)
+			return
 		case <-it.reaped:
 		case <-time.After(100 * time.Millisecond): // one in uninterruptible sleep dies when it wakes
 		}
