@@ -31,9 +31,11 @@ type job struct {
 	verbose func(format string, args ...any)
 
 	init     *exec.Cmd
-	pid      int  // the init's, as /proc shows it; it leads the command's process group
-	pidns    bool // the init is pid 1 of a PID namespace of its own
-	ctl      *os.File
+	pid      int          // the init's, as /proc shows it; it leads the command's process group
+	pidns    bool         // the init is pid 1 of a PID namespace of its own
+	ctlFile  *os.File     // the control pipe, until the gate is open
+	ctl      *initControl // the control pipe, once the command may start
+	sent     time.Time    // the last deadline the init was told
 	reports  <-chan initReport
 	initDone chan error
 	exitedC  chan struct{} // closed when the init has exited
@@ -42,9 +44,10 @@ type job struct {
 }
 
 // start launches the janitor and the init, has the janitor track the init,
-// and opens the init's gate: the command starts only once the janitor could
-// clean up after it. It refuses to start the command on a lease whose
-// deadline is already within --grace.
+// and opens the init's gate, telling it the lease's deadline first: the
+// command starts only once the janitor could clean up after it, and the
+// init could stop it in time by itself. It refuses to start the command on
+// a lease whose deadline is already within --grace.
 func (j *job) start(path string, argv, env []string, stdout io.Writer, wantNS bool) error {
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
@@ -56,7 +59,7 @@ func (j *job) start(path string, argv, env []string, stdout io.Writer, wantNS bo
 		ctlW.Close()
 		return err
 	}
-	j.ctl = ctlW
+	j.ctlFile = ctlW
 	jan, err := janitor.Start()
 	if err != nil {
 		ctlR.Close()
@@ -117,17 +120,25 @@ func (j *job) start(path string, argv, env []string, stdout io.Writer, wantNS bo
 		return fmt.Errorf("the lease on %s ends in %v, within --grace %v (is --ttl too short for the round trip to the server?)",
 			j.name, time.Until(d).Round(time.Millisecond), j.grace)
 	}
-	if _, err := io.WriteString(j.ctl, ctlGo+"\n"); err != nil {
+	// The init has just started and reads nothing else: these few bytes
+	// go into an empty pipe at once.
+	gate := ctlGo + "\n"
+	if d := j.lease.Deadline(); !d.IsZero() {
+		gate = deadlineLine(d, j.grace) + "\n" + gate
+		j.sent = d
+	}
+	if _, err := io.WriteString(j.ctlFile, gate); err != nil {
 		j.abort()
 		return fmt.Errorf("the command's init: %w", err)
 	}
+	j.ctl = newInitControl(j.ctlFile)
 	return nil
 }
 
 // abort ends a job whose command was never let through the gate: the init
 // reads end of file there and runs nothing.
 func (j *job) abort() {
-	j.ctl.Close()
+	j.ctlFile.Close()
 	<-j.initDone
 	if j.tty != nil {
 		j.tty.give(j.pid, j.tty.pgrp)
@@ -157,8 +168,11 @@ func (j *job) startInit(opts reexec.Options, path string, argv, env []string, st
 // command ran.
 func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 	var (
-		exited   bool        // the command has ended (code is its status)
-		killed   bool        // everything was sent SIGKILL
+		exited   bool // the command has ended (code is its status)
+		killed   bool // everything was sent SIGKILL
+		killSaid bool // a SIGKILL of processes still running was reported
+		initDone = j.initDone
+		initErr  error       // how the init ended, once initDone has said
 		killAt   *time.Timer // SIGKILL for every process left, once set
 		killC    <-chan time.Time
 		reports  = j.reports
@@ -169,15 +183,50 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 	)
 	defer deadline.Stop()
 	deadlineC := j.armDeadline(deadline)
-	// stop sends SIGTERM to every process of the command and sets the
-	// SIGKILL for at (sooner if at is past).
+	// The init keeps the deadline too (initDeadline), and is told each time
+	// it moves, at most syncEvery later.
+	var syncC <-chan time.Time
+	if every := j.syncEvery(); every > 0 {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		syncC = tick.C
+	}
+	// stop sends SIGTERM to every process of the command, once, and sets
+	// the SIGKILL for at (sooner if at is past), both by mplock run and by
+	// the init, which acts on its own should mplock run be stopped.
 	stop := func(at time.Time) {
-		j.control(fmt.Sprintf("%s %d", ctlSignal, int(syscall.SIGTERM)))
+		j.control(stopLine(at))
 		if killAt != nil {
 			return
 		}
 		killAt = time.NewTimer(max(time.Until(at), 0))
 		killC = killAt.C
+	}
+	// expiring stops the command because no renewal of the lease was
+	// confirmed in time, by mplock run's clock or by the init's; if the
+	// deadline has passed already, mplock run was kept from acting (it
+	// was stopped, say), and the init has acted alone.
+	expiring := func() {
+		if lost {
+			return
+		}
+		lost = true
+		d := j.lease.Deadline()
+		left := time.Until(d)
+		silent := (j.lease.Length() - left).Round(time.Millisecond)
+		running := processTree(j.pid)
+		switch {
+		case left >= 0:
+			fmt.Fprintf(j.errw, "mplock: run: no renewal of the lease on %s confirmed for %v: it may pass to another client in %v; stopping %s (SIGTERM now, SIGKILL then)\n",
+				j.name, silent, left.Round(time.Millisecond), describeProcs(running))
+		case len(running) == 0:
+			fmt.Fprintf(j.errw, "mplock: run: no renewal of the lease on %s confirmed for %v: its deadline passed %v ago while mplock run itself could not act (was it stopped?); the command's init had stopped the command by then, on its own clock (SIGTERM --grace before the deadline, SIGKILL at it)\n",
+				j.name, silent, (-left).Round(time.Millisecond))
+		default:
+			fmt.Fprintf(j.errw, "mplock: run: no renewal of the lease on %s confirmed for %v: its deadline passed %v ago while mplock run itself could not act (was it stopped?), and %s still running\n",
+				j.name, silent, (-left).Round(time.Millisecond), describeProcs(running))
+		}
+		stop(d)
 	}
 	// bound is how long after a SIGTERM now the SIGKILL comes: --grace,
 	// but no later than the lease's deadline.
@@ -193,6 +242,9 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 		case r, ok := <-reports:
 			if !ok {
 				reports = nil // the init has exited: initDone follows
+				if initDone == nil {
+					return j.initDied(initErr, code, exited, killed, lost)
+				}
 				continue
 			}
 			switch r.kind {
@@ -204,18 +256,35 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 				// lock may be someone else's by the time the shell
 				// continues it. A command whose lease has passed its
 				// deadline is then killed as it stands, never continued.
+				// (The init stops the command at the deadline meanwhile.)
 				j.tty.suspend(j.pid)
 				if d := j.lease.Deadline(); j.lease.Err() != nil || !d.IsZero() && !time.Now().Before(d) {
-					lost, killed = true, true
-					fmt.Fprintf(j.errw, "mplock: run: the lock on %s may have passed to another client while the job was suspended: SIGKILL to the stopped command, %s\n",
-						j.name, describeProcs(processTree(j.pid)))
-					j.killAll()
+					lost = true
+					if left := processTree(j.pid); len(left) > 0 {
+						killed = true
+						fmt.Fprintf(j.errw, "mplock: run: the lock on %s may have passed to another client while the job was suspended: SIGKILL to the stopped command, %s\n",
+							j.name, describeProcs(left))
+						j.killAll()
+					} else {
+						fmt.Fprintf(j.errw, "mplock: run: the lock on %s may have passed to another client while the job was suspended: the command's init stopped the command at the lease's deadline\n", j.name)
+					}
 					continue
 				}
 				j.tty.resume(j.pid)
 			case repFailed:
 				fmt.Fprintf(j.errw, "mplock: %s\n", r.text)
 				exited, code = true, r.code
+			case repExpiring:
+				expiring()
+			case repKilled:
+				// At the deadline, after its expiring report, or at the
+				// SIGKILL of a stop mplock run sent, whichever of the two
+				// came first.
+				killed = true
+				if !killSaid {
+					killSaid = true
+					fmt.Fprintf(j.errw, "mplock: run: still running: SIGKILL to %s\n", r.text)
+				}
 			case repExited:
 				exited, code = true, r.code
 				if lost || killed {
@@ -249,24 +318,25 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 			} else {
 				signalGroup(j.pid, s.(syscall.Signal))
 			}
+		case <-syncC:
+			if j.syncDeadline() && !lost {
+				deadlineC = j.armDeadline(deadline)
+			}
 		case <-deadlineC:
 			if lost {
 				deadlineC = nil
 				continue
 			}
-			d := j.lease.Deadline()
-			if time.Until(d) > j.grace { // renewed meanwhile
+			if time.Until(j.lease.Deadline()) > j.grace { // renewed meanwhile
 				deadlineC = j.armDeadline(deadline)
 				continue
 			}
-			lost = true
-			running := processTree(j.pid)
-			fmt.Fprintf(j.errw, "mplock: run: no renewal of the lease on %s confirmed for %v: it may pass to another client in %v; stopping %s (SIGTERM now, SIGKILL then)\n",
-				j.name, (j.lease.Length() - time.Until(d)).Round(time.Millisecond), time.Until(d).Round(time.Millisecond), describeProcs(running))
-			stop(d)
+			expiring()
 		case <-leaseDone:
 			leaseDone = nil
-			if !lost {
+			if d := j.lease.Deadline(); !d.IsZero() && !time.Now().Before(d) {
+				expiring() // its deadline passed before mplock run could act
+			} else if !lost {
 				lost = true
 				now := time.Now()
 				delay := bound(now)
@@ -278,23 +348,35 @@ func (j *job) supervise(sigs <-chan os.Signal) (code int, lost bool) {
 			killC = nil
 			if !killed {
 				killed = true
-				if left := processTree(j.pid); len(left) > 0 {
+				if left := processTree(j.pid); len(left) > 0 && !killSaid {
+					killSaid = true
 					fmt.Fprintf(j.errw, "mplock: run: still running: SIGKILL to %s\n", describeProcs(left))
 				}
 				j.killAll()
 			}
-		case err := <-j.initDone:
+		case err := <-initDone:
 			j.initDone <- err // for finish
-			if !exited {
-				exited, code = true, commandExitCode(err)
-				if !killed {
-					fmt.Fprintf(j.errw, "mplock: run: the command's init (pid %d) died (%v); the command died with it\n", j.pid, err)
-				}
+			// What it reported before it died is read first: the report
+			// pipe's end of file follows.
+			initDone, initErr = nil, err
+			if reports == nil {
+				return j.initDied(initErr, code, exited, killed, lost)
 			}
-			j.finish()
-			return code, lost
 		}
 	}
+}
+
+// initDied ends supervise once the init has exited, with err, and its
+// reports are all read: with the command's status if it reported one.
+func (j *job) initDied(err error, code int, exited, killed, lost bool) (int, bool) {
+	if !exited {
+		code = commandExitCode(err)
+		if !killed {
+			fmt.Fprintf(j.errw, "mplock: run: the command's init (pid %d) died (%v); the command died with it\n", j.pid, err)
+		}
+	}
+	j.finish()
+	return code, lost
 }
 
 // armDeadline sets t for --grace before the lease's deadline, and returns
@@ -308,9 +390,33 @@ func (j *job) armDeadline(t *time.Timer) <-chan time.Time {
 	return t.C
 }
 
-// control sends one line to the init; a failure means the init is gone,
-// which initDone reports.
-func (j *job) control(line string) { io.WriteString(j.ctl, line+"\n") }
+// control sends one line to the init, without waiting for it to be read;
+// a failure means the init is gone, which initDone reports.
+func (j *job) control(line string) { j.ctl.send(line) }
+
+// syncEvery is how often mplock run looks whether the lease's deadline
+// has moved, to tell the init: a 32nd of the lease, at most a second, so that
+// the init's deadline lags mplock run's by far less than the third of the
+// lease a renewal leaves to spare; zero for a lock without a deadline.
+func (j *job) syncEvery() time.Duration {
+	n := j.lease.Length()
+	if n <= 0 {
+		return 0
+	}
+	return min(max(n/32, time.Millisecond), time.Second)
+}
+
+// syncDeadline tells the init the lease's deadline if it has moved since
+// it was last told, and reports whether it had.
+func (j *job) syncDeadline() bool {
+	d := j.lease.Deadline()
+	if d.IsZero() || d.Equal(j.sent) {
+		return false
+	}
+	j.sent = d
+	j.ctl.sendDeadline(deadlineLine(d, j.grace))
+	return true
+}
 
 // killAll sends SIGKILL to every process of the command. In a PID
 // namespace, SIGKILL to its init does it all: the kernel kills the rest.
