@@ -49,6 +49,13 @@ Nothing of the command runs on without the lock:
     third of the lease: by default 10s or a third, whichever is shorter; a
     longer --grace with --ttl is a usage error. Without any lease, the
     server's idle timeout plays the TTL's part (7/8 of it).
+  - The command's init (below), a process of its own, keeps that deadline
+    too: mplock run tells it the deadline (on CLOCK_MONOTONIC) when the
+    command starts and whenever a confirmed renewal moves it, and the init
+    sends the SIGTERM and the SIGKILL itself, on its own clock. So an
+    mplock run that is stopped alone (SIGSTOP, a debugger) or starved
+    stops nothing of the command's: the command ends before the lock can
+    pass to anyone else, and mplock run, continued, says so and exits 76.
   - A lock taken away at once (the server shut down, the connection broke)
     gives the command SIGTERM at once and SIGKILL --grace later, or at the
     deadline if that comes first.
@@ -83,11 +90,14 @@ Nothing of the command runs on without the lock:
     too; only a process that left that group (setsid) survives mplock run,
     its init and its janitor all killed at once. --verbose says which holds.
 
-What no runner can prevent: an mplock run that is itself stopped (SIGSTOP, a
-paused VM, a suspended laptop) cannot stop its command in time, and neither
-can anything else on that host; a lock taken away at once leaves the command
-its --grace. Then only the fencing token protects the resource: the resource
-must refuse a token lower than the highest it has accepted. For a file:
+What no runner can prevent: mplock run and the command's init stopped both
+(SIGSTOP to each, as pkill -STOP mplock sends; a frozen cgroup, as docker
+pause makes; a paused VM; a suspended host, on whose resumption their
+monotonic clocks have not moved while a server elsewhere counted the time)
+cannot stop the command in time, and neither can anything else on that
+host; a lock taken away at once leaves the command its --grace. Then only
+the fencing token protects the resource: the resource must refuse a token
+lower than the highest it has accepted. For a file:
   mplock run report -- sh -c 'exec 9>>report.token && flock 9 &&
     seen=$(cat report.token) && [ "$MPLOCK_TOKEN" -ge "${seen:-0}" ] &&
     echo "$MPLOCK_TOKEN" > report.token && echo "token $MPLOCK_TOKEN" >> report.txt'
@@ -95,9 +105,11 @@ must refuse a token lower than the highest it has accepted. For a file:
 
 Run from a terminal's prompt, the command gets the terminal while it runs,
 as any job the shell starts: it can read it, Ctrl-C and Ctrl-Z reach it,
-and Ctrl-Z stops mplock run with it (fg resumes both; a command whose lease
-ran out meanwhile is killed instead, exit 76). Within a pipeline
-(mplock run ... | less), the terminal stays with the pipeline. SIGINT,
+and Ctrl-Z stops mplock run with it (fg resumes both). Suspended, mplock
+run renews nothing: if the lease runs out meanwhile, the init gives the
+command SIGTERM (with SIGCONT, so that it can act on it) --grace before the
+deadline and SIGKILL at it, and fg finds it ended, exit 76. Within a
+pipeline (mplock run ... | less), the terminal stays with the pipeline. SIGINT,
 SIGTERM and SIGHUP sent to mplock run are passed on to the command's process
 group (with SIGCONT, should it be stopped).
 
