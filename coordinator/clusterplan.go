@@ -5,13 +5,14 @@ import (
 	"strings"
 	"time"
 
+	"mplock/lockd/replica"
 	"mplock/worker"
 )
 
 // Cluster defaults, in one place. The first fault comes at a third of the
 // run (the issue's default: the leader is killed at a third of the run);
-// a pause lasts past the election timeout, a client's pause past its
-// session's TTL; a killed leader comes back after FaultEvery/2.
+// a pause lasts well past an election (faultLength), a client's pause past
+// its session's TTL; a killed leader comes back after FaultEvery/2.
 const (
 	DefaultClusterNodes    = 3
 	MaxClusterNodes        = 9
@@ -19,11 +20,12 @@ const (
 	MaxClusterClients      = 64
 	DefaultClusterDuration = 10 * time.Second
 	DefaultClusterNames    = 2
-	// DefaultElectionTimeout and DefaultHeartbeatTimeout are raft's
-	// (hashicorp/raft's 1 s), as `mplock serve` defaults them.
-	DefaultElectionTimeout     = time.Second
-	DefaultHeartbeatTimeout    = time.Second
-	DefaultSessionTTL          = 10 * time.Second
+	// The nodes' raft timeouts and session TTL are `mplock serve`'s own
+	// defaults (lockd/replica: a dead leader is replaced in about 0.4 to
+	// 1.2 s).
+	DefaultElectionTimeout     = replica.DefaultElectionTimeout
+	DefaultHeartbeatTimeout    = replica.DefaultHeartbeatTimeout
+	DefaultSessionTTL          = replica.DefaultSessionTTL
 	DefaultClusterThink        = 200 * time.Millisecond
 	DefaultClusterHold         = 20 * time.Millisecond
 	DefaultClusterCheckTimeout = time.Minute
@@ -164,7 +166,7 @@ func (p *ClusterPlan) Defaults() {
 	def(&p.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def(&p.SessionTTL, DefaultSessionTTL)
 	def(&p.FirstFault, p.Duration/3)
-	def(&p.FaultEvery, max(p.Duration/3, 3*p.ElectionTimeout))
+	def(&p.FaultEvery, max(p.Duration/3, p.electionBound()))
 	def(&p.CheckTimeout, DefaultClusterCheckTimeout)
 }
 
@@ -237,11 +239,28 @@ func (p ClusterPlan) faultLength(k ClusterFault) time.Duration {
 	case KillLeader:
 		return p.FaultEvery / 2
 	case PauseLeader:
-		return 2 * p.ElectionTimeout
+		return p.electionBound()
 	case Partition:
-		return max(p.FaultEvery/2, 3*p.ElectionTimeout)
+		return max(p.FaultEvery/2, p.electionBound())
 	case PauseClient:
-		return p.SessionTTL + 2*p.ElectionTimeout
+		// The session ends within two TTLs (nodeArgs: the idle timeout
+		// closes the silent connection, the session expires a TTL
+		// later); then long enough for another client to take the lock.
+		return 2*p.SessionTTL + max(2*p.ElectionTimeout, 2*time.Second)
 	}
 	return 0
 }
+
+// electionBound is a generous bound of the time the others take to elect
+// a new leader after losing the old one: a follower waits up to twice the
+// heartbeat timeout before it stands, and a split vote costs up to twice
+// the election timeout again; thrice their sum.
+func (p ClusterPlan) electionBound() time.Duration {
+	return 3 * (p.HeartbeatTimeout + p.ElectionTimeout)
+}
+
+// opTimeout bounds a client's operation (worker.ClusterSpec.Timeout): the
+// Go client resumes its session at another node, or learns it is lost,
+// within a session TTL, so a change still unanswered after three has hit a
+// stuck service.
+func (p ClusterPlan) opTimeout() time.Duration { return 3 * p.SessionTTL }

@@ -149,6 +149,7 @@ type Linearizability struct {
 	// printed, and porcupine's HTML view of it.
 	SliceName  string   `json:"slice_name,omitempty"`
 	SliceOps   int      `json:"slice_operations,omitempty"`
+	SliceOpen  int      `json:"slice_open,omitempty"` // later operations in the slice, their outcomes left open
 	SliceOf    int      `json:"slice_of,omitempty"`
 	SliceLines []string `json:"slice,omitempty"`
 	HTML       []byte   `json:"-"`

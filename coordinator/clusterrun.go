@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,7 @@ func RunCluster(ctx context.Context, plan ClusterPlan) (*ClusterResult, error) {
 		plan.Seed = mrand.Uint64()
 	}
 	r := &clusterRun{plan: plan, rng: mrand.New(mrand.NewPCG(plan.Seed, 1)),
+		probes:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}},
 		nodeExited: make(chan *child, 4*plan.Nodes), notes: make(chan clusterMsg, 256), quit: make(chan struct{})}
 	r.res = &ClusterResult{Plan: plan}
 	r.res.Plan.OnEvent = nil
@@ -63,6 +65,7 @@ func RunCluster(ctx context.Context, plan ClusterPlan) (*ClusterResult, error) {
 	if ctx.Err() != nil {
 		r.interrupted = true
 	}
+	r.endFaults()
 	r.stopClients()
 	r.stopNodes()
 	return r.result(), nil
@@ -76,8 +79,11 @@ type clusterRun struct {
 	files resources
 	regs  string // the registers' directory
 
-	nodes      []*clusterNode
-	mesh       *mesh
+	nodes []*clusterNode
+	mesh  *mesh
+	// probes keeps a connection to every node's metrics listener, not one
+	// per probe; its idle connections are closed at the end.
+	probes     *http.Client
 	clients    []*clusterClientProc
 	nodeExited chan *child
 	notes      chan clusterMsg
@@ -154,13 +160,14 @@ func (r *clusterRun) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	addrs, err := freePorts(2 * r.plan.Nodes)
+	addrs, err := freePorts(3 * r.plan.Nodes)
 	if err != nil {
 		return err
 	}
 	var ids, raftAddrs []string
 	for i := range r.plan.Nodes {
-		n := &clusterNode{idx: i, id: NodeName(i), clientAddr: addrs[2*i], raftAddr: addrs[2*i+1], dataDir: dataDir(dir, NodeName(i))}
+		n := &clusterNode{idx: i, id: NodeName(i), clientAddr: addrs[3*i], raftAddr: addrs[3*i+1], metricsAddr: addrs[3*i+2],
+			dataDir: dataDir(dir, NodeName(i))}
 		r.nodes = append(r.nodes, n)
 		ids, raftAddrs = append(ids, n.id), append(raftAddrs, n.raftAddr)
 	}
@@ -186,7 +193,7 @@ func (r *clusterRun) setup(ctx context.Context) error {
 	for i := range r.plan.Clients {
 		spec := worker.ClusterSpec{ID: newUUID(), Servers: servers, Names: names, Consistency: r.plan.Consistency,
 			Registers: r.regs, Think: r.plan.Think, Hold: r.plan.Hold, Stall: r.plan.ElectionTimeout,
-			Timeout: max(3*r.plan.ElectionTimeout, 3*time.Second), Seed: r.plan.Seed + uint64(i) + 1}
+			Timeout: r.plan.opTimeout(), Seed: r.plan.Seed + uint64(i) + 1}
 		if err := r.startClient(spec); err != nil {
 			return err
 		}
@@ -222,7 +229,7 @@ func (r *clusterRun) probeAll(ctx context.Context) []nodeView {
 				out <- nodeView{idx: n.idx}
 				return
 			}
-			out <- probe(ctx, n, 4*probeEvery)
+			out <- probe(ctx, r.probes, n, 4*probeEvery)
 		}()
 	}
 	views := make([]nodeView, len(r.nodes))
@@ -244,7 +251,7 @@ func (r *clusterRun) observe(views []nodeView) {
 		if !v.ok {
 			continue
 		}
-		n.role, n.term, n.applied, n.leader = v.role, v.term, max(n.applied, v.applied), v.leader
+		n.role, n.term, n.applied = v.role, v.term, max(n.applied, v.applied)
 		if v.role == "leader" && v.term >= term && n.state == nodeUp {
 			best, term = v.idx, v.term
 		}
@@ -382,6 +389,9 @@ func (r *clusterRun) supervise(ctx context.Context) {
 	r.res.Start = r.start
 	for i := range r.events {
 		r.events[i].At = 0 // setup happened before the start
+	}
+	for i := range r.roles {
+		r.roles[i].From = 0
 	}
 	r.send(worker.ClusterGo)
 	views := make(chan []nodeView, 1)
@@ -535,6 +545,16 @@ func (r *clusterRun) onNote(m clusterMsg) {
 		return
 	}
 	n := m.note
+	if id := r.nodeID(n.Server); id != "" {
+		n.Server = id
+	}
+	if rep := n.Reply; n.Kind == worker.ClusterNoteOp && rep != nil && rep.Node != "" && rep.Role == "" && r.leader >= 0 {
+		// A change's answer does not say who leads: as the probes see it.
+		rep.Leader = r.nodes[r.leader].id
+		if i := slices.IndexFunc(r.nodes, func(x *clusterNode) bool { return x.id == rep.Node }); i >= 0 {
+			rep.Role = r.nodes[i].role
+		}
+	}
 	r.allNotes = append(r.allNotes, n)
 	e := ClusterEvent{At: r.since(n.Time()), Client: c.spec.ID, PID: c.pid(), Note: &r.allNotes[len(r.allNotes)-1]}
 	switch n.Kind {
@@ -567,6 +587,16 @@ func (r *clusterRun) onNote(m clusterMsg) {
 	r.event(e)
 }
 
+// nodeID is the id of the node whose client address is addr, "" if none.
+func (r *clusterRun) nodeID(addr string) string {
+	for _, n := range r.nodes {
+		if n.clientAddr == addr {
+			return n.id
+		}
+	}
+	return ""
+}
+
 func (r *clusterRun) stopping() bool {
 	select {
 	case <-r.quit:
@@ -584,9 +614,33 @@ func (r *clusterRun) send(line string) {
 	}
 }
 
-// stopClients tells every client to stop (it releases what it holds and
-// ends its session), waits for them within the grace period and their
-// operation timeout, and kills the rest.
+// endFaults undoes the faults still in force when the run ends: paused
+// nodes continue, cut links heal (a killed node stays down: the others
+// are a majority). The clients can then finish their operations.
+func (r *clusterRun) endFaults() {
+	if r.mesh != nil {
+		r.mesh.heal()
+	}
+	now := r.since(time.Now())
+	for _, n := range r.nodes {
+		switch n.state {
+		case nodePaused:
+			n.signal(syscall.SIGCONT)
+			fallthrough
+		case nodeCut:
+			n.state = nodeUp
+			n.downtime += now - n.downSince
+		case nodeKilled:
+			n.downtime += now - n.downSince
+		}
+	}
+	r.actions = nil
+}
+
+// stopClients tells every client to stop (it finishes its operation,
+// releases what it holds and ends its session), waits for them within the
+// grace period and a session TTL (an operation under way may wait for its
+// session to resume elsewhere), and kills the rest.
 func (r *clusterRun) stopClients() {
 	for _, c := range r.clients {
 		if c.paused {
@@ -596,7 +650,7 @@ func (r *clusterRun) stopClients() {
 		io.WriteString(c.stdin, worker.ClusterStop+"\n")
 		c.stdin.Close()
 	}
-	grace := time.NewTimer(stopGrace + max(3*r.plan.ElectionTimeout, 3*time.Second))
+	grace := time.NewTimer(stopGrace + r.plan.SessionTTL)
 	defer grace.Stop()
 	for !r.clientsEnded() {
 		select {
@@ -651,6 +705,7 @@ func (r *clusterRun) reapAll() {
 	if r.mesh != nil {
 		r.mesh.close()
 	}
+	r.probes.CloseIdleConnections()
 	r.files.release()
 }
 

@@ -27,7 +27,7 @@ func ClusterHeader(w io.Writer, p coordinator.ClusterPlan) error {
 		for _, f := range p.Faults {
 			names = append(names, f.String())
 		}
-		faults = fmt.Sprintf("faults %s every %v from %v", strings.Join(names, ","), p.FaultEvery, p.FirstFault)
+		faults = fmt.Sprintf("faults %s every %v from %v", strings.Join(names, ","), p.FaultEvery.Round(time.Millisecond), p.FirstFault.Round(time.Millisecond))
 	}
 	fencing := "on"
 	if !p.Fencing {
@@ -100,7 +100,11 @@ func ClusterEventText(e coordinator.ClusterEvent) string {
 				n.Name, shortID(n.Client), n.Token, n.Read, n.Wrote, nOf(int(n.Lost), "update", "updates"))
 		}
 	case coordinator.ClusterSession:
-		return fmt.Sprintf("client %s: %s", shortID(e.Client), e.Note.Text)
+		n := e.Note
+		if n.Previous != "" {
+			return fmt.Sprintf("client %s lost its session %s (%s); opened %s", shortID(e.Client), sessionOf(n.Previous), n.Text, sessionOf(n.Client))
+		}
+		return fmt.Sprintf("client %s resumed its session at %s (%s)", shortID(e.Client), n.Server, n.Text)
 	case coordinator.ClusterAbort:
 		return "stopping: " + e.Text
 	}
@@ -135,15 +139,19 @@ func opText(n *worker.ClusterNote) string {
 		at = " at " + r.Node
 		var how []string
 		if n.Op == "check" && r.Consistency != "" {
-			how = append(how, string(r.Consistency))
+			c := string(r.Consistency)
 			if r.Consistency == worker.Stale {
-				how = append(how, durText(r.Contact)+" behind")
+				c += ", " + durText(r.Contact) + " behind"
 			}
+			if r.Role != "" {
+				how = append(how, r.Role)
+			}
+			how = append(how, c)
 		} else if r.Role != "" {
 			how = append(how, r.Role)
 		}
 		if len(how) > 0 {
-			at += " (" + strings.Join(how, ", ") + ")"
+			at += " (" + strings.Join(how, "; ") + ")"
 		}
 	} else if n.Server != "" {
 		at = " at " + n.Server
@@ -238,7 +246,11 @@ func ClusterSummary(w io.Writer, c Cluster) error {
 	if l := r.Lin; l != nil {
 		fmt.Fprintf(&b, "Linearizability (porcupine): %s, %d operations checked in %s\n", l.Result, l.Operations, durText(l.Took))
 		if l.SliceName != "" {
-			fmt.Fprintf(&b, "  the smallest failing slice: the first %d of %d operations on %s:\n", l.SliceOps, l.SliceOf, l.SliceName)
+			open := ""
+			if l.SliceOpen > 0 {
+				open = fmt.Sprintf(" (and %s called before their last answer, outcomes left open)", nOf(l.SliceOpen, "later one", "later ones"))
+			}
+			fmt.Fprintf(&b, "  the smallest failing slice: the first %d of %d operations on %s%s:\n", l.SliceOps, l.SliceOf, l.SliceName, open)
 			for _, line := range l.SliceLines {
 				b.WriteString("    " + line + "\n")
 			}
