@@ -44,6 +44,7 @@ type clusterNode struct {
 	args        []string
 	pids        []int
 	state       nodeState
+	forced      bool // killed at the end: it did not stop on SIGTERM in time
 	downSince   time.Duration
 	downtime    time.Duration
 	// From the probes: its role, term and applied index as it last said.
@@ -142,14 +143,19 @@ func (n *clusterNode) signal(sig syscall.Signal) {
 	}
 }
 
+// nodeStopGrace is how long a node has to stop after SIGTERM before it is
+// killed: `mplock serve` itself gives its shutdown at most 5 s (its
+// clients' goodbyes, a leader's handover).
+const nodeStopGrace = 6 * time.Second
+
 // stopNodes ends every node: SIGCONT to any paused one, SIGTERM, and
-// SIGKILL to those still running after the grace period.
+// SIGKILL to those still running after nodeStopGrace.
 func (r *clusterRun) stopNodes() {
 	for _, n := range r.nodes {
 		n.signal(syscall.SIGCONT)
 		n.signal(syscall.SIGTERM)
 	}
-	grace := time.NewTimer(stopGrace)
+	grace := time.NewTimer(nodeStopGrace)
 	defer grace.Stop()
 	for _, n := range r.nodes {
 		if n.child == nil {
@@ -159,7 +165,8 @@ func (r *clusterRun) stopNodes() {
 		case <-n.done:
 		case <-grace.C:
 			for _, m := range r.nodes {
-				if m.child != nil {
+				if m.child != nil && !m.hasExited() {
+					m.forced = true
 					m.kill()
 				}
 			}

@@ -9,10 +9,13 @@ import (
 	"mplock/worker"
 )
 
-// Cluster defaults, in one place. The first fault comes at a third of the
-// run (the issue's default: the leader is killed at a third of the run);
-// a pause lasts well past an election (faultLength), a client's pause past
-// its session's TTL; a killed leader comes back after FaultEvery/2.
+// Cluster defaults, in one place. Faults come every third of the run, or
+// every DefaultMaxFaultEvery in a longer one (so that a minute shows a
+// dozen), but no closer than an election takes; the first one comes as
+// long after the start (the default run: the leader is killed at a third
+// of it). A pause lasts well past an election (faultLength), a client's
+// pause past its session's TTL; a killed leader comes back after
+// FaultEvery/2.
 const (
 	DefaultClusterNodes    = 3
 	MaxClusterNodes        = 9
@@ -20,6 +23,7 @@ const (
 	MaxClusterClients      = 64
 	DefaultClusterDuration = 10 * time.Second
 	DefaultClusterNames    = 2
+	DefaultMaxFaultEvery   = 5 * time.Second
 	// The nodes' raft timeouts and session TTL are `mplock serve`'s own
 	// defaults (lockd/replica: a dead leader is replaced in about 0.4 to
 	// 1.2 s).
@@ -165,8 +169,8 @@ func (p *ClusterPlan) Defaults() {
 	def(&p.ElectionTimeout, DefaultElectionTimeout)
 	def(&p.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def(&p.SessionTTL, DefaultSessionTTL)
-	def(&p.FirstFault, p.Duration/3)
-	def(&p.FaultEvery, max(p.Duration/3, p.electionBound()))
+	def(&p.FaultEvery, max(min(p.Duration/3, DefaultMaxFaultEvery), p.electionBound()))
+	def(&p.FirstFault, min(p.Duration/3, p.FaultEvery))
 	def(&p.CheckTimeout, DefaultClusterCheckTimeout)
 }
 

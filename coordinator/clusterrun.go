@@ -729,6 +729,9 @@ func (r *clusterRun) result() *ClusterResult {
 		if n.child != nil {
 			nr.Exit = n.describe()
 		}
+		if n.forced {
+			nr.Exit = fmt.Sprintf("killed by SIGKILL: still running %v after SIGTERM", nodeStopGrace)
+		}
 		for _, s := range r.roles {
 			if s.Node == n.id && s.Role == "leader" {
 				nr.Leader += s.To - s.From
