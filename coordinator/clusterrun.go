@@ -129,6 +129,7 @@ type clusterMsg struct {
 func (r *clusterRun) since(t time.Time) time.Duration { return t.Round(0).Sub(r.start) }
 
 func (r *clusterRun) event(e ClusterEvent) {
+	e.Setup = r.res.Start.IsZero()
 	r.events = append(r.events, e)
 	if r.plan.OnEvent != nil {
 		r.plan.OnEvent(e)
@@ -548,9 +549,11 @@ func (r *clusterRun) onNote(m clusterMsg) {
 	if id := r.nodeID(n.Server); id != "" {
 		n.Server = id
 	}
-	if rep := n.Reply; n.Kind == worker.ClusterNoteOp && rep != nil && rep.Node != "" && rep.Role == "" && r.leader >= 0 {
+	if rep := n.Reply; n.Kind == worker.ClusterNoteOp && rep != nil && rep.Node != "" && rep.Role == "" {
 		// A change's answer does not say who leads: as the probes see it.
-		rep.Leader = r.nodes[r.leader].id
+		if r.leader >= 0 {
+			rep.Leader = r.nodes[r.leader].id
+		}
 		if i := slices.IndexFunc(r.nodes, func(x *clusterNode) bool { return x.id == rep.Node }); i >= 0 {
 			rep.Role = r.nodes[i].role
 		}

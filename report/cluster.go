@@ -62,7 +62,11 @@ func ClusterEventLine(e coordinator.ClusterEvent) string {
 	if t == "" {
 		return ""
 	}
-	return fmt.Sprintf("  %8s  %s", offset(e.At), t)
+	at := offset(e.At)
+	if e.Setup {
+		at = "setup"
+	}
+	return fmt.Sprintf("  %8s  %s", at, t)
 }
 
 // ClusterEventText tells an event in the seed's words.
@@ -102,7 +106,7 @@ func ClusterEventText(e coordinator.ClusterEvent) string {
 	case coordinator.ClusterSession:
 		n := e.Note
 		if n.Previous != "" {
-			return fmt.Sprintf("client %s lost its session %s (%s); opened %s", shortID(e.Client), sessionOf(n.Previous), n.Text, sessionOf(n.Client))
+			return fmt.Sprintf("client %s lost its session %s (%s); opened %s", shortID(e.Client), sessionOf(n.Previous), clip(n.Text), sessionOf(n.Client))
 		}
 		return fmt.Sprintf("client %s resumed its session at %s (%s)", shortID(e.Client), n.Server, n.Text)
 	case coordinator.ClusterAbort:
@@ -159,9 +163,9 @@ func opText(n *worker.ClusterNote) string {
 	var res string
 	switch n.Outcome {
 	case worker.OutcomeUnknown:
-		res = "outcome unknown (" + n.Err + ")"
+		res = "outcome unknown (" + clip(n.Err) + ")"
 	case worker.OutcomeDropped:
-		res = "not applied (" + n.Err + ")"
+		res = "not applied (" + clip(n.Err) + ")"
 	default:
 		r := n.Reply
 		switch {
@@ -183,6 +187,14 @@ func opText(n *worker.ClusterNote) string {
 		}
 	}
 	return fmt.Sprintf("%s %s %s%s: %s", who, n.Op, n.Name, at, res)
+}
+
+// clip shortens an error for the narrative: its first 120 characters.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 120 {
+		return string(r[:119]) + "…"
+	}
+	return s
 }
 
 // sessionOf is the session part of a client name: "3f2a.2".
