@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,8 +214,8 @@ func ClusterName(i int) string { return "file_" + string(rune('A'+i)) }
 func NodeName(i int) string { return fmt.Sprintf("n%d", i+1) }
 
 // Schedule lists the faults of the run with their start times: one every
-// FaultEvery from FirstFault, cycling through p.Faults, each starting
-// early enough to end before the run does.
+// FaultEvery from FirstFault, cycling through p.Faults, until one would
+// not end before the run does (see Unscheduled).
 func (p ClusterPlan) Schedule() []ScheduledFault {
 	if len(p.Faults) == 0 {
 		return nil
@@ -222,10 +223,24 @@ func (p ClusterPlan) Schedule() []ScheduledFault {
 	var out []ScheduledFault
 	for at, i := p.FirstFault, 0; at < p.Duration; at, i = at+p.FaultEvery, i+1 {
 		k := p.Faults[i%len(p.Faults)]
-		if at+p.faultLength(k) > p.Duration && len(out) > 0 {
+		if at+p.faultLength(k) > p.Duration {
 			break
 		}
 		out = append(out, ScheduledFault{At: at, Kind: k})
+	}
+	return out
+}
+
+// Unscheduled lists the kinds of p.Faults that Schedule leaves out, each
+// with how long it lasts: the run is too short for them (a client's pause
+// lasts two session TTLs and more).
+func (p ClusterPlan) Unscheduled() map[ClusterFault]time.Duration {
+	out := map[ClusterFault]time.Duration{}
+	s := p.Schedule()
+	for _, k := range p.Faults {
+		if !slices.ContainsFunc(s, func(f ScheduledFault) bool { return f.Kind == k }) {
+			out[k] = p.faultLength(k)
+		}
 	}
 	return out
 }

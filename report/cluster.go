@@ -36,7 +36,23 @@ func ClusterHeader(w io.Writer, p coordinator.ClusterPlan) error {
 	_, err := fmt.Fprintf(w, "mplock cluster: %d nodes (mplock serve, raft), %d clients, %v; %s; fencing %s; checks %s\n"+
 		"  election timeout %v, session TTL %v; every client has a UUID and works on %s\n",
 		p.Nodes, p.Clients, p.Duration, faults, fencing, p.Consistency, p.ElectionTimeout, p.SessionTTL, names(p.Names))
-	return err
+	if err != nil {
+		return err
+	}
+	for _, k := range coordinator.AllClusterFaults {
+		if d, ok := p.Unscheduled()[k]; ok {
+			first := p.FirstFault + time.Duration(slices.Index(p.Faults, k))*p.FaultEvery
+			why := ""
+			if k == coordinator.PauseClient {
+				why = " (two session TTLs, and time for another client to take the lock)"
+			}
+			if _, err := fmt.Fprintf(w, "  no %s fault: it lasts %v%s and would not end before the run does: give a --duration of at least %v\n",
+				k, d.Round(time.Millisecond), why, (first + d + time.Second - 1).Truncate(time.Second)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func names(n int) string {
@@ -136,7 +152,7 @@ func faultText(e coordinator.ClusterEvent) string {
 func opText(n *worker.ClusterNote) string {
 	who := "client " + shortID(n.Client)
 	if n.Op == "expire" {
-		return fmt.Sprintf("%s's session %s is gone: the service released its %s", who, sessionOf(n.Client), n.Name)
+		return fmt.Sprintf("%s's session %s is gone, and its lock on %s with it", who, sessionOf(n.Client), n.Name)
 	}
 	at := ""
 	if r := n.Reply; r != nil && r.Node != "" {

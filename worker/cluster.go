@@ -119,7 +119,7 @@ func splitList(s string) []string {
 func RunCluster(ctx context.Context, spec ClusterSpec, dial ClusterDialer, control io.Reader, notes io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &clusterClient{spec: spec, dial: dial, notes: &clusterNotes{w: notes}, start: make(chan struct{}),
+	c := &clusterClient{spec: spec, dial: dial, notes: &clusterNotes{w: notes}, start: make(chan struct{}), mayHold: map[string]bool{},
 		rng: rand.New(rand.NewPCG(spec.Seed, spec.Seed^0x9e3779b97f4a7c15))}
 	c.regs = map[string]*register.Register{}
 	for _, name := range spec.Names {
@@ -179,6 +179,9 @@ type clusterClient struct {
 	alive int64
 	// lastErr is the last operation's error.
 	lastErr error
+	// mayHold are the names the session may hold: granted, or asked for
+	// with an unknown outcome, and not known released since.
+	mayHold map[string]bool
 }
 
 func (c *clusterClient) readControl(r io.Reader, cancel func()) {
@@ -324,6 +327,12 @@ func (c *clusterClient) do(ctx context.Context, op, name string, f func(context.
 	if r.Node != "" && n.Reply == nil {
 		n.Reply = &Reply{Node: r.Node}
 	}
+	switch {
+	case op == "preempt" && (n.Outcome == OutcomeUnknown || n.Outcome == OutcomeOK && r.OK):
+		c.mayHold[name] = true
+	case op == "release" && (n.Outcome == OutcomeOK || n.Outcome == OutcomeRefused):
+		delete(c.mayHold, name)
+	}
 	c.notes.write(n)
 	if errors.Is(err, ErrSessionLost) {
 		c.sessionLost(ctx, ret, err)
@@ -340,8 +349,11 @@ func (c *clusterClient) do(ctx context.Context, op, name string, f func(context.
 func (c *clusterClient) sessionLost(ctx context.Context, now int64, err error) {
 	old := c.client
 	for _, name := range c.spec.Names {
-		c.notes.write(ClusterNote{Kind: ClusterNoteOp, Client: old, Op: "expire", Name: name, Call: c.alive, Return: now, Outcome: OutcomeOK})
+		if c.mayHold[name] {
+			c.notes.write(ClusterNote{Kind: ClusterNoteOp, Client: old, Op: "expire", Name: name, Call: c.alive, Return: now, Outcome: OutcomeOK})
+		}
 	}
+	clear(c.mayHold)
 	c.svc.Close()
 	if c.newSession(ctx) != nil {
 		return // stopped

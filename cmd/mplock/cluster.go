@@ -51,7 +51,7 @@ Examples:
   mplock cluster                                   # 3 nodes, 4 clients, 10 s; the leader is killed at a third of the run
   mplock cluster --nodes 5 --clients 8 --duration 30s --faults kill,pause,partition
   mplock cluster --check                           # record every operation; check the history (porcupine)
-  mplock cluster --faults client-pause --fencing=off   # the late write that fencing refuses, accepted
+  mplock cluster --faults client-pause --fencing=off --session-ttl 2s   # the late write that fencing refuses, accepted
   mplock cluster --json
   mplock cluster --timeline run.svg                # one row per node (role over time) and per client (holds)
 

@@ -237,6 +237,8 @@ var exampleOverrides = map[string]exampleOverride{
 		exit: code(exitFailure), why: "the naive variant deadlocks: the counterexample is what the example shows",
 	},
 	"mplock member list": {exit: code(0), script: inLocalCluster, why: "needs a cluster: deploy/local-cluster.sh starts one"},
+	"mplock cluster --faults client-pause --fencing=off --session-ttl 2s": {script: "{} --duration 6s",
+		why: "a client's pause lasts two session TTLs and 2s: 4s with the shortened TTL, from a third of the run"},
 	"mplock member remove n4": {exit: code(0), script: strings.Replace(inLocalCluster, "{}", "mplock member add n4 127.0.0.1:1 && {}", 1),
 		why: "needs a cluster with an n4 to remove"},
 	"mplock status file_A --wait-waiters 1": {
