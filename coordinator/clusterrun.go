@@ -554,7 +554,9 @@ func (r *clusterRun) onNote(m clusterMsg) {
 		if r.leader >= 0 {
 			rep.Leader = r.nodes[r.leader].id
 		}
-		if i := slices.IndexFunc(r.nodes, func(x *clusterNode) bool { return x.id == rep.Node }); i >= 0 {
+		// A candidate does not answer a change; the probes, up to 50 ms
+		// behind, have not seen it follow the new leader yet: say nothing.
+		if i := slices.IndexFunc(r.nodes, func(x *clusterNode) bool { return x.id == rep.Node }); i >= 0 && r.nodes[i].role != "candidate" {
 			rep.Role = r.nodes[i].role
 		}
 	}

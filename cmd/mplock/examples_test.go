@@ -237,6 +237,9 @@ var exampleOverrides = map[string]exampleOverride{
 		exit: code(exitFailure), why: "the naive variant deadlocks: the counterexample is what the example shows",
 	},
 	"mplock member list": {exit: code(0), script: inLocalCluster, why: "needs a cluster: deploy/local-cluster.sh starts one"},
+	"mplock cluster --unsafe-local-grants --check --faults none --duration 3s --names 1 --consistency consistent": {
+		exit: code(exitFailure), script: "{} --think 0 --html violation.html", stderr: `VIOLATION`,
+		why: "the deliberately broken mode, caught: exit 1 (clients without a pause between operations, as TestClusterCatchesLocalGrants)"},
 	"mplock cluster --faults client-pause --fencing=off --session-ttl 2s": {script: "{} --duration 6s",
 		why: "a client's pause lasts two session TTLs and 2s: 4s with the shortened TTL, from a third of the run"},
 	"mplock member remove n4": {exit: code(0), script: strings.Replace(inLocalCluster, "{}", "mplock member add n4 127.0.0.1:1 && {}", 1),
