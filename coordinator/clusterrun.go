@@ -118,6 +118,8 @@ type clusterClientProc struct {
 	ready  bool
 	ended  bool
 	paused bool
+	// lateWrite: continued after a pause, its write not noted yet.
+	lateWrite bool
 }
 
 type clusterMsg struct {
@@ -221,17 +223,16 @@ func (r *clusterRun) awaitLeader(ctx context.Context) error {
 	return fmt.Errorf("coordinator: no leader within %v", barrierTimeout)
 }
 
-// probeAll asks every running node at once.
+// probeAll asks every node at once.
+//
+// It runs beside the supervising goroutine, so it reads nothing of a node
+// that changes (its state, its process): a killed node refuses the
+// connection, a stopped one does not answer in time, and observe, in the
+// supervising goroutine, knows what was done to each.
 func (r *clusterRun) probeAll(ctx context.Context) []nodeView {
 	out := make(chan nodeView, len(r.nodes))
 	for _, n := range r.nodes {
-		go func() {
-			if n.state == nodeKilled || n.state == nodePaused {
-				out <- nodeView{idx: n.idx}
-				return
-			}
-			out <- probe(ctx, r.probes, n, 4*probeEvery)
-		}()
+		go func() { out <- probe(ctx, r.probes, n, 4*probeEvery) }()
 	}
 	views := make([]nodeView, len(r.nodes))
 	for range r.nodes {
@@ -416,6 +417,7 @@ func (r *clusterRun) supervise(ctx context.Context) {
 	}()
 	end := time.NewTimer(r.plan.Duration)
 	defer end.Stop()
+	ending := false
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for r.failure == "" {
@@ -430,8 +432,20 @@ func (r *clusterRun) supervise(ctx context.Context) {
 			}
 		case <-tick.C:
 			r.runDue()
+			if ending && !r.clientPauseUnderWay() {
+				return
+			}
 		case <-end.C:
-			return
+			if ending {
+				return
+			}
+			// A client's pause under way is seen to its end, its late
+			// write included (what the fault is for).
+			if !r.clientPauseUnderWay() {
+				return
+			}
+			ending = true
+			end.Reset(r.plan.faultLength(PauseClient) + r.plan.SessionTTL)
 		case <-ctx.Done():
 			r.event(ClusterEvent{At: r.since(time.Now()), Kind: ClusterAbort, Text: "interrupted"})
 			return
@@ -567,6 +581,7 @@ func (r *clusterRun) onNote(m clusterMsg) {
 		e.Kind = ClusterOp
 	case worker.ClusterNoteRegister:
 		e.Kind = ClusterRegister
+		c.lateWrite = false
 	case worker.ClusterNoteSession:
 		e.Kind = ClusterSession
 	case worker.ClusterNoteStalling:
@@ -578,7 +593,7 @@ func (r *clusterRun) onNote(m clusterMsg) {
 			r.event(ClusterEvent{At: now, Kind: ClusterFaultStart, Fault: PauseClient, Client: c.spec.ID, PID: c.pid(),
 				Text: fmt.Sprintf("holding %s with token %d, read %d", n.Name, n.Token, n.Read)})
 			r.later(r.plan.faultLength(PauseClient), func() {
-				c.paused = false
+				c.paused, c.lateWrite = false, true
 				c.cmd.Process.Signal(syscall.SIGCONT)
 				r.event(ClusterEvent{At: r.since(time.Now()), Kind: ClusterFaultEnd, Fault: PauseClient, Client: c.spec.ID, PID: c.pid()})
 			})
@@ -600,6 +615,12 @@ func (r *clusterRun) nodeID(addr string) string {
 		}
 	}
 	return ""
+}
+
+// clientPauseUnderWay reports whether a client is paused, or continued
+// and has not written yet.
+func (r *clusterRun) clientPauseUnderWay() bool {
+	return slices.ContainsFunc(r.clients, func(c *clusterClientProc) bool { return !c.ended && (c.paused || c.lateWrite) })
 }
 
 func (r *clusterRun) stopping() bool {
@@ -640,6 +661,9 @@ func (r *clusterRun) endFaults() {
 		}
 	}
 	r.actions = nil
+	// No client pauses now: one asked to stall does not write when it
+	// is told to stop, and is not stopped for it.
+	r.stallFor = nil
 }
 
 // stopClients tells every client to stop (it finishes its operation,
