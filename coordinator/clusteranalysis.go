@@ -108,7 +108,7 @@ func checkHistory(notes []worker.ClusterNote, start time.Time, timeout time.Dura
 		return lin
 	}
 	if s, ok := lincheck.FailingSlice(ops, timeout); ok {
-		lin.SliceName, lin.SliceOps, lin.SliceOf = s.Name, len(s.Operations), s.Of
+		lin.SliceName, lin.SliceOps, lin.SliceOpen, lin.SliceOf = s.Name, len(s.Operations)-s.Open, s.Open, s.Of
 		var b bytes.Buffer
 		s.Write(&b)
 		lin.SliceLines = strings.Split(strings.TrimRight(b.String(), "\n"), "\n")

@@ -101,8 +101,20 @@ func TestClusterPlanSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := p.Schedule()
-	if len(s) < 2 || s[0].At != 10*time.Second || s[0].Kind != KillLeader || s[1].Kind != PauseLeader {
+	// Every 5 s from 5 s (a third of 30 s is longer), every kind in turn.
+	if len(s) < 4 || s[0].At != 5*time.Second || s[1].At != 10*time.Second {
 		t.Fatalf("schedule %+v", s)
+	}
+	for i, k := range AllClusterFaults {
+		if s[i].Kind != k {
+			t.Fatalf("schedule %+v: fault %d is not %v", s, i+1, k)
+		}
+	}
+	// The default run: the leader killed at a third of it.
+	d := ClusterPlan{Faults: []ClusterFault{KillLeader}}
+	d.Defaults()
+	if s := d.Schedule(); len(s) == 0 || s[0].At != d.Duration/3 {
+		t.Fatalf("default schedule %+v: want the first kill at a third of %v", s, d.Duration)
 	}
 	for _, f := range s {
 		if f.At+p.faultLength(f.Kind) > p.Duration {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,22 +37,29 @@ type clusterNode struct {
 	id         string
 	clientAddr string
 	raftAddr   string
-	dataDir    string
-	args       []string
-	pids       []int
-	state      nodeState
-	downSince  time.Duration
-	downtime   time.Duration
+	// metricsAddr is its --metrics-listen: the probes read its raft role,
+	// term and applied index there.
+	metricsAddr string
+	dataDir     string
+	args        []string
+	pids        []int
+	state       nodeState
+	forced      bool // killed at the end: it did not stop on SIGTERM in time
+	downSince   time.Duration
+	downtime    time.Duration
 	// From the probes: its role, term and applied index as it last said.
 	role    string
 	term    uint64
 	applied uint64
-	leader  string
 }
 
 // nodeArgs is the command line of node i: `mplock serve` in cluster mode
 // (docs/replication.md) with the plan's timings and the mesh's peer
-// addresses.
+// addresses. The idle timeout is the session TTL: a member keeps the
+// session of an open connection alive, and a stopped client's connection
+// stays open, so without it a paused client would keep its locks for the
+// default idle timeout (2 minutes); with it, a client silent for a TTL is
+// disconnected, and its session expires a TTL later.
 func (r *clusterRun) nodeArgs(i int) []string {
 	var initial []string
 	for _, n := range r.nodes {
@@ -61,9 +68,9 @@ func (r *clusterRun) nodeArgs(i int) []string {
 	n := r.nodes[i]
 	args := []string{"serve", "--node", n.id, "--listen", n.clientAddr, "--raft-listen", n.raftAddr,
 		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","),
-		"--peer-addr", r.mesh.peerAddrs(i),
+		"--peer-addr", r.mesh.peerAddrs(i), "--metrics-listen", n.metricsAddr,
 		"--election-timeout", r.plan.ElectionTimeout.String(), "--heartbeat-timeout", r.plan.HeartbeatTimeout.String(),
-		"--session-ttl", r.plan.SessionTTL.String(), "--log-level", "error"}
+		"--session-ttl", r.plan.SessionTTL.String(), "--idle-timeout", r.plan.SessionTTL.String(), "--log-level", "error"}
 	if r.plan.UnsafeLocalGrants {
 		args = append(args, "--unsafe-local-grants")
 	}
@@ -136,14 +143,19 @@ func (n *clusterNode) signal(sig syscall.Signal) {
 	}
 }
 
+// nodeStopGrace is how long a node has to stop after SIGTERM before it is
+// killed: `mplock serve` itself gives its shutdown at most 5 s (its
+// clients' goodbyes, a leader's handover).
+const nodeStopGrace = 6 * time.Second
+
 // stopNodes ends every node: SIGCONT to any paused one, SIGTERM, and
-// SIGKILL to those still running after the grace period.
+// SIGKILL to those still running after nodeStopGrace.
 func (r *clusterRun) stopNodes() {
 	for _, n := range r.nodes {
 		n.signal(syscall.SIGCONT)
 		n.signal(syscall.SIGTERM)
 	}
-	grace := time.NewTimer(stopGrace)
+	grace := time.NewTimer(nodeStopGrace)
 	defer grace.Stop()
 	for _, n := range r.nodes {
 		if n.child == nil {
@@ -153,7 +165,8 @@ func (r *clusterRun) stopNodes() {
 		case <-n.done:
 		case <-grace.C:
 			for _, m := range r.nodes {
-				if m.child != nil {
+				if m.child != nil && !m.hasExited() {
+					m.forced = true
 					m.kill()
 				}
 			}
@@ -162,66 +175,65 @@ func (r *clusterRun) stopNodes() {
 	}
 }
 
-// nodeView is one node's answer to MEMBERS about itself.
+// nodeView is one node's raft state as its metrics said it.
 type nodeView struct {
 	idx     int
 	ok      bool
-	role    string
+	role    string // leader, follower, candidate
 	term    uint64
 	applied uint64
-	leader  string
 }
 
-// probe asks node n for MEMBERS (docs/protocol.md) and returns what it
-// says about itself and its leader. A node that does not answer within
-// timeout is not ok.
-func probe(ctx context.Context, n *clusterNode, timeout time.Duration) nodeView {
+// probe reads node n's raft role, term and applied index from its
+// metrics (docs/replication.md: mplock_raft_role, mplock_raft_term,
+// mplock_raft_applied_index): what the node itself believes now, without
+// asking anyone else. (MEMBERS would not do: the member asked waits for
+// every other member's report, up to a second for one that is stopped or
+// cut off, just when the coordinator needs to see the new leader.) A node
+// that does not answer within timeout is not ok.
+func probe(ctx context.Context, hc *http.Client, n *clusterNode, timeout time.Duration) nodeView {
 	v := nodeView{idx: n.idx}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", n.clientAddr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.metricsAddr+"/metrics", nil)
 	if err != nil {
 		return v
 	}
-	defer c.Close()
-	dl, _ := ctx.Deadline()
-	c.SetDeadline(dl)
-	if _, err := io.WriteString(c, "MEMBERS\n"); err != nil {
+	resp, err := hc.Do(req)
+	if err != nil {
 		return v
 	}
-	sc := bufio.NewScanner(c)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 4096), 64<<10)
 	for sc.Scan() {
-		line := sc.Text()
-		f := fieldsOf(line)
-		switch {
-		case strings.HasPrefix(line, "MEMBER ") && len(strings.Fields(line)) > 1 && strings.Fields(line)[1] == n.id:
-			v.role = f["role"]
-			v.term, _ = strconv.ParseUint(f["term"], 10, 64)
-			v.applied, _ = strconv.ParseUint(f["applied"], 10, 64)
-		case strings.HasPrefix(line, "OK"):
-			v.leader, v.ok = f["leader"], v.role != ""
-			if t, err := strconv.ParseUint(f["term"], 10, 64); err == nil && v.term == 0 {
-				v.term = t
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "mplock_raft_") {
+			continue
+		}
+		switch name {
+		case "mplock_raft_term":
+			v.term = parseMetric(value)
+		case "mplock_raft_applied_index":
+			v.applied = parseMetric(value)
+		case `mplock_raft_role{role="leader"}`, `mplock_raft_role{role="follower"}`, `mplock_raft_role{role="candidate"}`:
+			if value == "1" {
+				v.role = strings.TrimSuffix(strings.TrimPrefix(name, `mplock_raft_role{role="`), `"}`)
 			}
-			io.WriteString(c, "QUIT\n")
-			return v
-		case strings.HasPrefix(line, "ERR"):
-			return v
 		}
 	}
+	v.ok = sc.Err() == nil && resp.StatusCode == http.StatusOK && v.role != ""
 	return v
 }
 
-// fieldsOf reads the key=value fields of a protocol line.
-func fieldsOf(line string) map[string]string {
-	out := map[string]string{}
-	for _, f := range strings.Fields(line) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			out[k] = v
-		}
+// parseMetric reads a gauge's value (Prometheus' text format writes
+// whole numbers of up to 2^53 plainly, larger ones as 1.2e+06).
+func parseMetric(s string) uint64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 {
+		return 0
 	}
-	return out
+	return uint64(f)
 }
 
 // dataDir is node id's data dir in the run directory.

@@ -2,16 +2,21 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"mplock/lockd/replica"
 	"mplock/worker"
 )
 
-// Cluster defaults, in one place. The first fault comes at a third of the
-// run (the issue's default: the leader is killed at a third of the run);
-// a pause lasts past the election timeout, a client's pause past its
-// session's TTL; a killed leader comes back after FaultEvery/2.
+// Cluster defaults, in one place. Faults come every third of the run, or
+// every DefaultMaxFaultEvery in a longer one (so that a minute shows a
+// dozen), but no closer than an election takes; the first one comes as
+// long after the start (the default run: the leader is killed at a third
+// of it). A pause lasts well past an election (faultLength), a client's
+// pause past its session's TTL; a killed leader comes back after
+// FaultEvery/2.
 const (
 	DefaultClusterNodes    = 3
 	MaxClusterNodes        = 9
@@ -19,11 +24,13 @@ const (
 	MaxClusterClients      = 64
 	DefaultClusterDuration = 10 * time.Second
 	DefaultClusterNames    = 2
-	// DefaultElectionTimeout and DefaultHeartbeatTimeout are raft's
-	// (hashicorp/raft's 1 s), as `mplock serve` defaults them.
-	DefaultElectionTimeout     = time.Second
-	DefaultHeartbeatTimeout    = time.Second
-	DefaultSessionTTL          = 10 * time.Second
+	DefaultMaxFaultEvery   = 5 * time.Second
+	// The nodes' raft timeouts and session TTL are `mplock serve`'s own
+	// defaults (lockd/replica: a dead leader is replaced in about 0.4 to
+	// 1.2 s).
+	DefaultElectionTimeout     = replica.DefaultElectionTimeout
+	DefaultHeartbeatTimeout    = replica.DefaultHeartbeatTimeout
+	DefaultSessionTTL          = replica.DefaultSessionTTL
 	DefaultClusterThink        = 200 * time.Millisecond
 	DefaultClusterHold         = 20 * time.Millisecond
 	DefaultClusterCheckTimeout = time.Minute
@@ -163,8 +170,8 @@ func (p *ClusterPlan) Defaults() {
 	def(&p.ElectionTimeout, DefaultElectionTimeout)
 	def(&p.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def(&p.SessionTTL, DefaultSessionTTL)
-	def(&p.FirstFault, p.Duration/3)
-	def(&p.FaultEvery, max(p.Duration/3, 3*p.ElectionTimeout))
+	def(&p.FaultEvery, max(min(p.Duration/3, DefaultMaxFaultEvery), p.electionBound()))
+	def(&p.FirstFault, min(p.Duration/3, p.FaultEvery))
 	def(&p.CheckTimeout, DefaultClusterCheckTimeout)
 }
 
@@ -207,8 +214,8 @@ func ClusterName(i int) string { return "file_" + string(rune('A'+i)) }
 func NodeName(i int) string { return fmt.Sprintf("n%d", i+1) }
 
 // Schedule lists the faults of the run with their start times: one every
-// FaultEvery from FirstFault, cycling through p.Faults, each starting
-// early enough to end before the run does.
+// FaultEvery from FirstFault, cycling through p.Faults, until one would
+// not end before the run does (see Unscheduled).
 func (p ClusterPlan) Schedule() []ScheduledFault {
 	if len(p.Faults) == 0 {
 		return nil
@@ -216,10 +223,24 @@ func (p ClusterPlan) Schedule() []ScheduledFault {
 	var out []ScheduledFault
 	for at, i := p.FirstFault, 0; at < p.Duration; at, i = at+p.FaultEvery, i+1 {
 		k := p.Faults[i%len(p.Faults)]
-		if at+p.faultLength(k) > p.Duration && len(out) > 0 {
+		if at+p.faultLength(k) > p.Duration {
 			break
 		}
 		out = append(out, ScheduledFault{At: at, Kind: k})
+	}
+	return out
+}
+
+// Unscheduled lists the kinds of p.Faults that Schedule leaves out, each
+// with how long it lasts: the run is too short for them (a client's pause
+// lasts two session TTLs and more).
+func (p ClusterPlan) Unscheduled() map[ClusterFault]time.Duration {
+	out := map[ClusterFault]time.Duration{}
+	s := p.Schedule()
+	for _, k := range p.Faults {
+		if !slices.ContainsFunc(s, func(f ScheduledFault) bool { return f.Kind == k }) {
+			out[k] = p.faultLength(k)
+		}
 	}
 	return out
 }
@@ -237,11 +258,28 @@ func (p ClusterPlan) faultLength(k ClusterFault) time.Duration {
 	case KillLeader:
 		return p.FaultEvery / 2
 	case PauseLeader:
-		return 2 * p.ElectionTimeout
+		return p.electionBound()
 	case Partition:
-		return max(p.FaultEvery/2, 3*p.ElectionTimeout)
+		return max(p.FaultEvery/2, p.electionBound())
 	case PauseClient:
-		return p.SessionTTL + 2*p.ElectionTimeout
+		// The session ends within two TTLs (nodeArgs: the idle timeout
+		// closes the silent connection, the session expires a TTL
+		// later); then long enough for another client to take the lock.
+		return 2*p.SessionTTL + max(2*p.ElectionTimeout, 2*time.Second)
 	}
 	return 0
 }
+
+// electionBound is a generous bound of the time the others take to elect
+// a new leader after losing the old one: a follower waits up to twice the
+// heartbeat timeout before it stands, and a split vote costs up to twice
+// the election timeout again; thrice their sum.
+func (p ClusterPlan) electionBound() time.Duration {
+	return 3 * (p.HeartbeatTimeout + p.ElectionTimeout)
+}
+
+// opTimeout bounds a client's operation (worker.ClusterSpec.Timeout): the
+// Go client resumes its session at another node, or learns it is lost,
+// within a session TTL, so a change still unanswered after three has hit a
+// stuck service.
+func (p ClusterPlan) opTimeout() time.Duration { return 3 * p.SessionTTL }

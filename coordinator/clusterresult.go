@@ -42,7 +42,8 @@ func (k ClusterFault) MarshalText() ([]byte, error) { return []byte(k.String()),
 
 // ClusterEvent is one thing that happened in a cluster run.
 type ClusterEvent struct {
-	At     time.Duration       `json:"at_ns"` // since the start of the operations
+	At     time.Duration       `json:"at_ns"`           // since the start of the operations
+	Setup  bool                `json:"setup,omitempty"` // before the operations started (At is then 0 in the result)
 	Kind   ClusterEventKind    `json:"kind"`
 	Node   string              `json:"node,omitempty"`
 	PID    int                 `json:"pid,omitempty"`
@@ -149,6 +150,7 @@ type Linearizability struct {
 	// printed, and porcupine's HTML view of it.
 	SliceName  string   `json:"slice_name,omitempty"`
 	SliceOps   int      `json:"slice_operations,omitempty"`
+	SliceOpen  int      `json:"slice_open,omitempty"` // later operations in the slice, their outcomes left open
 	SliceOf    int      `json:"slice_of,omitempty"`
 	SliceLines []string `json:"slice,omitempty"`
 	HTML       []byte   `json:"-"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,7 @@ func RunCluster(ctx context.Context, plan ClusterPlan) (*ClusterResult, error) {
 		plan.Seed = mrand.Uint64()
 	}
 	r := &clusterRun{plan: plan, rng: mrand.New(mrand.NewPCG(plan.Seed, 1)),
+		probes:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}},
 		nodeExited: make(chan *child, 4*plan.Nodes), notes: make(chan clusterMsg, 256), quit: make(chan struct{})}
 	r.res = &ClusterResult{Plan: plan}
 	r.res.Plan.OnEvent = nil
@@ -63,6 +65,7 @@ func RunCluster(ctx context.Context, plan ClusterPlan) (*ClusterResult, error) {
 	if ctx.Err() != nil {
 		r.interrupted = true
 	}
+	r.endFaults()
 	r.stopClients()
 	r.stopNodes()
 	return r.result(), nil
@@ -76,8 +79,11 @@ type clusterRun struct {
 	files resources
 	regs  string // the registers' directory
 
-	nodes      []*clusterNode
-	mesh       *mesh
+	nodes []*clusterNode
+	mesh  *mesh
+	// probes keeps a connection to every node's metrics listener, not one
+	// per probe; its idle connections are closed at the end.
+	probes     *http.Client
 	clients    []*clusterClientProc
 	nodeExited chan *child
 	notes      chan clusterMsg
@@ -112,6 +118,8 @@ type clusterClientProc struct {
 	ready  bool
 	ended  bool
 	paused bool
+	// lateWrite: continued after a pause, its write not noted yet.
+	lateWrite bool
 }
 
 type clusterMsg struct {
@@ -123,6 +131,7 @@ type clusterMsg struct {
 func (r *clusterRun) since(t time.Time) time.Duration { return t.Round(0).Sub(r.start) }
 
 func (r *clusterRun) event(e ClusterEvent) {
+	e.Setup = r.res.Start.IsZero()
 	r.events = append(r.events, e)
 	if r.plan.OnEvent != nil {
 		r.plan.OnEvent(e)
@@ -154,13 +163,14 @@ func (r *clusterRun) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	addrs, err := freePorts(2 * r.plan.Nodes)
+	addrs, err := freePorts(3 * r.plan.Nodes)
 	if err != nil {
 		return err
 	}
 	var ids, raftAddrs []string
 	for i := range r.plan.Nodes {
-		n := &clusterNode{idx: i, id: NodeName(i), clientAddr: addrs[2*i], raftAddr: addrs[2*i+1], dataDir: dataDir(dir, NodeName(i))}
+		n := &clusterNode{idx: i, id: NodeName(i), clientAddr: addrs[3*i], raftAddr: addrs[3*i+1], metricsAddr: addrs[3*i+2],
+			dataDir: dataDir(dir, NodeName(i))}
 		r.nodes = append(r.nodes, n)
 		ids, raftAddrs = append(ids, n.id), append(raftAddrs, n.raftAddr)
 	}
@@ -186,7 +196,7 @@ func (r *clusterRun) setup(ctx context.Context) error {
 	for i := range r.plan.Clients {
 		spec := worker.ClusterSpec{ID: newUUID(), Servers: servers, Names: names, Consistency: r.plan.Consistency,
 			Registers: r.regs, Think: r.plan.Think, Hold: r.plan.Hold, Stall: r.plan.ElectionTimeout,
-			Timeout: max(3*r.plan.ElectionTimeout, 3*time.Second), Seed: r.plan.Seed + uint64(i) + 1}
+			Timeout: r.plan.opTimeout(), Seed: r.plan.Seed + uint64(i) + 1}
 		if err := r.startClient(spec); err != nil {
 			return err
 		}
@@ -213,17 +223,16 @@ func (r *clusterRun) awaitLeader(ctx context.Context) error {
 	return fmt.Errorf("coordinator: no leader within %v", barrierTimeout)
 }
 
-// probeAll asks every running node at once.
+// probeAll asks every node at once.
+//
+// It runs beside the supervising goroutine, so it reads nothing of a node
+// that changes (its state, its process): a killed node refuses the
+// connection, a stopped one does not answer in time, and observe, in the
+// supervising goroutine, knows what was done to each.
 func (r *clusterRun) probeAll(ctx context.Context) []nodeView {
 	out := make(chan nodeView, len(r.nodes))
 	for _, n := range r.nodes {
-		go func() {
-			if n.state == nodeKilled || n.state == nodePaused {
-				out <- nodeView{idx: n.idx}
-				return
-			}
-			out <- probe(ctx, n, 4*probeEvery)
-		}()
+		go func() { out <- probe(ctx, r.probes, n, 4*probeEvery) }()
 	}
 	views := make([]nodeView, len(r.nodes))
 	for range r.nodes {
@@ -244,7 +253,7 @@ func (r *clusterRun) observe(views []nodeView) {
 		if !v.ok {
 			continue
 		}
-		n.role, n.term, n.applied, n.leader = v.role, v.term, max(n.applied, v.applied), v.leader
+		n.role, n.term, n.applied = v.role, v.term, max(n.applied, v.applied)
 		if v.role == "leader" && v.term >= term && n.state == nodeUp {
 			best, term = v.idx, v.term
 		}
@@ -383,6 +392,9 @@ func (r *clusterRun) supervise(ctx context.Context) {
 	for i := range r.events {
 		r.events[i].At = 0 // setup happened before the start
 	}
+	for i := range r.roles {
+		r.roles[i].From = 0
+	}
 	r.send(worker.ClusterGo)
 	views := make(chan []nodeView, 1)
 	pctx, stopProbes := context.WithCancel(ctx)
@@ -405,6 +417,7 @@ func (r *clusterRun) supervise(ctx context.Context) {
 	}()
 	end := time.NewTimer(r.plan.Duration)
 	defer end.Stop()
+	ending := false
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for r.failure == "" {
@@ -419,8 +432,20 @@ func (r *clusterRun) supervise(ctx context.Context) {
 			}
 		case <-tick.C:
 			r.runDue()
+			if ending && !r.clientPauseUnderWay() {
+				return
+			}
 		case <-end.C:
-			return
+			if ending {
+				return
+			}
+			// A client's pause under way is seen to its end, its late
+			// write included (what the fault is for).
+			if !r.clientPauseUnderWay() {
+				return
+			}
+			ending = true
+			end.Reset(r.plan.faultLength(PauseClient) + r.plan.SessionTTL)
 		case <-ctx.Done():
 			r.event(ClusterEvent{At: r.since(time.Now()), Kind: ClusterAbort, Text: "interrupted"})
 			return
@@ -535,6 +560,20 @@ func (r *clusterRun) onNote(m clusterMsg) {
 		return
 	}
 	n := m.note
+	if id := r.nodeID(n.Server); id != "" {
+		n.Server = id
+	}
+	if rep := n.Reply; n.Kind == worker.ClusterNoteOp && rep != nil && rep.Node != "" && rep.Role == "" {
+		// A change's answer does not say who leads: as the probes see it.
+		if r.leader >= 0 {
+			rep.Leader = r.nodes[r.leader].id
+		}
+		// A candidate does not answer a change; the probes, up to 50 ms
+		// behind, have not seen it follow the new leader yet: say nothing.
+		if i := slices.IndexFunc(r.nodes, func(x *clusterNode) bool { return x.id == rep.Node }); i >= 0 && r.nodes[i].role != "candidate" {
+			rep.Role = r.nodes[i].role
+		}
+	}
 	r.allNotes = append(r.allNotes, n)
 	e := ClusterEvent{At: r.since(n.Time()), Client: c.spec.ID, PID: c.pid(), Note: &r.allNotes[len(r.allNotes)-1]}
 	switch n.Kind {
@@ -542,6 +581,7 @@ func (r *clusterRun) onNote(m clusterMsg) {
 		e.Kind = ClusterOp
 	case worker.ClusterNoteRegister:
 		e.Kind = ClusterRegister
+		c.lateWrite = false
 	case worker.ClusterNoteSession:
 		e.Kind = ClusterSession
 	case worker.ClusterNoteStalling:
@@ -553,7 +593,7 @@ func (r *clusterRun) onNote(m clusterMsg) {
 			r.event(ClusterEvent{At: now, Kind: ClusterFaultStart, Fault: PauseClient, Client: c.spec.ID, PID: c.pid(),
 				Text: fmt.Sprintf("holding %s with token %d, read %d", n.Name, n.Token, n.Read)})
 			r.later(r.plan.faultLength(PauseClient), func() {
-				c.paused = false
+				c.paused, c.lateWrite = false, true
 				c.cmd.Process.Signal(syscall.SIGCONT)
 				r.event(ClusterEvent{At: r.since(time.Now()), Kind: ClusterFaultEnd, Fault: PauseClient, Client: c.spec.ID, PID: c.pid()})
 			})
@@ -565,6 +605,22 @@ func (r *clusterRun) onNote(m clusterMsg) {
 		return
 	}
 	r.event(e)
+}
+
+// nodeID is the id of the node whose client address is addr, "" if none.
+func (r *clusterRun) nodeID(addr string) string {
+	for _, n := range r.nodes {
+		if n.clientAddr == addr {
+			return n.id
+		}
+	}
+	return ""
+}
+
+// clientPauseUnderWay reports whether a client is paused, or continued
+// and has not written yet.
+func (r *clusterRun) clientPauseUnderWay() bool {
+	return slices.ContainsFunc(r.clients, func(c *clusterClientProc) bool { return !c.ended && (c.paused || c.lateWrite) })
 }
 
 func (r *clusterRun) stopping() bool {
@@ -584,9 +640,36 @@ func (r *clusterRun) send(line string) {
 	}
 }
 
-// stopClients tells every client to stop (it releases what it holds and
-// ends its session), waits for them within the grace period and their
-// operation timeout, and kills the rest.
+// endFaults undoes the faults still in force when the run ends: paused
+// nodes continue, cut links heal (a killed node stays down: the others
+// are a majority). The clients can then finish their operations.
+func (r *clusterRun) endFaults() {
+	if r.mesh != nil {
+		r.mesh.heal()
+	}
+	now := r.since(time.Now())
+	for _, n := range r.nodes {
+		switch n.state {
+		case nodePaused:
+			n.signal(syscall.SIGCONT)
+			fallthrough
+		case nodeCut:
+			n.state = nodeUp
+			n.downtime += now - n.downSince
+		case nodeKilled:
+			n.downtime += now - n.downSince
+		}
+	}
+	r.actions = nil
+	// No client pauses now: one asked to stall does not write when it
+	// is told to stop, and is not stopped for it.
+	r.stallFor = nil
+}
+
+// stopClients tells every client to stop (it finishes its operation,
+// releases what it holds and ends its session), waits for them within the
+// grace period and a session TTL (an operation under way may wait for its
+// session to resume elsewhere), and kills the rest.
 func (r *clusterRun) stopClients() {
 	for _, c := range r.clients {
 		if c.paused {
@@ -596,7 +679,7 @@ func (r *clusterRun) stopClients() {
 		io.WriteString(c.stdin, worker.ClusterStop+"\n")
 		c.stdin.Close()
 	}
-	grace := time.NewTimer(stopGrace + max(3*r.plan.ElectionTimeout, 3*time.Second))
+	grace := time.NewTimer(stopGrace + r.plan.SessionTTL)
 	defer grace.Stop()
 	for !r.clientsEnded() {
 		select {
@@ -651,6 +734,7 @@ func (r *clusterRun) reapAll() {
 	if r.mesh != nil {
 		r.mesh.close()
 	}
+	r.probes.CloseIdleConnections()
 	r.files.release()
 }
 
@@ -673,6 +757,9 @@ func (r *clusterRun) result() *ClusterResult {
 		nr := ClusterNodeResult{ID: n.id, PIDs: n.pids, Applied: n.applied, Downtime: n.downtime, Exit: "not started"}
 		if n.child != nil {
 			nr.Exit = n.describe()
+		}
+		if n.forced {
+			nr.Exit = fmt.Sprintf("killed by SIGKILL: still running %v after SIGTERM", nodeStopGrace)
 		}
 		for _, s := range r.roles {
 			if s.Node == n.id && s.Role == "leader" {

@@ -27,7 +27,7 @@ func ClusterHeader(w io.Writer, p coordinator.ClusterPlan) error {
 		for _, f := range p.Faults {
 			names = append(names, f.String())
 		}
-		faults = fmt.Sprintf("faults %s every %v from %v", strings.Join(names, ","), p.FaultEvery, p.FirstFault)
+		faults = fmt.Sprintf("faults %s every %v from %v", strings.Join(names, ","), p.FaultEvery.Round(time.Millisecond), p.FirstFault.Round(time.Millisecond))
 	}
 	fencing := "on"
 	if !p.Fencing {
@@ -36,7 +36,23 @@ func ClusterHeader(w io.Writer, p coordinator.ClusterPlan) error {
 	_, err := fmt.Fprintf(w, "mplock cluster: %d nodes (mplock serve, raft), %d clients, %v; %s; fencing %s; checks %s\n"+
 		"  election timeout %v, session TTL %v; every client has a UUID and works on %s\n",
 		p.Nodes, p.Clients, p.Duration, faults, fencing, p.Consistency, p.ElectionTimeout, p.SessionTTL, names(p.Names))
-	return err
+	if err != nil {
+		return err
+	}
+	for _, k := range coordinator.AllClusterFaults {
+		if d, ok := p.Unscheduled()[k]; ok {
+			first := p.FirstFault + time.Duration(slices.Index(p.Faults, k))*p.FaultEvery
+			why := ""
+			if k == coordinator.PauseClient {
+				why = " (two session TTLs, and time for another client to take the lock)"
+			}
+			if _, err := fmt.Fprintf(w, "  no %s fault: it lasts %v%s and would not end before the run does: give a --duration of at least %v\n",
+				k, d.Round(time.Millisecond), why, (first + d + time.Second - 1).Truncate(time.Second)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func names(n int) string {
@@ -62,7 +78,11 @@ func ClusterEventLine(e coordinator.ClusterEvent) string {
 	if t == "" {
 		return ""
 	}
-	return fmt.Sprintf("  %8s  %s", offset(e.At), t)
+	at := offset(e.At)
+	if e.Setup {
+		at = "setup"
+	}
+	return fmt.Sprintf("  %8s  %s", at, t)
 }
 
 // ClusterEventText tells an event in the seed's words.
@@ -100,7 +120,11 @@ func ClusterEventText(e coordinator.ClusterEvent) string {
 				n.Name, shortID(n.Client), n.Token, n.Read, n.Wrote, nOf(int(n.Lost), "update", "updates"))
 		}
 	case coordinator.ClusterSession:
-		return fmt.Sprintf("client %s: %s", shortID(e.Client), e.Note.Text)
+		n := e.Note
+		if n.Previous != "" {
+			return fmt.Sprintf("client %s lost its session %s (%s); opened %s", shortID(e.Client), sessionOf(n.Previous), clip(n.Text), sessionOf(n.Client))
+		}
+		return fmt.Sprintf("client %s resumed its session at %s (%s)", shortID(e.Client), n.Server, n.Text)
 	case coordinator.ClusterAbort:
 		return "stopping: " + e.Text
 	}
@@ -128,22 +152,26 @@ func faultText(e coordinator.ClusterEvent) string {
 func opText(n *worker.ClusterNote) string {
 	who := "client " + shortID(n.Client)
 	if n.Op == "expire" {
-		return fmt.Sprintf("%s's session %s is gone: the service released its %s", who, sessionOf(n.Client), n.Name)
+		return fmt.Sprintf("%s's session %s is gone, and its lock on %s with it", who, sessionOf(n.Client), n.Name)
 	}
 	at := ""
 	if r := n.Reply; r != nil && r.Node != "" {
 		at = " at " + r.Node
 		var how []string
 		if n.Op == "check" && r.Consistency != "" {
-			how = append(how, string(r.Consistency))
+			c := string(r.Consistency)
 			if r.Consistency == worker.Stale {
-				how = append(how, durText(r.Contact)+" behind")
+				c += ", " + durText(r.Contact) + " behind"
 			}
+			if r.Role != "" {
+				how = append(how, r.Role)
+			}
+			how = append(how, c)
 		} else if r.Role != "" {
 			how = append(how, r.Role)
 		}
 		if len(how) > 0 {
-			at += " (" + strings.Join(how, ", ") + ")"
+			at += " (" + strings.Join(how, "; ") + ")"
 		}
 	} else if n.Server != "" {
 		at = " at " + n.Server
@@ -151,9 +179,9 @@ func opText(n *worker.ClusterNote) string {
 	var res string
 	switch n.Outcome {
 	case worker.OutcomeUnknown:
-		res = "outcome unknown (" + n.Err + ")"
+		res = "outcome unknown (" + clip(n.Err) + ")"
 	case worker.OutcomeDropped:
-		res = "not applied (" + n.Err + ")"
+		res = "not applied (" + clip(n.Err) + ")"
 	default:
 		r := n.Reply
 		switch {
@@ -175,6 +203,14 @@ func opText(n *worker.ClusterNote) string {
 		}
 	}
 	return fmt.Sprintf("%s %s %s%s: %s", who, n.Op, n.Name, at, res)
+}
+
+// clip shortens an error for the narrative: its first 120 characters.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 120 {
+		return string(r[:119]) + "…"
+	}
+	return s
 }
 
 // sessionOf is the session part of a client name: "3f2a.2".
@@ -238,7 +274,11 @@ func ClusterSummary(w io.Writer, c Cluster) error {
 	if l := r.Lin; l != nil {
 		fmt.Fprintf(&b, "Linearizability (porcupine): %s, %d operations checked in %s\n", l.Result, l.Operations, durText(l.Took))
 		if l.SliceName != "" {
-			fmt.Fprintf(&b, "  the smallest failing slice: the first %d of %d operations on %s:\n", l.SliceOps, l.SliceOf, l.SliceName)
+			open := ""
+			if l.SliceOpen > 0 {
+				open = fmt.Sprintf(" (and %s called before their last answer, outcomes left open)", nOf(l.SliceOpen, "later one", "later ones"))
+			}
+			fmt.Fprintf(&b, "  the smallest failing slice: the first %d of %d operations on %s%s:\n", l.SliceOps, l.SliceOf, l.SliceName, open)
 			for _, line := range l.SliceLines {
 				b.WriteString("    " + line + "\n")
 			}

@@ -95,6 +95,8 @@ type ClusterLinDoc struct {
 	Operations int      `json:"operations"`
 	CheckMs    float64  `json:"check_ms"`
 	SliceName  string   `json:"slice_name,omitempty"`
+	SliceOps   int      `json:"slice_operations,omitempty"` // the failing prefix
+	SliceOpen  int      `json:"slice_open,omitempty"`       // later operations in it, their outcomes left open
 	Slice      []string `json:"slice,omitempty"`
 }
 
@@ -152,7 +154,8 @@ func NewClusterDoc(c Cluster) ClusterDoc {
 		d.Registers = []coordinator.RegisterState{}
 	}
 	if l := r.Lin; l != nil {
-		d.Lin = &ClusterLinDoc{Result: l.Result, Operations: l.Operations, CheckMs: ms(l.Took), SliceName: l.SliceName, Slice: l.SliceLines}
+		d.Lin = &ClusterLinDoc{Result: l.Result, Operations: l.Operations, CheckMs: ms(l.Took), SliceName: l.SliceName,
+			SliceOps: l.SliceOps, SliceOpen: l.SliceOpen, Slice: l.SliceLines}
 	}
 	return d
 }

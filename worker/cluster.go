@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mplock/lockd"
 	"mplock/register"
 )
 
@@ -35,8 +36,12 @@ type ClusterSpec struct {
 	Think       time.Duration // pause between operations
 	Hold        time.Duration // between the register's read and write
 	Stall       time.Duration // a stalled read-modify-write's wait between read and write
-	Timeout     time.Duration // bounds each operation
-	Seed        uint64
+	// Timeout bounds each operation. A preempt or release still without
+	// an answer then ends the client with an error: the service neither
+	// answered nor ended the session (which the Go client notices within
+	// a session TTL), so give it well over one.
+	Timeout time.Duration
+	Seed    uint64
 }
 
 // Args formats the spec as the worker's command-line arguments.
@@ -114,7 +119,7 @@ func splitList(s string) []string {
 func RunCluster(ctx context.Context, spec ClusterSpec, dial ClusterDialer, control io.Reader, notes io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &clusterClient{spec: spec, dial: dial, notes: &clusterNotes{w: notes}, start: make(chan struct{}),
+	c := &clusterClient{spec: spec, dial: dial, notes: &clusterNotes{w: notes}, start: make(chan struct{}), mayHold: map[string]bool{},
 		rng: rand.New(rand.NewPCG(spec.Seed, spec.Seed^0x9e3779b97f4a7c15))}
 	c.regs = map[string]*register.Register{}
 	for _, name := range spec.Names {
@@ -140,6 +145,9 @@ func RunCluster(ctx context.Context, spec ClusterSpec, dial ClusterDialer, contr
 		c.notes.write(ClusterNote{Kind: ClusterNoteDone, Client: c.client})
 		return nil
 	}
+	// An operation under way when the client is told to stop runs to its
+	// end (its outcome known), and a lock held is released: the history
+	// stays complete.
 	for ctx.Err() == nil {
 		if err := c.step(ctx); err != nil {
 			return c.fail(err)
@@ -169,6 +177,11 @@ type clusterClient struct {
 	// alive is the call time of the last operation whose reply showed the
 	// session alive: the earliest moment it could have lapsed.
 	alive int64
+	// lastErr is the last operation's error.
+	lastErr error
+	// mayHold are the names the session may hold: granted, or asked for
+	// with an unknown outcome, and not known released since.
+	mayHold map[string]bool
 }
 
 func (c *clusterClient) readControl(r io.Reader, cancel func()) {
@@ -235,14 +248,17 @@ func (c *clusterClient) step(ctx context.Context) error {
 	name := c.spec.Names[c.rng.IntN(len(c.spec.Names))]
 	if c.rng.IntN(3) == 0 {
 		cons := c.consistency()
-		c.do(ctx, "check", name, func(octx context.Context, at string) (Reply, error) {
+		_, _, err := c.do(ctx, "check", name, func(octx context.Context, at string) (Reply, error) {
 			return c.svc.Check(octx, name, at, cons)
 		})
-		return nil
+		return err
 	}
-	r, out := c.do(ctx, "preempt", name, func(octx context.Context, at string) (Reply, error) {
+	r, out, err := c.do(ctx, "preempt", name, func(octx context.Context, at string) (Reply, error) {
 		return c.svc.Preempt(octx, name, at)
 	})
+	if err != nil {
+		return err
+	}
 	switch out {
 	case OutcomeOK:
 		if err := c.update(ctx, name, r.Token); err != nil {
@@ -253,20 +269,44 @@ func (c *clusterClient) step(ctx context.Context) error {
 	default:
 		return nil
 	}
-	c.do(ctx, "release", name, func(octx context.Context, at string) (Reply, error) {
-		return c.svc.Release(octx, name, at)
-	})
-	return nil
+	return c.release(ctx, name)
 }
 
-// do runs one operation and notes it; a lost session is noted as the
-// expiry of its locks and replaced by a new one.
-func (c *clusterClient) do(ctx context.Context, op, name string, f func(context.Context, string) (Reply, error)) (Reply, Outcome) {
+// release releases name, again and again while its release was not
+// applied (no server took the session, as in a failover) and the session
+// lives: otherwise the session would go on holding the lock. It gives up
+// when the session holds no lease of name, or is lost.
+func (c *clusterClient) release(ctx context.Context, name string) error {
+	start, backoff := time.Now(), 20*time.Millisecond
+	for {
+		session := c.client
+		_, out, err := c.do(ctx, "release", name, func(octx context.Context, at string) (Reply, error) {
+			return c.svc.Release(octx, name, at)
+		})
+		if err != nil || out != OutcomeDropped || c.client != session || errors.Is(c.lastErr, ErrNoLease) {
+			return err
+		}
+		if time.Since(start) > c.spec.Timeout {
+			return fmt.Errorf("worker cluster: %s could not be released within %v: no server took the session, and it did not end", name, c.spec.Timeout)
+		}
+		time.Sleep(backoff) // a pause before the next try, not a synchronisation
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// do runs one operation at a random server and notes it; a lost session
+// is noted as the expiry of its locks and replaced by a new one. The
+// operation is bounded by the spec's Timeout, not by ctx: a client told to
+// stop finishes it. A change still unanswered at the timeout is an error
+// that ends the client.
+func (c *clusterClient) do(ctx context.Context, op, name string, f func(context.Context, string) (Reply, error)) (Reply, Outcome, error) {
 	at := c.server()
-	octx, cancel := context.WithTimeout(ctx, c.spec.Timeout)
+	octx, cancel := context.WithTimeout(context.Background(), c.spec.Timeout)
 	call := time.Now().UnixNano()
 	r, err := f(octx, at)
 	ret := time.Now().UnixNano()
+	c.lastErr = err
+	timedOut := octx.Err() != nil
 	cancel()
 	n := ClusterNote{Kind: ClusterNoteOp, Client: c.client, Op: op, Name: name, Server: at, Call: call}
 	switch {
@@ -277,18 +317,31 @@ func (c *clusterClient) do(ctx context.Context, op, name string, f func(context.
 			n.Outcome = OutcomeRefused
 		}
 		c.alive = call
-	case errors.Is(err, ErrSessionLost):
-		n.Outcome, n.Err, n.Return = OutcomeDropped, err.Error(), ret
 	case errors.Is(err, ErrNotApplied):
-		n.Outcome, n.Err, n.Return = OutcomeDropped, err.Error(), ret
+		n.Outcome, n.Err, n.Return = OutcomeDropped, reason(err), ret
 	default:
-		n.Outcome, n.Err = OutcomeUnknown, err.Error()
+		// The session lost with the request unanswered, or no answer in
+		// time: it may have taken effect at any time after its call.
+		n.Outcome, n.Err = OutcomeUnknown, reason(err)
+	}
+	if r.Node != "" && n.Reply == nil {
+		n.Reply = &Reply{Node: r.Node}
+	}
+	switch {
+	case op == "preempt" && (n.Outcome == OutcomeUnknown || n.Outcome == OutcomeOK && r.OK):
+		c.mayHold[name] = true
+	case op == "release" && (n.Outcome == OutcomeOK || n.Outcome == OutcomeRefused):
+		delete(c.mayHold, name)
 	}
 	c.notes.write(n)
 	if errors.Is(err, ErrSessionLost) {
 		c.sessionLost(ctx, ret, err)
+		return r, n.Outcome, nil
 	}
-	return r, n.Outcome
+	if n.Outcome == OutcomeUnknown && timedOut && op != "check" {
+		return r, n.Outcome, fmt.Errorf("worker cluster: %s of %s at %s had no answer within %v, and the session did not end: the service is stuck", op, name, at, c.spec.Timeout)
+	}
+	return r, n.Outcome, nil
 }
 
 // sessionLost notes the expiry of the session's locks (at some moment
@@ -296,14 +349,31 @@ func (c *clusterClient) do(ctx context.Context, op, name string, f func(context.
 func (c *clusterClient) sessionLost(ctx context.Context, now int64, err error) {
 	old := c.client
 	for _, name := range c.spec.Names {
-		c.notes.write(ClusterNote{Kind: ClusterNoteOp, Client: old, Op: "expire", Name: name, Call: c.alive, Return: now, Outcome: OutcomeOK})
+		if c.mayHold[name] {
+			c.notes.write(ClusterNote{Kind: ClusterNoteOp, Client: old, Op: "expire", Name: name, Call: c.alive, Return: now, Outcome: OutcomeOK})
+		}
 	}
+	clear(c.mayHold)
 	c.svc.Close()
 	if c.newSession(ctx) != nil {
 		return // stopped
 	}
-	c.notes.write(ClusterNote{Kind: ClusterNoteSession, Client: c.client, Previous: old,
-		Text: fmt.Sprintf("session %s lost (%v); new session %s", old, err, c.client)})
+	c.notes.write(ClusterNote{Kind: ClusterNoteSession, Client: c.client, Previous: old, Text: reason(err)})
+}
+
+// reason is err's message without the sentinels' prefixes that say what
+// the note already says ("worker: session lost: lockd: ...").
+func reason(err error) string {
+	s := err.Error()
+	for again := true; again; {
+		again = false
+		for _, p := range []string{ErrSessionLost.Error() + ": ", ErrNotApplied.Error() + ": ", lockd.ErrSessionLost.Error() + ": ", "lockd: "} {
+			if t, ok := strings.CutPrefix(s, p); ok {
+				s, again = t, true
+			}
+		}
+	}
+	return s
 }
 
 // update is the read-modify-write of name's register under its lock with

@@ -3,13 +3,19 @@ package worker
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"mplock/lockd"
+	"mplock/lockd/cluster"
+	"mplock/lockd/replica"
 	"mplock/lockd/replica/lincheck"
 	"mplock/register"
 )
@@ -118,14 +124,89 @@ func historyOf(notes []ClusterNote) *lincheck.History {
 	return h
 }
 
-// TestClusterClientsOnARealServer: four clients doing the seed's
-// operations and the register's read-modify-write on a real lock server
-// make a linearizable history, and lose no update of the register.
-func TestClusterClientsOnARealServer(t *testing.T) {
-	addr := startServer(t)
+// startCluster starts n members of a replicated lock service in this
+// process (lockd.Server over lockd/cluster's backend: raft over TCP on
+// loopback, the log in bolt), with short raft timeouts, and returns their
+// client addresses and backends; they stop when the test ends.
+func startCluster(t *testing.T, n int, tune func(*replica.Config)) ([]string, []*cluster.Backend) {
+	t.Helper()
+	dir := t.TempDir()
+	var peers []replica.Peer
+	var lns []net.Listener
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		rl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: rl.Addr().String()})
+		rl.Close()
+	}
+	var addrs []string
+	var bes []*cluster.Backend
+	for i, ln := range lns {
+		rc := replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr, DataDir: filepath.Join(dir, peers[i].ID),
+			ClientAddr: ln.Addr().String(), InitialCluster: peers,
+			HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond,
+			SessionTTL: 5 * time.Second}
+		if tune != nil {
+			tune(&rc)
+		}
+		be, err := cluster.New(cluster.Config{Replica: rc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := lockd.NewServer(lockd.Config{Replicated: be})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			be.Close(ctx)
+		})
+		addrs, bes = append(addrs, ln.Addr().String()), append(bes, be)
+	}
+	// Ready: a leader, and every member knows every member's client
+	// address (the sessions move between them).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		leader, known := false, true
+		for _, be := range bes {
+			st := be.Node().Status()
+			leader = leader || st.State == "Leader" && st.Ready
+			for _, m := range st.Members {
+				known = known && m.ClientAddr != ""
+			}
+		}
+		if leader && known {
+			return addrs, bes
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ready leader within 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterClientsOnAReplicatedService: four clients doing the seed's
+// operations at random members of a 3-member cluster, and the register's
+// read-modify-write, make a linearizable history and lose no update of
+// the register; their requests were answered by followers as well as by
+// the leader, and stale checks by followers from their own tables.
+func TestClusterClientsOnAReplicatedService(t *testing.T) {
+	addrs, bes := startCluster(t, 3, nil)
 	reg := newRegisters(t, true)
-	notes := clusterRun(t, 4, 700*time.Millisecond, DialLockd, []string{addr}, reg)
+	notes := clusterRun(t, 4, 1500*time.Millisecond, DialCluster, addrs, reg)
+	leader := bes[0].Node().Status().Leader // no fault: the leader all along
 	var ops, grants, writes int
+	roles := map[string]int{}
 	for _, n := range notes {
 		switch {
 		case n.Kind == ClusterNoteOp:
@@ -133,14 +214,27 @@ func TestClusterClientsOnARealServer(t *testing.T) {
 			if n.Op == "preempt" && n.Outcome == OutcomeOK {
 				grants++
 			}
+			if n.Outcome == OutcomeOK || n.Outcome == OutcomeRefused {
+				role := n.Reply.Role // a check's answer says it
+				if n.Op != "check" {
+					role = map[bool]string{true: "leader", false: "follower"}[n.Reply.Node == leader]
+				}
+				roles[n.Op+" "+string(n.Reply.Consistency)+" "+role]++
+			}
 		case n.Kind == ClusterNoteRegister && !n.Refused:
 			writes++
 		case n.Kind == ClusterNoteFailed:
 			t.Errorf("a client failed: %s", n.Text)
 		}
 	}
+	t.Logf("answered by: %v", roles)
 	if grants == 0 || writes != grants {
 		t.Fatalf("%d operations, %d grants, %d register writes: want grants, each with its write", ops, grants, writes)
+	}
+	for _, want := range []string{"preempt  follower", "preempt  leader", "release  follower", "check stale follower"} {
+		if roles[want] == 0 {
+			t.Errorf("no %q among the answers %v", want, roles)
+		}
 	}
 	v := lincheck.CheckOperations(historyOf(notes).Operations(), time.Minute)
 	if !v.Linearizable() {
@@ -163,10 +257,18 @@ func TestClusterClientsOnARealServer(t *testing.T) {
 	}
 }
 
-// localGrants is the broken service of the check's own test: a server
-// that grants a preempt from its own view without asking anyone, as a
-// follower granting from its map would. It says yes to every other
-// preempt.
+// TestDialClusterRefusesASingleServer: the cluster's dialer says so when
+// it is pointed at a single lock server.
+func TestDialClusterRefusesASingleServer(t *testing.T) {
+	_, err := DialCluster(context.Background(), []string{startServer(t)}, "u.1", nil)
+	if err == nil || !strings.Contains(err.Error(), "not a cluster member") {
+		t.Fatalf("DialCluster at a single server: %v", err)
+	}
+}
+
+// localGrants is the broken service of the check's own test: a service
+// that grants every other preempt from its own view without asking
+// anyone, as a follower granting from its map would.
 type localGrants struct {
 	ClusterService
 	n     int
@@ -189,19 +291,19 @@ func (l *localGrants) Preempt(ctx context.Context, name, at string) (Reply, erro
 // TestClusterCheckCatchesLocalGrants: the same run against a service that
 // sometimes grants on its own is not linearizable.
 func TestClusterCheckCatchesLocalGrants(t *testing.T) {
-	addr := startServer(t)
+	addrs, _ := startCluster(t, 3, nil)
 	var (
 		mu    sync.Mutex
 		token uint64 = 1 << 62
 	)
 	dial := func(ctx context.Context, servers []string, client string, note func(ClusterNote)) (ClusterService, error) {
-		s, err := DialLockd(ctx, servers, client, note)
+		s, err := DialCluster(ctx, servers, client, note)
 		if err != nil {
 			return nil, err
 		}
 		return &localGrants{ClusterService: s, token: &token, mu: &mu}, nil
 	}
-	notes := clusterRun(t, 4, 500*time.Millisecond, dial, []string{addr}, newRegisters(t, true))
+	notes := clusterRun(t, 4, time.Second, dial, addrs, newRegisters(t, true))
 	ops := historyOf(notes).Operations()
 	if v := lincheck.CheckOperations(ops, time.Minute); v.Linearizable() {
 		t.Fatalf("a history with local grants (%d operations) passed the check", v.Operations)

@@ -23,7 +23,10 @@ const (
 	ClusterNoteReady    ClusterNoteKind = "ready"    // connected; waits for "go"
 	ClusterNoteOp       ClusterNoteKind = "op"       // one operation, called and returned
 	ClusterNoteRegister ClusterNoteKind = "register" // a read-modify-write of the register
-	ClusterNoteSession  ClusterNoteKind = "session"  // the session resumed elsewhere, or was lost and replaced
+	// session: the session resumed at another server on its own (Server,
+	// why in Text), or was lost (Previous, why in Text) and replaced by a
+	// new one (Client).
+	ClusterNoteSession  ClusterNoteKind = "session"
 	ClusterNoteStalling ClusterNoteKind = "stalling" // read the register under a lock and stalls before writing
 	ClusterNoteDone     ClusterNoteKind = "done"     // stopped as told, everything released
 	ClusterNoteFailed   ClusterNoteKind = "failed"   // an error ended it

@@ -20,9 +20,10 @@ import (
 //   - ErrNotApplied (wrapped): the request surely took no effect (no
 //     leader, refused before it reached the log, a read that failed);
 //   - ErrSessionLost (wrapped): the session is gone (its TTL passed
-//     without keepalives) and the request took no effect; its locks were
-//     released by the service at some moment since the session was last
-//     seen alive;
+//     without keepalives); its locks were released by the service at some
+//     moment since the session was last seen alive. The request's outcome
+//     is unknown (it may have taken effect before the session ended),
+//     unless the error also wraps ErrNotApplied (it was not sent);
 //   - any other error: the outcome is unknown (the request may have taken
 //     effect, or not, at any time after it was sent).
 type ClusterService interface {
@@ -43,6 +44,9 @@ var (
 	ErrNotApplied = errors.New("worker: request not applied")
 	// ErrSessionLost says the session is gone, and its locks with it.
 	ErrSessionLost = errors.New("worker: session lost")
+	// ErrNoLease (with ErrNotApplied) says a release was not sent: the
+	// session holds no lease of the name.
+	ErrNoLease = errors.New("worker: the session holds no lease of the name")
 )
 
 // Reply is what the service answered, and where from.
@@ -50,8 +54,9 @@ type Reply struct {
 	OK    bool   // preempt granted, release done (ignored for check)
 	Token uint64 // a granted preempt's fencing token
 	Owner string // check: the owning client, "" when free
-	// Node is the server that answered, Role its role then ("leader",
-	// "follower"), Leader the leader it knew.
+	// Node is the server that answered (its id). For a check, Role is
+	// its role then ("leader", "follower") and Leader the leader it knew,
+	// as its answer said; a change's answer does not say them (empty).
 	Node, Role, Leader string
 	Consistency        Consistency   // check: as answered
 	Index              uint64        // check: the applied index it answered at

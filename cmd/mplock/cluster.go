@@ -51,7 +51,7 @@ Examples:
   mplock cluster                                   # 3 nodes, 4 clients, 10 s; the leader is killed at a third of the run
   mplock cluster --nodes 5 --clients 8 --duration 30s --faults kill,pause,partition
   mplock cluster --check                           # record every operation; check the history (porcupine)
-  mplock cluster --faults client-pause --fencing=off   # the late write that fencing refuses, accepted
+  mplock cluster --faults client-pause --fencing=off --session-ttl 2s   # the late write that fencing refuses, accepted
   mplock cluster --json
   mplock cluster --timeline run.svg                # one row per node (role over time) and per client (holds)
 
@@ -66,7 +66,8 @@ registers) is removed whenever mplock cluster returns.`,
 			&cli.GenericFlag{Name: "names", Value: number(coordinator.DefaultClusterNames, 3), Usage: "lock names (file_A, file_B, ...), 1 to 26"},
 			&cli.GenericFlag{Name: "duration", Value: positiveSeconds(coordinator.DefaultClusterDuration), Usage: "how long the clients work"},
 			&cli.StringFlag{Name: "faults", Value: "kill", Usage: "faults to inject, in turn: kill, pause, partition, client-pause, all or none"},
-			&cli.GenericFlag{Name: "fault-every", Value: seconds(0), Usage: "time between faults (the first comes at a third of the run)", DefaultText: "a third of --duration, at least 3 election timeouts"},
+			&cli.GenericFlag{Name: "fault-every", Value: seconds(0), Usage: "time between faults; the first comes as long after the start (at most a third of the run)",
+				DefaultText: fmt.Sprintf("a third of --duration, at most %v", coordinator.DefaultMaxFaultEvery)},
 			&cli.StringFlag{Name: "consistency", Value: string(worker.Mixed), Usage: "of the clients' checks: stale or default or consistent; mixed: each check picks one of those"},
 			&cli.GenericFlag{Name: "fencing", Value: onOff(true), Usage: "on: the registers refuse tokens below the highest they saw; off: they accept every write"},
 			&cli.BoolFlag{Name: "check", Usage: "check the recorded history for linearizability (porcupine)"},

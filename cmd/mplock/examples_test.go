@@ -83,9 +83,6 @@ type exampleCommand struct {
 	exit    int               // expected exit status
 	files   map[string]string // files in its working directory (and HOME); ".sh" ones executable
 	shorten func(args []string) []string
-	// requires says why the command cannot run here ("" when it can):
-	// its examples are then skipped, saying why.
-	requires func() string
 }
 
 // exampleOverride is what differs for one example.
@@ -158,7 +155,7 @@ var exampleCommands = map[string]exampleCommand{
 	"bench lockd": {shorten: appendArgs("--duration", "100ms")},
 	// A few seconds with raft's and the sessions' timeouts short enough
 	// for the faults to fit (the flags given last win).
-	"cluster": {requires: serveHasClusterMode, shorten: appendArgs("--duration", "4s", "--election-timeout", "300ms",
+	"cluster": {shorten: appendArgs("--duration", "4s", "--election-timeout", "300ms",
 		"--heartbeat-timeout", "300ms", "--session-ttl", "1s", "--think", "20ms", "--check-timeout", "30s")},
 	// Fixed ports (6000, ...) would collide with other tests on the machine.
 	"deadlock": {exit: exitDeadlock, shorten: appendArgs("--base-port", "0")},
@@ -240,6 +237,11 @@ var exampleOverrides = map[string]exampleOverride{
 		exit: code(exitFailure), why: "the naive variant deadlocks: the counterexample is what the example shows",
 	},
 	"mplock member list": {exit: code(0), script: inLocalCluster, why: "needs a cluster: deploy/local-cluster.sh starts one"},
+	"mplock cluster --unsafe-local-grants --check --faults none --duration 3s --names 1 --consistency consistent": {
+		exit: code(exitFailure), script: "{} --think 0 --html violation.html", stderr: `VIOLATION`,
+		why: "the deliberately broken mode, caught: exit 1 (clients without a pause between operations, as TestClusterCatchesLocalGrants)"},
+	"mplock cluster --faults client-pause --fencing=off --session-ttl 2s": {script: "{} --duration 6s",
+		why: "a client's pause lasts two session TTLs and 2s: 4s with the shortened TTL, from a third of the run"},
 	"mplock member remove n4": {exit: code(0), script: strings.Replace(inLocalCluster, "{}", "mplock member add n4 127.0.0.1:1 && {}", 1),
 		why: "needs a cluster with an n4 to remove"},
 	"mplock status file_A --wait-waiters 1": {
@@ -517,11 +519,6 @@ func runExample(t *testing.T, ex example, tl *tools) {
 	if !ok {
 		t.Fatalf("example %q (%s): exampleCommands does not say how to run `mplock %s` examples: add it there (examples_test.go)", ex.text, where, key)
 	}
-	if rule.requires != nil {
-		if why := rule.requires(); why != "" {
-			t.Skipf("example %q: %s", ex.text, why)
-		}
-	}
 	ov := exampleOverrides[ex.text]
 	args := words
 	if rule.shorten != nil {
@@ -680,16 +677,4 @@ func (tl *tools) benchstat(t *testing.T) string {
 		proctest.MissingTool(t, "go", "golang-go")
 	}
 	return tl.dir
-}
-
-// serveHasClusterMode says why `mplock cluster` cannot run: its nodes
-// are `mplock serve` in cluster mode (issue 11), which this build may not
-// have yet.
-func serveHasClusterMode() string {
-	for _, f := range serveCommand().Flags {
-		if slices.Contains(f.Names(), "initial-cluster") {
-			return ""
-		}
-	}
-	return "mplock serve has no cluster mode (--initial-cluster) in this build: mplock cluster's nodes need it"
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -254,6 +255,78 @@ func TestClusterLeaderKill(t *testing.T) {
 		}
 		last = g.Token
 		g.Unlock(ctx)
+	}
+}
+
+// TestClusterKilledLeaderRestarts: a killed leader started again with its
+// data dir while its peers are busy (MEMBERS asked of every member all the
+// time, as mplock cluster's probes and mplock status do, so that every
+// member asks every other for its status over the cluster port) comes
+// back as a follower, three times over; the client's lock keeps its
+// token throughout. The peers' requests reach a restarted member the
+// moment its cluster port listens, before its raft runs: they must wait
+// for it, not crash it.
+func TestClusterKilledLeaderRestarts(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	a := dialCluster(t, c.servers(), "a")
+	x, err := a.Lock(ctx, "x", lockd.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	for _, addr := range c.client {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				askMembers(addr)
+			}
+		}()
+	}
+	for round := range 3 {
+		l := c.leader()
+		c.signal(l, syscall.SIGKILL)
+		nl := c.leader(l)
+		c.start(l) // fails the test if the member dies before it serves
+		proctest.Eventually(t, c.ids[l]+" back as a follower", func() bool {
+			s, ok := c.leaderSays(l)
+			return ok && s == c.ids[nl]
+		})
+		t.Logf("round %d: %s killed, %s leads, %s back as a follower", round+1, c.ids[l], c.ids[nl], c.ids[l])
+	}
+	held(t, x)
+	if r, err := a.Check(ctx, "x", lockd.ConsistencyConsistent); err != nil || len(r.Holders) != 1 || r.Holders[0].Token != x.Token {
+		t.Fatalf("after three restarts x is %+v, %v; want token %d", r, err, x.Token)
+	}
+}
+
+// askMembers asks the member at addr for MEMBERS once, ignoring errors.
+func askMembers(addr string) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(conn, "MEMBERS\n")
+	buf := make([]byte, 8192)
+	var got string
+	for !strings.Contains(got, "OK MEMBERS") && !strings.Contains(got, "ERR") {
+		n, err := conn.Read(buf)
+		got += string(buf[:n])
+		if err != nil {
+			return
+		}
 	}
 }
 

@@ -25,7 +25,7 @@ func workerClusterCommand() *cli.Command {
 			}
 			notes := os.NewFile(3, "notes")
 			defer notes.Close()
-			return worker.RunCluster(c.Context, spec, worker.DialLockd, os.Stdin, notes)
+			return worker.RunCluster(c.Context, spec, worker.DialCluster, os.Stdin, notes)
 		},
 	}
 }

@@ -109,12 +109,15 @@ func NewNode(cfg Config) (*Node, error) {
 		st.close()
 		return nil, err
 	}
-	m.serve(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) })
 	if err := n.start(); err != nil {
 		n.cut()
 		st.close()
 		return nil, err
 	}
+	// Only now: a peer's request (a status, a forwarded write) can arrive
+	// the moment the port listens, and the handlers need raft. Until then
+	// connections wait in the listen queue, raft's as well as the RPCs'.
+	m.serve(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) })
 	return n, nil
 }
 
