@@ -32,7 +32,8 @@ Options:
   -b, --before BIN  also measure the lock server of another mplock binary BIN
                     (an older build, for a before/after comparison), driven
                     by the same clients, interleaved with the others:
-                    columns mplock@b and mplock-raw@b
+                    columns mplock@b and mplock-raw@b (with --cluster, also
+                    a cluster of BIN: mplock@b@leader, mplock@b@follower)
   -c, --cluster N   N-member clusters (N odd, 3 or more): mplock serve
                     --initial-cluster with its data dirs on disk, against etcd
                     members (etcd's defaults: both fsync every commit), each
@@ -168,12 +169,13 @@ has_leader() {
 	return 1
 }
 
-# start_mplock_cluster: $cluster members of mplock serve, each with its raft
-# log in a data dir of the private directory (fsynced, mplock's default);
-# columns mplock@leader and mplock@follower (mplock bench lockd finds the
-# leader itself at each run).
+# start_mplock_cluster LABEL BINARY: $cluster members of BINARY's mplock
+# serve, each with its raft log in a data dir of the private directory
+# (fsynced, mplock's default); columns mplock$LABEL@leader and
+# mplock$LABEL@follower (mplock bench lockd finds the leader itself at
+# each run).
 start_mplock_cluster() {
-	local initial='' clients=() rafts=() i
+	local label=$1 bin=$2 initial='' clients=() rafts=() i
 	for ((i = 1; i <= cluster; i++)); do
 		free_port cport
 		free_port pport
@@ -182,22 +184,22 @@ start_mplock_cluster() {
 		initial+="${initial:+,}n$i=127.0.0.1:$pport"
 	done
 	for ((i = 1; i <= cluster; i++)); do
-		"$mplock" serve --node "n$i" --listen "${clients[i-1]}" --raft-listen "${rafts[i-1]}" \
-			--data-dir "$work/mplock-data-n$i" --initial-cluster "$initial" --log-level error >"$work/mplock-n$i.log" 2>&1 &
+		"$bin" serve --node "n$i" --listen "${clients[i-1]}" --raft-listen "${rafts[i-1]}" \
+			--data-dir "$work/mplock-data$label-n$i" --initial-cluster "$initial" --log-level error >"$work/mplock$label-n$i.log" 2>&1 &
 		pids+=($!)
 	done
 	for ((i = 1; i <= cluster; i++)); do
-		wait_for "$work/mplock-n$i.log" has_leader "${clients[i-1]#127.0.0.1:}"
+		wait_for "$work/mplock$label-n$i.log" has_leader "${clients[i-1]#127.0.0.1:}"
 	done
 	local list
 	list=$(IFS=,; echo "${clients[*]}")
 	for e in leader follower; do
-		ctargets+=("mplock@$e")
-		addr[mplock@$e]=$list
-		driver[mplock@$e]=mplock
-		extra[mplock@$e]="--entry $e"
+		ctargets+=("mplock$label@$e")
+		addr[mplock$label@$e]=$list
+		driver[mplock$label@$e]=mplock
+		extra[mplock$label@$e]="--entry $e"
 	done
-	echo "mplock: $cluster members on $list" >&2
+	echo "mplock$label: $cluster members on $list" >&2
 }
 
 # start_etcd_cluster: $cluster etcd members, each with its own data dir
@@ -253,7 +255,8 @@ etcd_member() {
 }
 
 if ((cluster)); then
-	start_mplock_cluster
+	start_mplock_cluster '' "$mplock"
+	if [[ -n $before ]]; then start_mplock_cluster @b "$before"; fi
 	if command -v etcd >/dev/null; then
 		start_etcd_cluster
 	else
@@ -369,17 +372,17 @@ ratios() {
 	for ((i = 0; i < ${#pairs[@]}; i += 2)); do
 		# mplock@leader etcd@leader: "mplock/etcd@leader"
 		a=${pairs[i]} b=${pairs[i+1]}
-		if [[ $a == *@* && ${a#*@} == "${b#*@}" ]]; then
-			printf '%22s' "${a%@*}/${b%@*}@${a#*@}"
+		if [[ $a == *@* && ${a##*@} == "${b##*@}" ]]; then
+			printf '%24s' "${a%@*}/${b%@*}@${a##*@}"
 		else
-			printf '%22s' "$a/$b"
+			printf '%24s' "$a/$b"
 		fi
 	done
 	printf '%8s\n' aim
 	for s in "${scenarios[@]}"; do
 		printf '%-28s' "$s"
 		for ((i = 0; i < ${#pairs[@]}; i += 2)); do
-			printf '%22s' "$(ratio "$(values "${pairs[i]}" "$s" | median)" "$(values "${pairs[i+1]}" "$s" | median)")"
+			printf '%24s' "$(ratio "$(values "${pairs[i]}" "$s" | median)" "$(values "${pairs[i+1]}" "$s" | median)")"
 		done
 		printf '%8s\n' "$aim"
 	done
@@ -390,6 +393,10 @@ if ((cluster)); then
 	if [[ -n ${driver[etcd@leader]:-} ]]; then
 		echo
 		ratios "mplock over etcd" ">=5x" mplock@leader etcd@leader mplock@follower etcd@follower
+	fi
+	if [[ -n $before ]]; then
+		echo
+		ratios "this build over --before" "-" mplock@leader mplock@b@leader mplock@follower mplock@b@follower
 	fi
 fi
 table "single servers (mplock in memory)" "${targets[@]}"

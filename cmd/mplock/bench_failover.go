@@ -309,17 +309,24 @@ func benchFailover(c *cli.Context) error {
 	defer cl.stop()
 	res := report.LockdFailover{Where: fmt.Sprintf("a %d-member cluster of mplock serve children on loopback, data dirs in %s", failoverMembers, cl.dir),
 		Members: failoverMembers, Serve: cl.args, Machine: machine.Collect(version())}
-	for k := 1; k <= n && ctx.Err() == nil; k++ {
+	for k, tries := 1, 0; k <= n && ctx.Err() == nil; {
 		kill, err := failoverOnce(ctx, cl, k)
 		if ctx.Err() != nil {
 			break
 		}
-		if err != nil {
-			if kill.Leader == "" {
-				return fmt.Errorf("bench lockd: --failover: kill %d: %w", k, err)
-			}
+		var again *failoverRetry
+		switch {
+		case errors.As(err, &again) && tries < 10:
+			// Nothing was killed: set up again.
+			tries++
+			say("kill %d/%d: %v; again", k, n, again.err)
+			continue
+		case err != nil && kill.Leader == "":
+			return fmt.Errorf("bench lockd: --failover: kill %d: %w", k, err)
+		case err != nil:
 			kill.Err = err.Error()
 		}
+		k, tries = k+1, 0
 		res.Kills = append(res.Kills, kill)
 		if kill.Err != "" {
 			say("kill %d/%d: leader %s: %s", k, n, kill.Leader, kill.Err)
@@ -356,6 +363,12 @@ func countFailed(ks []report.FailoverKill) int {
 	}
 	return n
 }
+
+// failoverRetry is a failure before the kill (the leader moved while the
+// clients were set up): nothing was killed, the kill is set up again.
+type failoverRetry struct{ err error }
+
+func (r *failoverRetry) Error() string { return r.err.Error() }
 
 // failoverOnce waits for the cluster to be whole, connects one client to
 // the leader and one to a follower, each locking and unlocking a name of
@@ -401,11 +414,11 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 	for _, m := range []*benchMember{leader, follower} {
 		c, err := lockd.Dial(dctx, via(m), lockd.Options{Client: "failover-" + m.id})
 		if err != nil {
-			return kill, err
+			return kill, &failoverRetry{err}
 		}
 		clients = append(clients, c)
 		if info, _ := c.Cluster(); info.Node != m.id {
-			return kill, fmt.Errorf("a client meant for %s reached %q", m.id, info.Node)
+			return kill, &failoverRetry{fmt.Errorf("a client meant for %s reached %q", m.id, info.Node)}
 		}
 		loops = append(loops, lockbench.StartLockLoop(c, fmt.Sprintf("failover-%d-%s", k, m.id)))
 	}
@@ -413,13 +426,13 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 	for _, l := range loops {
 		for l.Granted() < 3 {
 			if _, err := l.FirstGrantAfter(time.Now(), time.Now().Add(failoverWait)); err != nil {
-				return kill, err
+				return kill, &failoverRetry{err}
 			}
 		}
 	}
 	// Still the leader? (an election under load may have moved it)
 	if now, _, err := rawMembers(follower.client); err != nil || now != leader.id {
-		return kill, fmt.Errorf("the leader moved before the kill (from %s to %q)", leader.id, now)
+		return kill, &failoverRetry{fmt.Errorf("the leader moved before the kill (from %s to %q)", leader.id, now)}
 	}
 	var survivors []string
 	for _, m := range cl.members {
