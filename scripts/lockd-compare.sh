@@ -40,6 +40,8 @@ Options:
                     measured with requests entering at its leader and at a
                     follower; then single-node mplock (in memory) against
                     Redis. Without it: single servers of mplock, Redis, etcd
+  --no-peers        measure mplock only (with --before: a before/after
+                    comparison), without Redis and etcd
   --reads           also measure mplock's read latency (mplock bench lockd
                     --reads: CHECK at each consistency on the cluster, CHECK
                     and STATUS on the single server)
@@ -65,6 +67,7 @@ repeats=3
 before=''
 cluster=0
 reads=0
+peers=1
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-d | --duration) [[ $# -ge 2 ]] || die "$1 needs a value"; duration=$2; shift 2 ;;
@@ -72,6 +75,7 @@ while [[ $# -gt 0 ]]; do
 	-b | --before) [[ $# -ge 2 ]] || die "$1 needs a value"; before=$2; shift 2 ;;
 	-c | --cluster) [[ $# -ge 2 ]] || die "$1 needs a value"; cluster=$2; shift 2 ;;
 	--reads) reads=1; shift ;;
+	--no-peers) peers=0; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option $1" ;;
 	esac
@@ -101,12 +105,17 @@ mplock='' # set by mplock_binary
 mplock_binary "$work"
 
 # free_port VAR sets VAR to a loopback TCP port nobody listens on and that
-# this script has not handed out already.
+# this script has not handed out already, below the ephemeral range (from
+# which the kernel picks the ports of outgoing connections and of
+# listeners on port 0, so that one of those could take it before the
+# server binds it).
 given=" "
+ephemeral=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+((ephemeral > 12000)) || ephemeral=32768
 free_port() {
 	local p
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((10000 + RANDOM % (ephemeral - 10000)))
 		if [[ $given != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			given+="$p "
 			printf -v "$1" '%s' "$p"
@@ -183,14 +192,34 @@ start_mplock_cluster() {
 		rafts+=("127.0.0.1:$pport")
 		initial+="${initial:+,}n$i=127.0.0.1:$pport"
 	done
+	local mine=()
 	for ((i = 1; i <= cluster; i++)); do
 		"$bin" serve --node "n$i" --listen "${clients[i-1]}" --raft-listen "${rafts[i-1]}" \
 			--data-dir "$work/mplock-data$label-n$i" --initial-cluster "$initial" --log-level error >"$work/mplock$label-n$i.log" 2>&1 &
 		pids+=($!)
+		mine+=($!)
 	done
-	for ((i = 1; i <= cluster; i++)); do
-		wait_for "$work/mplock$label-n$i.log" has_leader "${clients[i-1]#127.0.0.1:}"
+	# Until every member names a leader; a member that exits ends the wait.
+	local up=0 j
+	for _ in $(seq 600); do
+		for ((j = 1; j <= cluster; j++)); do
+			kill -0 "${mine[j-1]}" 2>/dev/null && continue
+			echo "mplock$label: member n$j exited; end of its log:" >&2
+			tail -5 "$work/mplock$label-n$j.log" >&2
+			exit 1
+		done
+		up=0
+		for ((j = 1; j <= cluster; j++)); do
+			if has_leader "${clients[j-1]#127.0.0.1:}" 2>/dev/null; then up=$((up + 1)); fi
+		done
+		((up < cluster)) || break
+		sleep 0.1
 	done
+	if ((up < cluster)); then
+		echo "mplock$label: no leader named by every member within 60s; ends of their logs:" >&2
+		tail -n 5 "$work"/mplock"$label"-n*.log >&2
+		exit 1
+	fi
 	local list
 	list=$(IFS=,; echo "${clients[*]}")
 	for e in leader follower; do
@@ -257,7 +286,9 @@ etcd_member() {
 if ((cluster)); then
 	start_mplock_cluster '' "$mplock"
 	if [[ -n $before ]]; then start_mplock_cluster @b "$before"; fi
-	if command -v etcd >/dev/null; then
+	if ((!peers)); then
+		:
+	elif command -v etcd >/dev/null; then
 		start_etcd_cluster
 	else
 		echo "etcd not installed: skipped (apt-get install etcd-server)" >&2
@@ -268,7 +299,9 @@ if [[ -n $before ]]; then
 	start_mplock @b "$before"
 	echo "mplock@b: $("$before" --version) from $before" >&2
 fi
-if command -v redis-server >/dev/null; then
+if ((!peers)); then
+	:
+elif command -v redis-server >/dev/null; then
 	free_port port
 	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
 	pids+=($!)
@@ -281,7 +314,7 @@ if command -v redis-server >/dev/null; then
 else
 	echo "redis-server not installed: skipped (apt-get install redis-server)" >&2
 fi
-if ((!cluster)) && command -v etcd >/dev/null; then
+if ((!cluster && peers)) && command -v etcd >/dev/null; then
 	free_port cport
 	free_port pport
 	etcd --name lockd-compare --data-dir "$work/etcd-data" \
@@ -295,7 +328,7 @@ if ((!cluster)) && command -v etcd >/dev/null; then
 	wait_for "$work/etcd.log" curl -fsS "http://${addr[etcd]}/health"
 	targets+=(etcd)
 	echo "etcd $(etcd --version | head -1 | awk '{print $3}') on ${addr[etcd]}" >&2
-elif ((!cluster)); then
+elif ((!cluster && peers)); then
 	echo "etcd not installed: skipped (apt-get install etcd-server)" >&2
 fi
 
