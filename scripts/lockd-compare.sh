@@ -406,16 +406,16 @@ ratios() {
 		# mplock@leader etcd@leader: "mplock/etcd@leader"
 		a=${pairs[i]} b=${pairs[i+1]}
 		if [[ $a == *@* && ${a##*@} == "${b##*@}" ]]; then
-			printf '%24s' "${a%@*}/${b%@*}@${a##*@}"
+			printf '%26s' "${a%@*}/${b%@*}@${a##*@}"
 		else
-			printf '%24s' "$a/$b"
+			printf '%26s' "$a/$b"
 		fi
 	done
 	printf '%8s\n' aim
 	for s in "${scenarios[@]}"; do
 		printf '%-28s' "$s"
 		for ((i = 0; i < ${#pairs[@]}; i += 2)); do
-			printf '%24s' "$(ratio "$(values "${pairs[i]}" "$s" | median)" "$(values "${pairs[i+1]}" "$s" | median)")"
+			printf '%26s' "$(ratio "$(values "${pairs[i]}" "$s" | median)" "$(values "${pairs[i+1]}" "$s" | median)")"
 		done
 		printf '%8s\n' "$aim"
 	done
