@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -93,13 +95,19 @@ func TestShellcheck(t *testing.T) {
 // from anywhere) and returns its stdout, stderr and exit status.
 func run(t *testing.T, env []string, script string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runIn(t, t.TempDir(), env, script, args...)
+}
+
+// runIn is run with TMPDIR set to tmp.
+func runIn(t *testing.T, tmp string, env []string, script string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	abs, err := filepath.Abs(script)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(abs, args...)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Env = append(cmd.Env, env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -424,4 +432,66 @@ python:mp.Lock,1,1000000,-,-,0.00
 	quiet := rows("--drop-busy")
 	check("sem vs futex, quiet runs", quiet["peer/C futex lock"], "1.100", "yes") // median of 10M and 12M
 	check("latency cost, quiet runs", quiet["overhead/latency on"], "0.818", "NO")
+}
+
+// TestLockdCompareCluster runs lockd-compare.sh --cluster 3 briefly: a
+// 3-member mplock cluster (and etcd's, when installed) with requests at
+// the leader and at a follower, the single servers, the ratios, and the
+// reads; and every server it started is gone when it exits.
+func TestLockdCompareCluster(t *testing.T) {
+	bin := buildMplock(t)
+	tmp := t.TempDir()
+	stdout, stderr, code := runIn(t, tmp, []string{"MPLOCK=" + bin}, "lockd-compare.sh", "--cluster", "3", "-d", "50ms", "-r", "1", "--reads")
+	if code != 0 {
+		t.Fatalf("lockd-compare.sh --cluster 3: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	cell := `\d+ ±\d+%`
+	want := []string{
+		`(?m)^3-member clusters`,
+		`(?m)^pairs/s \(median of 1\) +mplock@leader +mplock@follower`,
+		`(?m)^1 client +` + cell + ` +` + cell,
+		`(?m)^16 clients, distinct names +` + cell + ` +` + cell,
+		`(?m)^16 clients, one name +` + cell + ` +` + cell,
+		`(?m)^single servers \(mplock in memory\)`,
+		`(?m)^pairs/s \(median of 1\) +mplock +mplock-raw`,
+		`(?m)^  mplock@follower +CHECK consistency=stale +follower +\d+ / \d+`,
+		`(?m)^  mplock@leader +CHECK consistency=consistent +leader +\d+ / \d+`,
+		`(?m)^  mplock +STATUS +- +\d+ / \d+`,
+	}
+	if _, err := exec.LookPath("etcd"); err == nil {
+		want = append(want, `(?m)^pairs/s \(median of 1\) +mplock@leader +mplock@follower +etcd@leader +etcd@follower`,
+			`(?m)^1 client +\d+\.\d+x +\d+\.\d+x +>=5x`)
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(w).MatchString(stdout) {
+			t.Errorf("output lacks %s:\n%s", w, stdout)
+		}
+	}
+	// The private directory keeps the raw results, and no data dir.
+	m := regexp.MustCompile(`raw results: (\S+)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no raw results line:\n%s", stdout)
+	}
+	if left, _ := filepath.Glob(filepath.Join(m[1], "*-data*")); len(left) > 0 {
+		t.Errorf("data dirs left behind: %v", left)
+	}
+	for _, port := range regexp.MustCompile(`on ((?:127\.0\.0\.1:\d+,?)+)`).FindAllStringSubmatch(stderr, -1) {
+		for _, a := range strings.Split(port[1], ",") {
+			if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+				c.Close()
+				t.Errorf("%s still answers after the script ended", a)
+			}
+		}
+	}
+}
+
+// TestLockdCompareUsage: a cluster size that is not an odd number from 3
+// to 9 is a usage error.
+func TestLockdCompareUsage(t *testing.T) {
+	for _, n := range []string{"2", "x", "11"} {
+		_, stderr, code := run(t, []string{"MPLOCK=/bin/true"}, "lockd-compare.sh", "--cluster", n)
+		if code != 2 || !strings.Contains(stderr, "lockd-compare.sh: --cluster "+n) {
+			t.Errorf("--cluster %s: exit %d, stderr %q; want 2 and a message", n, code, stderr)
+		}
+	}
 }

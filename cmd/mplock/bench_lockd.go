@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mplock/lockd"
 	"mplock/lockd/lockbench"
 	"mplock/machine"
 	"mplock/reexec"
@@ -22,14 +24,38 @@ import (
 // benchLockdCommand is `mplock bench lockd`.
 func benchLockdCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "lockd",
-		Usage:     "acquire/release pairs per second through the lock server (1 client, 16 on distinct names, 16 on one)",
-		UsageText: "mplock bench lockd [--duration D] [--target mplock|redis|etcd] [--addr ADDR] [--ttl D] [--json]\n   mplock bench lockd --soak D [--clients N] [--ttl D] [--json]",
+		Name:  "lockd",
+		Usage: "acquire/release pairs per second through the lock server (1 client, 16 on distinct names, 16 on one), read latency, failover",
+		UsageText: "mplock bench lockd [--duration D] [--target mplock|redis|etcd] [--server ADDR[,ADDR...]] [--entry leader|follower|both] [--reads] [--ttl D] [--json]\n" +
+			"   mplock bench lockd --failover N [--json]\n" +
+			"   mplock bench lockd --soak D [--clients N] [--ttl D] [--json]",
 		Description: `Starts a real ` + "`mplock serve`" + ` child on a free loopback port and measures, for
 each scenario, how many acquire/release pairs per second its clients
 complete: 1 client; 16 clients on distinct names; 16 clients on one shared
 name (where the server's FIFO queue hands the lock over without retries).
 Each client is its own connection (a session), all in this process.
+
+--server ADDR measures a running server instead. When it is a member of a
+cluster (mplock serve --initial-cluster), the scenarios run twice: with
+every request entering at the leader, and at a follower, which forwards each
+change to the leader and answers once its own table has applied it
+(--entry picks one). Each client dials its member first and the others after
+it, as MPLOCK_SERVER=a,b,c would.
+
+--reads also measures reads, one client asking again and again about a name
+another client holds: on a single server CHECK and STATUS; on a cluster CHECK
+at each consistency (stale, default, consistent) at the leader and at a
+follower.
+
+--failover N starts a cluster of three mplock serve children of its own
+(default timeouts; data dirs in a private temporary directory, removed at
+the end) and kills its leader N times with SIGKILL, restarting it with its
+data dir each time and waiting until the cluster is whole again. Around each
+kill one client connected to the leader and one connected to a follower lock
+and unlock names of their own in a loop; it prints, per kill and as
+percentiles, the time from the kill until a survivor names a new leader and
+until each client's first LOCK asked for after the kill is granted (the
+client of the killed member resumes its session at a survivor first).
 
 --target mplock-raw drives the server with a bare protocol client that reads
 each reply in the calling goroutine, as the Redis driver does, so that the
@@ -37,10 +63,11 @@ two servers are measured alike; the default goes through the Go client
 (lockd.Client), which also runs a reader goroutine for events.
 
 --target redis or etcd runs the same scenarios against a server already
-running at --addr: Redis with SET NX PX + DEL and immediate retries, etcd
+running at --server: Redis with SET NX PX + DEL and immediate retries, etcd
 through its lock service (concurrency.Mutex on the server) over its JSON
 gateway. scripts/lockd-compare.sh starts both from Debian's packages and
-prints the three side by side.
+prints the three side by side (--cluster 3: three-member clusters of mplock
+and etcd).
 
 --soak D instead runs one scenario for D (--clients on distinct names,
 each lock with a lease of --ttl, 10s by default, renewed by the client)
@@ -51,17 +78,25 @@ memory that follows the live locks stays flat however many come and go.
 Examples:
   mplock bench lockd
   mplock bench lockd --duration 5s --json
-  mplock bench lockd --target redis --addr 127.0.0.1:6379
+  mplock bench lockd --reads                 # also CHECK and STATUS latency
+  mplock bench lockd --server 127.0.0.1:5555,127.0.0.1:5556,127.0.0.1:5557 --reads
+  mplock bench lockd --failover 30           # 30 leader kills: how long until clients lock again
+  mplock bench lockd --target redis --server 127.0.0.1:6379
   mplock bench lockd --soak 60s              # RSS and heap over a minute, 16 clients with leases
 
 The figures depend on the machine (printed under them); nothing here is a
-pass/fail check. Exit status: 0; 1 if a run failed; 2 usage.`,
+pass/fail check. Exit status: 0; 1 if a run failed (with --failover: a kill
+after which a client did not lock again within 30s); 2 usage.`,
 		Flags: []cli.Flag{
 			&cli.GenericFlag{Name: "duration", Aliases: []string{"d"}, Value: seconds(2 * time.Second), Usage: "measure each scenario this long (after a warm-up of a tenth of it)"},
 			&cli.StringFlag{Name: "target", Value: "mplock", Usage: "mplock (through the Go client), mplock-raw (bare protocol, read in the caller like the Redis driver), redis or etcd"},
-			&cli.StringFlag{Name: "addr", Aliases: []string{"server"}, Usage: "`ADDR` of a running server to measure instead (for mplock, a cluster's members ADDR,ADDR,...: each client starts at the first that answers)"},
+			&cli.StringFlag{Name: "addr", Aliases: []string{"server"}, Usage: "`ADDR` of a running server to measure instead (for mplock, a cluster's members ADDR,ADDR,...)"},
+			&cli.StringFlag{Name: "entry", Value: "both", Usage: "against a cluster: where requests enter, `leader`, follower or both (one after the other)"},
+			&cli.BoolFlag{Name: "reads", Usage: "also measure CHECK (and on a single server STATUS) latency"},
 			&cli.GenericFlag{Name: "clients", Value: number(16, 16), Usage: "clients in the two many-client scenarios (and in --soak)"},
 			&cli.GenericFlag{Name: "ttl", Value: seconds(0), Usage: "take every mplock lock with a lease of this length (renewed while held); 0: none (10s with --soak)"},
+			&cli.GenericFlag{Name: "failover", Value: number(0, 30), Usage: "kill the leader of a 3-member cluster of its own `N` times instead (see above)"},
+			&cli.StringSliceFlag{Name: "serve-arg", Usage: "with --failover, give every member this `FLAG` too (repeatable): --serve-arg=--heartbeat-timeout=1s"},
 			&cli.GenericFlag{Name: "soak", Value: seconds(0), Usage: "watch the server's memory for this long instead (see above)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 		},
@@ -77,15 +112,37 @@ func benchLockdAction(c *cli.Context) error {
 	if d <= 0 || c.Int("clients") < 1 {
 		return usageErrorf("bench lockd: --duration and --clients must be positive")
 	}
+	if c.IsSet("failover") {
+		return benchFailover(c)
+	}
+	if c.IsSet("serve-arg") {
+		return usageErrorf("bench lockd: --serve-arg goes with --failover")
+	}
 	if c.IsSet("soak") {
 		return soakLockd(c)
 	}
 	if err := checkTTL("bench lockd", c.Duration("ttl")); err != nil {
 		return err
 	}
+	entries := map[string][]string{"both": {"leader", "follower"}, "leader": {"leader"}, "follower": {"follower"}}[c.String("entry")]
+	if entries == nil {
+		return usageErrorf("bench lockd: --entry %q: want leader, follower or both", c.String("entry"))
+	}
 	target, addr := c.String("target"), c.String("addr")
-	var dial lockbench.Dialer
-	var where string
+	ttl := c.Duration("ttl")
+	n := c.Int("clients")
+	scenarios := []lockbench.Scenario{{Clients: 1}, {Clients: n}, {Clients: n, Shared: true}}
+	b := report.LockdBench{Target: target, Machine: machine.Collect(version())}
+	prefix := fmt.Sprintf("mplock-bench-%d", time.Now().UnixNano())
+	// runs are the measurements to make, in order: a scenario at an
+	// entry (a cluster's leader or follower; none for a single server).
+	type run struct {
+		sc    lockbench.Scenario
+		entry lockbench.Entry
+		dial  lockbench.Dialer
+	}
+	var runs []run
+	var topo lockbench.Topology
 	switch target {
 	case "mplock", "mplock-raw":
 		if addr == "" {
@@ -94,44 +151,102 @@ func benchLockdAction(c *cli.Context) error {
 				return fmt.Errorf("bench lockd: %w", err)
 			}
 			defer stop()
-			addr, where = a, "a fresh mplock serve child on "+a
+			addr, b.Where = a, "a fresh mplock serve child on "+a
 		} else {
-			where = "mplock serve at " + addr
+			b.Where = "mplock serve at " + addr
 		}
-		dial = lockbench.MplockTTL(addr, c.Duration("ttl"))
+		var err error
+		if topo, err = lockbench.Discover(c.Context, addr); err != nil {
+			return fmt.Errorf("bench lockd: %s: %w", addr, err)
+		}
+		if !topo.Cluster && c.IsSet("entry") {
+			return usageErrorf("bench lockd: --entry: %s is a single server, not a cluster member", addr)
+		}
+		if topo.Cluster {
+			if len(topo.Followers) == 0 && slices.Contains(entries, "follower") {
+				return fmt.Errorf("bench lockd: %s: the cluster has no live follower with a client address", addr)
+			}
+			b.Where = fmt.Sprintf("a cluster of mplock serve (%s; leader %s)", strings.Join(topo.Addrs, ","), topo.Leader.Node)
+		}
+		for _, sc := range scenarios {
+			if !topo.Cluster {
+				dial := lockbench.MplockTTL(addr, ttl)
+				if target == "mplock-raw" {
+					first, _, _ := strings.Cut(addr, ",")
+					dial = lockbench.MplockRaw(first)
+				}
+				runs = append(runs, run{sc: sc, dial: dial})
+				continue
+			}
+			for _, role := range entries {
+				e := topo.Leader
+				if role == "follower" {
+					e = topo.Followers[0]
+				}
+				dial := lockbench.MplockAt(topo.Via(e), e.Node, ttl)
+				if target == "mplock-raw" {
+					dial = lockbench.MplockRaw(e.Addr)
+				}
+				runs = append(runs, run{sc: sc, entry: e, dial: dial})
+			}
+		}
 		if target == "mplock-raw" {
-			first, _, _ := strings.Cut(addr, ",")
-			dial, where = lockbench.MplockRaw(first), where+", raw protocol (no Go client)"
+			b.Where += ", raw protocol (no Go client)"
 		}
-	case "redis":
-		if addr == "" {
-			addr = "127.0.0.1:6379"
+	case "redis", "etcd":
+		if c.IsSet("reads") || c.IsSet("entry") {
+			return usageErrorf("bench lockd: --reads and --entry measure mplock only")
 		}
-		dial, where = lockbench.Redis(addr, 10*time.Second), "redis at "+addr+" (SET NX PX + DEL, immediate retries)"
-	case "etcd":
-		if addr == "" {
-			addr = "127.0.0.1:2379"
+		var dial lockbench.Dialer
+		if target == "redis" {
+			if addr == "" {
+				addr = "127.0.0.1:6379"
+			}
+			dial, b.Where = lockbench.Redis(addr, 10*time.Second), "redis at "+addr+" (SET NX PX + DEL, immediate retries)"
+		} else {
+			if addr == "" {
+				addr = "127.0.0.1:2379"
+			}
+			dial, b.Where = lockbench.Etcd(addr, 60*time.Second), "etcd at "+addr+" (lock service over the JSON gateway)"
 		}
-		dial, where = lockbench.Etcd(addr, 60*time.Second), "etcd at "+addr+" (lock service over the JSON gateway)"
+		for _, sc := range scenarios {
+			runs = append(runs, run{sc: sc, dial: dial})
+		}
 	default:
 		return usageErrorf("bench lockd: --target %q: want mplock, mplock-raw, redis or etcd", target)
 	}
-	n := c.Int("clients")
-	scenarios := []lockbench.Scenario{{Clients: 1}, {Clients: n}, {Clients: n, Shared: true}}
-	b := report.LockdBench{Target: target, Where: where, Machine: machine.Collect(version())}
-	prefix := fmt.Sprintf("mplock-bench-%d", time.Now().UnixNano())
-	for _, sc := range scenarios {
+	say := func(format string, a ...any) {
 		if !c.Bool("json") {
-			fmt.Fprintf(c.App.ErrWriter, "measuring %s: %s for %v...\n", target, sc, d)
+			fmt.Fprintf(c.App.ErrWriter, format+"\n", a...)
 		}
-		res, err := lockbench.Run(c.Context, target, dial, sc, d, prefix)
+	}
+	for _, r := range runs {
+		at := ""
+		if r.entry.Node != "" {
+			at = fmt.Sprintf(" at the %s (%s)", r.entry.Role, r.entry.Node)
+		}
+		say("measuring %s: %s%s for %v...", target, r.sc, at, d)
+		res, err := lockbench.Run(c.Context, target, r.dial, r.sc, d, prefix)
 		if c.Context.Err() != nil {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("bench lockd: %s: %w", sc, err)
+			return fmt.Errorf("bench lockd: %s%s: %w", r.sc, at, err)
 		}
+		res.Entry, res.Node = r.entry.Role, r.entry.Node
 		b.Results = append(b.Results, res)
+	}
+	if c.Bool("reads") && c.Context.Err() == nil {
+		if err := benchReads(c, &b, topo, addr, entries, d, prefix+"-read", say); err != nil {
+			return err
+		}
+	}
+	if topo.Cluster && c.Context.Err() == nil {
+		// A leader that moved during the runs makes the leader/follower
+		// split of the figures wrong: say so.
+		if now, err := lockbench.Discover(c.Context, strings.Join(topo.Addrs, ",")); err == nil && now.Leader.Node != topo.Leader.Node {
+			b.Warning = fmt.Sprintf("the leader moved from %s to %s during the runs: the entry of some figures is not what they say", topo.Leader.Node, now.Leader.Node)
+		}
 	}
 	if c.Bool("json") {
 		if err := writeJSON(c.App.Writer, b); err != nil {
@@ -142,6 +257,47 @@ func benchLockdAction(c *cli.Context) error {
 	}
 	if c.Context.Err() != nil {
 		return withCode(exitInterrupted, nil)
+	}
+	return nil
+}
+
+// benchReads measures the reads of --reads: CHECK and STATUS on a single
+// server; CHECK at each consistency at each entry of a cluster.
+func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, addr string, entries []string, d time.Duration, name string,
+	say func(string, ...any)) error {
+	type read struct {
+		r     lockbench.Read
+		entry lockbench.Entry
+	}
+	var reads []read
+	if !topo.Cluster {
+		reads = []read{{r: lockbench.Read{Verb: lockd.VerbCheck}}, {r: lockbench.Read{Verb: lockd.VerbStatus}}}
+	} else {
+		for _, role := range entries {
+			e := topo.Leader
+			if role == "follower" {
+				e = topo.Followers[0]
+			}
+			for _, cons := range []lockd.Consistency{lockd.ConsistencyStale, lockd.ConsistencyDefault, lockd.ConsistencyConsistent} {
+				reads = append(reads, read{r: lockbench.Read{Verb: lockd.VerbCheck, Consistency: cons}, entry: e})
+			}
+		}
+	}
+	for _, r := range reads {
+		via, at := addr, ""
+		if topo.Cluster {
+			via, at = topo.Via(r.entry), fmt.Sprintf(" at the %s (%s)", r.entry.Role, r.entry.Node)
+		}
+		say("measuring %s%s for %v...", r.r, at, d)
+		res, err := lockbench.RunRead(c.Context, "mplock", via, r.entry.Node, r.r, d, name)
+		if c.Context.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("bench lockd: %s%s: %w", r.r, at, err)
+		}
+		res.Entry = r.entry.Role
+		b.Reads = append(b.Reads, res)
 	}
 	return nil
 }

@@ -229,10 +229,14 @@ var exampleOverrides = map[string]exampleOverride{
 		why:    "benchstat needs an old.txt to compare with",
 	},
 	"mplock bench lockd --soak 60s": {script: "{} --soak 1s", why: "a minute of watching the server's memory"},
-	"mplock bench lockd --target redis --addr 127.0.0.1:6379": {
-		exit: code(exitFailure), script: "{} --addr 127.0.0.1:1", stderr: `127\.0\.0\.1:1`,
+	"mplock bench lockd --target redis --server 127.0.0.1:6379": {
+		exit: code(exitFailure), script: "{} --server 127.0.0.1:1", stderr: `127\.0\.0\.1:1`,
 		why: "needs a running Redis (scripts/lockd-compare.sh starts one); without one it must fail clearly",
 	},
+	"mplock bench lockd --server 127.0.0.1:5555,127.0.0.1:5556,127.0.0.1:5557 --reads": {
+		script: strings.Replace(inLocalCluster, "{}", `{} --server "$MPLOCK_SERVER"`, 1), why: "needs a cluster: deploy/local-cluster.sh starts one",
+	},
+	"mplock bench lockd --failover 30": {script: "{} --failover 1", why: "30 leader kills take a minute"},
 	"mplock mutex --explore --algorithm maekawa-naive": {
 		exit: code(exitFailure), why: "the naive variant deadlocks: the counterexample is what the example shows",
 	},

@@ -51,8 +51,14 @@ var Standard = []Scenario{{Clients: 1}, {Clients: 16}, {Clients: 16, Shared: tru
 // Result is one scenario's measurement. The JSON form is part of
 // `mplock bench lockd --json`.
 type Result struct {
-	Target      string        `json:"target"`
-	Scenario    string        `json:"scenario"`
+	Target   string `json:"target"`
+	Scenario string `json:"scenario"`
+	// Entry, against a cluster, is where the clients' requests entered:
+	// "leader" or "follower" (a follower forwards each change to the
+	// leader and answers once it has applied it itself); Node is that
+	// member's id. Both empty against a single server.
+	Entry       string        `json:"entry,omitempty"`
+	Node        string        `json:"node,omitempty"`
 	Clients     int           `json:"clients"`
 	Shared      bool          `json:"shared_name"`
 	Pairs       int64         `json:"pairs"`

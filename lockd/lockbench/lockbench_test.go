@@ -2,11 +2,17 @@ package lockbench
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"mplock/lockd"
+	"mplock/lockd/cluster"
+	"mplock/lockd/replica"
 )
 
 // TestRunMplock runs every scenario briefly against a real loopback server
@@ -42,4 +48,141 @@ func TestRunMplock(t *testing.T) {
 	if st := srv.Stats(); st.Holders != 0 || st.Waiters != 0 {
 		t.Errorf("after the runs: %+v, want nothing held or queued", st)
 	}
+}
+
+// TestRunRead reads a held name from a real loopback server: every answer
+// must show the holder (RunRead checks it), and the figures must be
+// counted.
+func TestRunRead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := lockd.NewServer(lockd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	topo, err := Discover(ctx, ln.Addr().String())
+	if err != nil || topo.Cluster {
+		t.Fatalf("Discover of a single server: %+v %v", topo, err)
+	}
+	for _, r := range []Read{{Verb: lockd.VerbCheck}, {Verb: lockd.VerbStatus}} {
+		res, err := RunRead(ctx, "mplock", ln.Addr().String(), "", r, 50*time.Millisecond, "held")
+		if err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		if res.Reads == 0 || res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.Read != r.String() {
+			t.Errorf("%s: %+v", r, res)
+		}
+	}
+	if st := srv.Stats(); st.Holders != 0 {
+		t.Errorf("after the reads: %+v, want nothing held", st)
+	}
+}
+
+// TestCluster runs the benchmarks against a real 3-member cluster in this
+// process (lockd servers over cluster backends, raft on loopback, logs on
+// disk): Discover finds the leader and the followers, a dialer pinned to
+// a member refuses another, the scenarios run at the leader and at a
+// follower, and reads at every consistency answer at both.
+func TestCluster(t *testing.T) {
+	addrs := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var topo Topology
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		topo, err = Discover(ctx, strings.Join(addrs, ","))
+		if err == nil && len(topo.Followers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Discover: %+v %v", topo, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !topo.Cluster || topo.Leader.Role != "leader" || len(topo.Addrs) != 3 || topo.Addrs[0] != topo.Leader.Addr {
+		t.Fatalf("Discover: %+v", topo)
+	}
+	f := topo.Followers[0]
+	if f.Role != "follower" || f.Node == topo.Leader.Node {
+		t.Fatalf("follower %+v, leader %+v", f, topo.Leader)
+	}
+	if via := topo.Via(f); !strings.HasPrefix(via, f.Addr+",") || strings.Count(via, ",") != 2 {
+		t.Errorf("Via(%s) = %q", f.Node, via)
+	}
+	// A client meant for the follower that reaches the leader is refused.
+	if _, err := MplockAt(topo.Via(topo.Leader), f.Node, 0)(ctx, 0); !errors.Is(err, ErrWrongMember) {
+		t.Errorf("MplockAt the leader for %s: %v, want ErrWrongMember", f.Node, err)
+	}
+	for _, e := range []Entry{topo.Leader, f} {
+		for _, sc := range []Scenario{{Clients: 1}, {Clients: 3, Shared: true}} {
+			res, err := Run(ctx, "mplock", MplockAt(topo.Via(e), e.Node, 0), sc, 100*time.Millisecond, "c-"+e.Node)
+			if err != nil {
+				t.Fatalf("%s at %s: %v", sc, e.Node, err)
+			}
+			if res.Pairs == 0 {
+				t.Errorf("%s at %s: %+v", sc, e.Node, res)
+			}
+		}
+		for _, c := range []lockd.Consistency{lockd.ConsistencyStale, lockd.ConsistencyDefault, lockd.ConsistencyConsistent} {
+			r := Read{Verb: lockd.VerbCheck, Consistency: c}
+			res, err := RunRead(ctx, "mplock", topo.Via(e), e.Node, r, 50*time.Millisecond, "r-"+e.Node)
+			if err != nil {
+				t.Fatalf("%s at %s: %v", r, e.Node, err)
+			}
+			if res.Reads == 0 || res.Node != e.Node || res.Read != "CHECK consistency="+string(c) {
+				t.Errorf("%s at %s: %+v", r, e.Node, res)
+			}
+		}
+	}
+}
+
+// startCluster starts n members of a cluster in this process and returns
+// their client addresses; they stop when the test ends.
+func startCluster(t *testing.T, n int) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var peers []replica.Peer
+	var lns []net.Listener
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		r, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: r.Addr().String()})
+		r.Close()
+	}
+	var addrs []string
+	for i, ln := range lns {
+		be, err := cluster.New(cluster.Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr,
+			DataDir: filepath.Join(dir, peers[i].ID), ClientAddr: ln.Addr().String(), InitialCluster: peers,
+			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := lockd.NewServer(lockd.Config{Replicated: be})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			be.Close(ctx)
+		})
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs
 }

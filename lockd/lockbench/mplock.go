@@ -24,12 +24,16 @@ func MplockTTL(addr string, ttl time.Duration) Dialer {
 		if err != nil {
 			return nil, err
 		}
-		m := &mplockLocker{c: c}
-		if ttl > 0 {
-			m.opts = []lockd.LockOption{lockd.WithTTL(ttl)}
-		}
-		return m, nil
+		return newMplockLocker(c, ttl), nil
 	}
+}
+
+func newMplockLocker(c *lockd.Client, ttl time.Duration) *mplockLocker {
+	m := &mplockLocker{c: c}
+	if ttl > 0 {
+		m.opts = []lockd.LockOption{lockd.WithTTL(ttl)}
+	}
+	return m
 }
 
 type mplockLocker struct {

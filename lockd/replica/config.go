@@ -28,7 +28,10 @@ const (
 	// an entry committed when no new entry follows it (raft sends an
 	// AppendEntries after this idle time, randomised up to twice it). A
 	// request that enters at a follower is answered once the follower has
-	// applied it, so this is part of its latency when the cluster is idle.
+	// applied it; the leader appends a barrier to tell it sooner
+	// (nudge.go), so this matters for the others' entries. Each idle tick
+	// is an exchange with every follower: at 2ms, about a fifth of a CPU
+	// at the leader of an idle cluster on the development machine.
 	DefaultCommitTimeout     = 2 * time.Millisecond
 	DefaultSnapshotThreshold = 8192
 	DefaultSnapshotInterval  = 30 * time.Second

@@ -24,6 +24,11 @@
 //   - forward.go, rpc.go: writes at a follower are forwarded to the leader
 //     over pooled connections; the follower answers once its own FSM has
 //     applied the entry.
+//   - nudge.go: when the last proposal in flight at the leader commits and
+//     a forwarded write is among those it waits for, the leader appends a
+//     barrier, whose AppendEntries tells the followers the commit index at
+//     once (hashicorp/raft would otherwise tell them only with the next
+//     entry, or after CommitTimeout).
 //   - lessor.go: the leader's duties, started after a Barrier when it gains
 //     leadership and stopped when it loses it: session deadlines (in memory,
 //     expired through the log), lease extension on takeover and after a

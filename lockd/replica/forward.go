@@ -56,7 +56,7 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (*Result, error) {
 	var res *Result
 	err = n.toLeader(ctx, func(ctx context.Context, id raft.ServerID, addr raft.ServerAddress) error {
 		if id == n.id {
-			r, _, err := n.propose(ctx, entry, true)
+			r, _, err := n.propose(ctx, entry, true, false)
 			res = r
 			return err
 		}
@@ -140,7 +140,7 @@ func (n *Node) proposeCommand(ctx context.Context, cmd Command, gated bool) (*Re
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := n.propose(ctx, entry, gated)
+	res, _, err := n.propose(ctx, entry, gated, false)
 	return res, err
 }
 
@@ -148,7 +148,7 @@ func (n *Node) proposeCommand(ctx context.Context, cmd Command, gated bool) (*Re
 // it. gated proposals (clients') wait until the lessor is ready: after the
 // new leader's Barrier and lease extension, and never while a stall is
 // being handled. It returns the leader's own result and the entry's index.
-func (n *Node) propose(ctx context.Context, entry []byte, gated bool) (*Result, uint64, error) {
+func (n *Node) propose(ctx context.Context, entry []byte, gated, forwarded bool) (*Result, uint64, error) {
 	if n.closed() {
 		return nil, 0, notApplied(ErrShutdown)
 	}
@@ -162,6 +162,14 @@ func (n *Node) propose(ctx context.Context, entry []byte, gated bool) (*Result, 
 	}
 	e := append([]byte(nil), entry...)
 	setStamp(e, time.Now().UnixNano())
+	n.nudge.appending()
+	var committed uint64 // set once committed
+	defer func() {
+		if !forwarded {
+			committed = 0
+		}
+		n.nudge.done(committed)
+	}()
 	timeout := time.Duration(0)
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), time.Millisecond)
@@ -181,6 +189,7 @@ func (n *Node) propose(ctx context.Context, entry []byte, gated bool) (*Result, 
 	if err != nil {
 		return nil, 0, classifyRaftError(err)
 	}
+	committed = f.Index()
 	res, _ := f.Response().(*Result)
 	if res == nil {
 		return nil, f.Index(), ambiguous(fmt.Errorf("entry %d applied without a result", f.Index()))
@@ -228,8 +237,15 @@ func (n *Node) Keepalive(ctx context.Context, ids []lockd.SessionID) ([]lockd.Se
 	return unknown, err
 }
 
-// handleRPC answers a peer's request (over TCP or, in tests, in memory).
+// handleRPC answers a peer's request (over TCP or, in tests, in memory),
+// once this node's raft runs: until then (a member starting, whose peers
+// already ask it for its status) it waits, within ctx.
 func (n *Node) handleRPC(ctx context.Context, req *rpcRequest) *rpcResponse {
+	select {
+	case <-n.started:
+	case <-ctx.Done():
+		return responseFor(notApplied(fmt.Errorf("%w: %s is starting", ErrNotLeader, n.cfg.NodeID)))
+	}
 	if n.closed() {
 		return responseFor(notApplied(ErrShutdown))
 	}
@@ -245,7 +261,7 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest) *rpcResponse {
 		if err != nil {
 			return responseFor(err)
 		}
-		_, index, err := n.propose(ctx, req.Entry, true)
+		_, index, err := n.propose(ctx, req.Entry, true, true)
 		if err != nil {
 			return responseFor(err)
 		}

@@ -32,7 +32,9 @@ type Status struct {
 	LeaderClientAddr string `json:"leader_client_addr,omitempty"`
 	LastLogIndex     uint64 `json:"last_log_index"`
 	CommitIndex      uint64 `json:"commit_index"`
-	// AppliedIndex is the last entry this node's table applied.
+	// AppliedIndex is the last entry this node's table reflects: the last
+	// command it applied, or the commit index when only entries the table
+	// never sees (barriers, no-ops, configuration changes) follow that.
 	AppliedIndex uint64 `json:"applied_index"`
 	// LastContact: how long since this node heard from the leader (0 as
 	// leader, -1 never), in ns.
@@ -59,7 +61,13 @@ func (n *Node) Status() Status {
 			st.LeaderClientAddr = m.ClientAddr
 		}
 	}
-	st.Ready = st.Leader != "" && (st.AppliedIndex >= st.CommitIndex || !n.commandsBetween(st.AppliedIndex+1, st.CommitIndex))
+	if st.AppliedIndex < st.CommitIndex && !n.commandsBetween(st.AppliedIndex+1, st.CommitIndex) {
+		// Only entries the table never sees (barriers, no-ops,
+		// configuration changes) are left: it reflects every entry up to
+		// the commit index.
+		st.AppliedIndex = st.CommitIndex
+	}
+	st.Ready = st.Leader != "" && st.AppliedIndex >= st.CommitIndex
 	return st
 }
 

@@ -21,6 +21,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *FSM
 	lessor    *lessor
+	nudge     *nudger
 	trans     raft.Transport
 	peers     peerNet
 	stores    *stores
@@ -33,6 +34,10 @@ type Node struct {
 	notify chan bool // raft's leadership notifications (Config.NotifyCh)
 	obs    *raft.Observer
 	obsCh  chan raft.Observation
+
+	// started is closed once raft runs (n.raft is set): a peer's RPC can
+	// arrive while the node is still starting.
+	started chan struct{}
 
 	mu            sync.Mutex
 	leaderChanged chan struct{} // closed and replaced when the leader changes
@@ -109,15 +114,16 @@ func NewNode(cfg Config) (*Node, error) {
 		st.close()
 		return nil, err
 	}
+	// The port serves raft and the RPC from here on (raft's own start
+	// needs its connections); an RPC that comes before raft runs waits
+	// for it (handleRPC).
+	m.serve(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) })
 	if err := n.start(); err != nil {
+		n.cancel()
 		n.cut()
 		st.close()
 		return nil, err
 	}
-	// Only now: a peer's request (a status, a forwarded write) can arrive
-	// the moment the port listens, and the handlers need raft. Until then
-	// connections wait in the listen queue, raft's as well as the RPCs'.
-	m.serve(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) })
 	return n, nil
 }
 
@@ -125,10 +131,11 @@ func NewNode(cfg Config) (*Node, error) {
 func newNode(cfg Config, d deps) (*Node, error) {
 	n := &Node{cfg: cfg, id: raft.ServerID(cfg.NodeID), advertise: d.advertise, trans: d.trans, peers: d.peers,
 		stores: d.stores, cut: d.cut, notify: make(chan bool, 16), obsCh: make(chan raft.Observation, 64),
-		leaderChanged: make(chan struct{})}
+		leaderChanged: make(chan struct{}), started: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = NewFSM(cfg.Limits, cfg.Observer)
 	n.lessor = newLessor(n)
+	n.nudge = &nudger{n: n}
 	n.fsm.watcher = n.lessor
 	return n, nil
 }
@@ -180,6 +187,7 @@ func (n *Node) start() error {
 		return fmt.Errorf("replica: start raft: %w", err)
 	}
 	n.raft = r
+	close(n.started)
 	n.obs = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.LeaderObservation, raft.PeerObservation, raft.RaftState:

@@ -1,0 +1,86 @@
+package replica
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"mplock/lockd"
+)
+
+// TestForwardedWriteNeedsNoCommitTimeout: a write entered at a follower is
+// answered once the follower has applied it, and the follower learns that
+// it committed without waiting for raft's idle CommitTimeout (here an
+// hour, so that without the leader's barrier the follower would not learn
+// of it before the test's safety net). Afterwards every member's status
+// says it reflects everything committed (the barrier is no command).
+func TestForwardedWriteNeedsNoCommitTimeout(t *testing.T) {
+	c := NewCluster(t, 3, Config{CommitTimeout: time.Hour})
+	l := c.WaitLeader(testTimeout)
+	f := c.Node((l + 1) % 3)
+	a := openSession(t, f, "a", time.Minute)
+	for range 3 {
+		res := mustApply(t, f, Lock(a.id, a.next(), lockd.LockRequest{Name: "x"}))
+		if !res.Lock.Granted {
+			t.Fatalf("lock at the follower: %+v", res)
+		}
+		mustApply(t, f, Unlock(a.id, a.next(), "x", 0))
+	}
+	deadline := time.Now().Add(testTimeout)
+	for {
+		st := f.Status()
+		if st.AppliedIndex == st.CommitIndex && st.Ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower's status: applied %d, commit %d, ready %v", st.AppliedIndex, st.CommitIndex, st.Ready)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestNoBarrierForLeaderWrites: writes entered at the leader append no
+// barrier (no follower waits for them); writes at a follower, one after
+// another on an idle cluster, append at most one each.
+func TestNoBarrierForLeaderWrites(t *testing.T) {
+	c := NewCluster(t, 3, Config{})
+	ln := c.Node(c.WaitLeader(testTimeout))
+	a := openSession(t, ln, "a", time.Minute)
+	before := ln.raft.LastIndex()
+	const n = 20
+	for range n {
+		mustApply(t, ln, Lock(a.id, a.next(), lockd.LockRequest{Name: "x"}))
+		mustApply(t, ln, Unlock(a.id, a.next(), "x", 0))
+	}
+	if b := barriers(t, ln, before+1, ln.raft.LastIndex()); b != 0 {
+		t.Errorf("%d writes at the leader appended %d barriers", 2*n, b)
+	}
+
+	// At a follower, at most one barrier a write (one when idle).
+	f := c.Node((c.Index(ln.cfg.NodeID) + 1) % 3)
+	before = ln.raft.LastIndex()
+	for range n {
+		mustApply(t, f, Lock(a.id, a.next(), lockd.LockRequest{Name: "x"}))
+		mustApply(t, f, Unlock(a.id, a.next(), "x", 0))
+	}
+	if b := barriers(t, ln, before+1, ln.raft.LastIndex()); b == 0 || b > 2*n {
+		t.Errorf("%d writes at a follower appended %d barriers; want 1 to %d", 2*n, b, 2*n)
+	}
+}
+
+// barriers counts the barrier entries in n's log between from and to.
+func barriers(t *testing.T, n *Node, from, to uint64) int {
+	t.Helper()
+	count := 0
+	for i := from; i <= to; i++ {
+		var l raft.Log
+		if err := n.stores.logs.GetLog(i, &l); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		if l.Type == raft.LogBarrier {
+			count++
+		}
+	}
+	return count
+}
