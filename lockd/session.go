@@ -452,27 +452,14 @@ func (ss *session) auth(secret string) string {
 	return ""
 }
 
-// lockErrText explains a refused LOCK; for a taken try-lock it names the
-// holders, which is what a person at nc wants to know.
-func lockErrText(t *Table, now time.Time, name string, err error) string {
+// lockErrText explains a refused LOCK; for a taken try-lock it names a
+// few holders (Table.LockedText), which is what a person at nc wants to
+// know.
+func lockErrText(t *Table, name string, err error) string {
 	if !errors.Is(err, ErrLocked) {
 		return clipErr(err)
 	}
-	st := t.Status(now, name)
-	text := name + " is locked"
-	if len(st.Locks) == 1 {
-		for i, h := range st.Locks[0].Holders {
-			sep := " by"
-			if i > 0 {
-				sep = ","
-			}
-			text += fmt.Sprintf("%s session %d (%s) %s", sep, h.Session, clientOrDash(h.Client), h.Mode)
-		}
-		if n := len(st.Locks[0].Waiters); n > 0 {
-			text += fmt.Sprintf(", %d waiting", n)
-		}
-	}
-	return text
+	return t.LockedText(name)
 }
 
 // errText is the message of an ERR reply: the error without its package

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -107,6 +108,102 @@ func (t *Table) lockStatus(name string) LockStatus {
 			Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
 	}
 	return ls
+}
+
+// lockedShown is how many holders a refused try-lock's text names; the
+// others are counted, so that a refusal costs the same however many
+// sessions share the lock.
+const lockedShown = 3
+
+// LockedText explains why name cannot be locked now, as a person at nc
+// (or the seed's PREEMPT) wants to read it: "NAME is locked by session 4
+// (P1) READ, session 9 (-) READ, session 12 (P3) READ and 2,107 more, 3
+// waiting". It names at most three holders, in grant order, and counts
+// the rest and the waiters: its cost and length do not grow with the
+// number of holders (a name's client is at most MaxClientLen bytes, so
+// the text stays under 600 bytes). It reads only the table, so a
+// replicated table gives the same text on every replica.
+func (t *Table) LockedText(name string) string {
+	l := t.locks[name]
+	b := make([]byte, 0, 128)
+	b = append(append(b, name...), " is locked"...)
+	if l == nil {
+		return string(b)
+	}
+	for i, h := range l.holders {
+		if i == lockedShown {
+			b = appendGrouped(append(b, " and "...), uint64(len(l.holders)-lockedShown))
+			b = append(b, " more"...)
+			break
+		}
+		if i == 0 {
+			b = append(b, " by"...)
+		} else {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(append(b, " session "...), uint64(h.session), 10)
+		b = append(append(append(b, " ("...), clientOrDash(t.sessions[h.session].info.Client)...), ") "...)
+		b = append(b, h.mode.String()...)
+	}
+	if n := len(l.queue); n > 0 {
+		b = append(appendGrouped(append(b, ", "...), uint64(n)), " waiting"...)
+	}
+	return string(b)
+}
+
+// appendGrouped appends n in decimal with commas between groups of three
+// digits (2,107), for texts that people read.
+func appendGrouped(b []byte, n uint64) []byte {
+	var d [20]byte
+	digits := strconv.AppendUint(d[:0], n, 10)
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// SessionLockStatus lists the names session id holds or waits for, in
+// name order, each with this session's hold or wait only (its place in
+// line counted from the head): what a session that resumes elsewhere
+// needs, at a cost that follows its own locks, not the other holders of
+// the same names. Nil for an unknown session or one with no locks.
+func (t *Table) SessionLockStatus(id SessionID) []LockStatus {
+	s, ok := t.sessions[id]
+	if !ok || len(s.held)+len(s.waiting) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(s.held)+len(s.waiting))
+	for name := range s.held {
+		names = append(names, name)
+	}
+	for name := range s.waiting {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]LockStatus, 0, len(names))
+	for _, name := range names {
+		ls := LockStatus{Name: name}
+		if h, ok := s.held[name]; ok {
+			ls.Holders = []HolderStatus{{Session: id, Client: s.info.Client, PID: s.info.PID,
+				Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires}}
+		}
+		if w, ok := s.waiting[name]; ok {
+			pos := 0
+			for i, x := range t.locks[name].queue {
+				if x == w {
+					pos = i + 1
+					break
+				}
+			}
+			ls.Waiters = []WaiterStatus{{Session: id, Client: s.info.Client, PID: s.info.PID,
+				Mode: w.mode, Position: pos, Since: w.since, Deadline: w.deadline}}
+		}
+		out = append(out, ls)
+	}
+	return out
 }
 
 // sessionStatus lists every session, in id order.
