@@ -1,7 +1,6 @@
 package lockd
 
 import (
-	"container/heap"
 	"context"
 	"sort"
 	"strconv"
@@ -78,14 +77,15 @@ func (m *Mode) UnmarshalText(b []byte) error {
 // name when name is "", in name order; with every session when name is "".
 func (t *Table) Status(now time.Time, name string) Status {
 	st := Status{Now: now}
-	names := []string{name}
-	if name == "" {
-		names = sortedKeys(t.locks)
-	}
-	for _, n := range names {
-		if _, ok := t.locks[n]; ok {
-			st.Locks = append(st.Locks, t.lockStatus(n))
+	if name != "" {
+		if _, ok := t.locks[name]; ok {
+			st.Locks = append(st.Locks, t.lockStatus(name))
 		}
+	} else {
+		t.names.Ascend(func(n string) bool {
+			st.Locks = append(st.Locks, t.lockStatus(n))
+			return true
+		})
 	}
 	if name == "" {
 		st.Sessions = t.sessionStatus()
@@ -248,8 +248,9 @@ type StatusQuery struct {
 // q.Limit names, or earlier, at the end of a name, once it lists q.Limit
 // holders and waiters; so a page has at most q.Limit names and q.Limit
 // lines plus those of its last name (one per session at most). Next is
-// set when more names follow. The work is linear in the number of names,
-// and its memory in the size of the page.
+// set when more names follow. A page walks the ordered index of names
+// from q.After: its work is O(log n + the page), whatever the number n of
+// names, and its memory the size of the page.
 func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 	if q.Name != "" {
 		return t.Status(now, q.Name)
@@ -258,58 +259,25 @@ func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 	if limit <= 0 {
 		limit = DefaultStatusLimit
 	}
-	// The limit smallest names after q.After, without sorting them all:
-	// a max-heap of the best so far.
-	var best nameHeap
-	rest := 0 // names after q.After, beyond those kept
-	for name := range t.locks {
-		if name <= q.After {
-			continue
-		}
-		switch {
-		case len(best) < limit:
-			heap.Push(&best, name)
-		case name < best[0]:
-			best[0] = name
-			heap.Fix(&best, 0)
-			rest++
-		default:
-			rest++
-		}
-	}
-	sort.Strings(best)
 	st := Status{Now: now}
 	lines := 0
-	for i, n := range best {
-		if lines >= limit {
-			rest += len(best) - i
-			break
+	t.names.AscendGreaterOrEqual(q.After, func(name string) bool {
+		if name == q.After {
+			return true
 		}
-		ls := t.lockStatus(n)
+		if len(st.Locks) >= limit || lines >= limit {
+			st.Next = st.Locks[len(st.Locks)-1].Name
+			return false
+		}
+		ls := t.lockStatus(name)
 		lines += len(ls.Holders) + len(ls.Waiters)
 		st.Locks = append(st.Locks, ls)
-	}
-	if rest > 0 {
-		st.Next = st.Locks[len(st.Locks)-1].Name
-	}
+		return true
+	})
 	if q.After == "" {
 		st.Sessions = t.sessionStatus()
 	}
 	return st
-}
-
-// nameHeap is a max-heap of names.
-type nameHeap []string
-
-func (h nameHeap) Len() int           { return len(h) }
-func (h nameHeap) Less(i, j int) bool { return h[i] > h[j] }
-func (h nameHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *nameHeap) Push(x any)        { *h = append(*h, x.(string)) }
-func (h *nameHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // statusAll lists every name, page after page (each page a STATUS of its
