@@ -213,8 +213,7 @@ func serveAction(c *cli.Context) error {
 		if be != nil {
 			be.Health(mux)
 		}
-		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go metrics.Serve(mln)
+		metrics = serveMetrics(mln, mux)
 		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 
