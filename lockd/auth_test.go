@@ -2,12 +2,19 @@ package lockd
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"mplock/internal/proctest"
 )
 
 // TestUnauthenticatedCannotKeepOthersOut is issue 10's fourth fault: 50
@@ -107,7 +114,7 @@ func TestUnauthenticatedBounded(t *testing.T) {
 }
 
 // TestWrongSecretDelayedAndLogsRateLimited: a wrong AUTH is answered after
-// authFailDelay, and twenty of them make one log line that counts them.
+// DefaultAuthFailDelay, and twenty of them make one log line that counts them.
 func TestWrongSecretDelayedAndLogsRateLimited(t *testing.T) {
 	var logs syncBuffer
 	_, addr := startServer(t, Config{Secret: "s3cret", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -124,8 +131,8 @@ func TestWrongSecretDelayedAndLogsRateLimited(t *testing.T) {
 			if err != nil || !strings.HasPrefix(line, "ERR auth wrong secret") {
 				t.Errorf("wrong secret: got %q, %v", line, err)
 			}
-			if d := time.Since(start); d < authFailDelay {
-				t.Errorf("wrong secret answered after %v, before the %v delay", d, authFailDelay)
+			if d := time.Since(start); d < DefaultAuthFailDelay {
+				t.Errorf("wrong secret answered after %v, before the %v delay", d, DefaultAuthFailDelay)
 			}
 		}()
 	}
@@ -138,6 +145,121 @@ func TestWrongSecretDelayedAndLogsRateLimited(t *testing.T) {
 	}
 	if _, err := Dial(testCtx(t), addr, Options{Secret: "nope"}); !errors.Is(err, ErrAuth) {
 		t.Fatalf("Dial with a wrong secret: %v, want ErrAuth", err)
+	}
+}
+
+// flood is the helper process of TestFloodKeepsNoClientOut: for
+// LOCKD_FLOOD_FOR it opens connections to addr as fast as two goroutines
+// can and sends nothing on them, keeping the latest 100 of each open (the
+// attack report's connflood). It says FLOODING after its first
+// connection and FLOODED N at the end.
+func flood(addr string) int {
+	d, err := time.ParseDuration(os.Getenv("LOCKD_FLOOD_FOR"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	end := time.Now().Add(d)
+	var n atomic.Int64
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var held []net.Conn
+			for time.Now().Before(end) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					continue
+				}
+				n.Add(1)
+				once.Do(func() { fmt.Println("FLOODING") })
+				if held = append(held, c); len(held) > 100 {
+					held[0].Close()
+					held = held[1:]
+				}
+			}
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println("FLOODED", n.Load())
+	return 0
+}
+
+// TestFloodKeepsNoClientOut is the attack report's H3 (issue 10's
+// promise that unauthenticated connections do not keep an authenticated
+// client out): while another process opens silent connections as fast as
+// it can for a few seconds, each one closing an older one to make room,
+// four clients that know the secret connect, AUTH, LOCK and hang up over
+// and over, and every one of them gets its lock: a connection that has
+// sent its AUTH is never closed for a silent one (by age alone, 21% to
+// 39% of them were), nor told OK AUTH and then ERR busy.
+func TestFloodKeepsNoClientOut(t *testing.T) {
+	srv, addr := startServer(t, Config{Secret: "s3cret"})
+	h := startHelper(t, "flood", "LOCKD_ADDR="+addr, "LOCKD_FLOOD_FOR=3s")
+	h.Expect(t, "FLOODING")
+	done := make(chan string, 1)
+	go func() { done <- h.Line(t) }()
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var reasons []string
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("legit-%d", i)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := func() error {
+					ctx, cancel := context.WithTimeout(context.Background(), safety)
+					defer cancel()
+					c, err := Dial(ctx, addr, Options{Client: name, Secret: "s3cret"})
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					l, err := c.Lock(ctx, name, Exclusive)
+					if err != nil {
+						return err
+					}
+					return l.Unlock(ctx)
+				}()
+				if err != nil {
+					failed.Add(1)
+					mu.Lock()
+					reasons = append(reasons, err.Error())
+					mu.Unlock()
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	var flooded string
+	select {
+	case flooded = <-done:
+	case <-time.After(safety):
+		t.Error("the flood did not end")
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%s connections; %d evicted or refused; legitimate clients: %d locked, %d failed", strings.TrimPrefix(flooded, "FLOODED "),
+		srv.refused.Load(), ok.Load(), failed.Load())
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d legitimate clients failed beside the flood; first: %q", failed.Load(), failed.Load()+ok.Load(), reasons[0])
+	}
+	if ok.Load() < 10 || srv.refused.Load() < 1000 {
+		t.Fatalf("%d clients locked, %d connections evicted: too few for the test to prove anything", ok.Load(), srv.refused.Load())
 	}
 }
 
@@ -157,4 +279,166 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// plainListener hides a *net.TCPListener behind the net.Listener
+// interface.
+type plainListener struct{ net.Listener }
+
+// pendStates returns the states of the connections waiting to
+// authenticate, by session id.
+func pendStates(srv *Server) map[SessionID]pendState {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	m := map[SessionID]pendState{}
+	for id, ss := range srv.pending {
+		m[id] = pendState(ss.pend.Load())
+	}
+	return m
+}
+
+// waitPending waits until the server has n connections waiting to
+// authenticate, the newest in state want, and returns its id.
+func waitPending(t *testing.T, srv *Server, n int, want pendState) SessionID {
+	t.Helper()
+	var newest SessionID
+	proctest.Eventually(t, fmt.Sprintf("%d connections waiting to authenticate, the newest %v", n, want), func() bool {
+		m := pendStates(srv)
+		newest = 0
+		for id := range m {
+			newest = max(newest, id)
+		}
+		return len(m) == n && m[newest] == want
+	})
+	return newest
+}
+
+// expectEvicted fails unless c is told it was closed to make room, and
+// closed.
+func expectEvicted(t *testing.T, what string, c *rawConn) {
+	t.Helper()
+	c.c.SetReadDeadline(time.Now().Add(safety))
+	line, _ := c.br.ReadString('\n')
+	if !strings.HasPrefix(line, "ERR busy too many connections waiting to authenticate") {
+		t.Fatalf("%s: got %q, want it closed to make room", what, line)
+	}
+	c.expectEOF()
+}
+
+// TestEvictionOrder: with room for four connections waiting to
+// authenticate, each new one closes first one that has sent nothing,
+// then one waiting out a wrong secret's delay, then the oldest that has
+// sent something other than AUTH; never one whose AUTH is being answered
+// (here: waiting its turn at the AUTH rate limit). When all four are
+// presenting their AUTH, the newcomer is refused instead.
+func TestEvictionOrder(t *testing.T) {
+	// A listener the server cannot set TCP_DEFER_ACCEPT on: a connection
+	// that sends nothing reaches it at once, as a flood of them can (past
+	// the kernel's queue of deferred connections, or on other systems).
+	ln, _ := listen(t)
+	srv, addr := startServerOn(t, plainListener{ln}, Config{Secret: "s3cret", MaxUnauthenticated: 4, IdleTimeout: -1,
+		AuthTimeout: 10 * time.Minute, AuthFailDelay: 10 * time.Minute, AuthRate: 0.01, AuthBurst: 1})
+	wrong := dialRaw(t, addr)
+	wrong.send("AUTH wrong") // takes the only token: every AUTH after it waits 100s per turn
+	waitPending(t, srv, 1, pendFailing)
+	pinger := dialRaw(t, addr)
+	pinger.send("PING")
+	pinger.expect("OK PONG")
+	waitPending(t, srv, 2, pendTalking)
+	silent := dialRaw(t, addr)
+	waitPending(t, srv, 3, pendSilent)
+	partial := dialRaw(t, addr)
+	if _, err := partial.c.Write([]byte("AUTH s3")); err != nil {
+		t.Fatal(err)
+	}
+	waitPending(t, srv, 4, pendTalking)
+
+	var authing []*rawConn
+	arrive := func() *rawConn {
+		c := dialRaw(t, addr)
+		c.send("AUTH s3cret")
+		waitPending(t, srv, 4, pendAuth)
+		authing = append(authing, c)
+		return c
+	}
+	arrive()
+	expectEvicted(t, "the silent connection, before the others", silent)
+	arrive()
+	expectEvicted(t, "the wrong secret, before those that talk", wrong)
+	arrive()
+	expectEvicted(t, "the older of the two that sent no AUTH", pinger)
+	arrive()
+	expectEvicted(t, "the partial AUTH line", partial)
+
+	late := dialRaw(t, addr)
+	late.c.SetReadDeadline(time.Now().Add(safety))
+	if line, _ := late.br.ReadString('\n'); !strings.HasPrefix(line, "ERR busy too many connections authenticating (4)") {
+		t.Fatalf("a fifth connection while four present their AUTH: %q, want it refused", line)
+	}
+	late.expectEOF()
+	for i, c := range authing {
+		c.send("PING") // read only after the AUTH is answered: nothing comes back
+		c.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if line, err := c.br.ReadString('\n'); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("connection %d presenting its AUTH: got %q, %v; want it still waiting", i, line, err)
+		}
+	}
+	if m := pendStates(srv); len(m) != 4 {
+		t.Fatalf("the connections presenting their AUTH: %v", m)
+	}
+}
+
+// TestAuthRateBoundsGuesses is the attack report's M3: connections that
+// send a wrong secret and hang up at once (so that the per-connection
+// delay costs them nothing) get at most AuthBurst secrets compared at
+// once and AuthRate a second after that, all together (21,539 were in
+// 5s); and once they stop, a client with the secret gets in.
+func TestAuthRateBoundsGuesses(t *testing.T) {
+	const rate, burst = 20, 64
+	srv, addr := startServer(t, Config{Secret: "s3cret", AuthRate: rate, AuthBurst: burst, AuthTimeout: 2 * time.Second,
+		AuthFailDelay: 10 * time.Millisecond})
+	start := time.Now()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < 2*time.Second {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					continue
+				}
+				if _, err := c.Write([]byte("AUTH guess\n")); err == nil {
+					sent.Add(1)
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	// Every guess still waiting for its turn gives up by its connection's
+	// AuthTimeout; then count.
+	proctest.Eventually(t, "the guesses to be answered or given up", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.pending) == 0
+	})
+	elapsed := time.Since(start)
+	checked := int64(srv.authFail.Load())
+	bound := burst + int64(rate*elapsed.Seconds()) + 1
+	t.Logf("%d guesses sent in 2s, %d compared in %v (bound %d)", sent.Load(), checked, elapsed.Round(time.Millisecond), bound)
+	if checked > bound {
+		t.Fatalf("%d wrong secrets compared in %v: over %d at once plus %d a second", checked, elapsed, burst, rate)
+	}
+	if sent.Load() < 4*bound {
+		t.Fatalf("only %d guesses sent: too few for the test to prove anything", sent.Load())
+	}
+	var cl *Client
+	proctest.Eventually(t, "a client with the secret to get in", func() bool {
+		var err error
+		cl, err = Dial(testCtx(t), addr, Options{Secret: "s3cret"})
+		return err == nil
+	})
+	cl.Close()
 }

@@ -42,6 +42,12 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerOn(t, ln, cfg)
+}
+
+// startServerOn serves cfg on ln and shuts it down when the test ends.
+func startServerOn(t testing.TB, ln net.Listener, cfg Config) (*Server, string) {
+	t.Helper()
 	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +158,8 @@ func runHelper(role string) int {
 		return 3
 	case "hammer":
 		return hammer(ctx, addr)
+	case "flood":
+		return flood(addr)
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper", role)
 	return 2

@@ -293,7 +293,7 @@ func (b *local) apply(id SessionID, req Request) {
 		res, err := t.Lock(now, id, r)
 		switch {
 		case err != nil:
-			b.scratch = appendErr(b.scratch[:0], codeOf(err), lockErrText(t, now, req.Name, err))
+			b.scratch = appendErr(b.scratch[:0], codeOf(err), lockErrText(t, req.Name, err))
 		case res.Granted:
 			b.scratch = appendLocked(b.scratch[:0], res.Grant)
 			if b.wait != nil {

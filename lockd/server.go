@@ -1,12 +1,14 @@
 package lockd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +26,10 @@ const (
 	// shutdownGrace is how long Shutdown lets clients read their last
 	// lines and hang up before it closes their connections itself.
 	shutdownGrace = 2 * time.Second
-	// authFailDelay is how long a wrong AUTH waits for its answer: one
-	// connection guesses at most one secret a second, and the server's
-	// cap on unauthenticated connections bounds how many guess at once.
-	authFailDelay = time.Second
+	// DefaultAuthFailDelay is how long a wrong AUTH waits for its
+	// answer: one connection guesses at most one secret a second (and
+	// AuthRate bounds them all together).
+	DefaultAuthFailDelay = time.Second
 )
 
 // Config configures a Server. The zero value serves with the defaults: no
@@ -64,12 +66,29 @@ type Config struct {
 	Secret string
 	// MaxUnauthenticated bounds the connections that have not yet
 	// presented the Secret (DefaultMaxUnauthenticated when zero): when
-	// another arrives, the oldest is closed, so that no number of idle
-	// or guessing connections keeps out a client that knows the secret.
+	// another arrives, one of them is closed to make room (the oldest of
+	// those that have sent nothing, then of those waiting out a wrong
+	// secret's delay, then of those that sent something other than
+	// AUTH), never one that has sent its AUTH or a line not yet answered;
+	// when every one has, the newcomer is refused. So no number of
+	// connections that merely exist keeps out a client that knows the
+	// secret.
 	MaxUnauthenticated int
+	// AuthRate bounds the secrets the server compares a second, all
+	// connections together, once AuthBurst of them are spent
+	// (DefaultAuthRate and DefaultAuthBurst when zero); a right secret
+	// does not count. An AUTH waits for its turn, or is refused (ERR busy)
+	// when its turn would come after its AuthTimeout.
+	AuthRate  float64
+	AuthBurst int
 	// AuthTimeout closes a connection that has not authenticated this
-	// long after it was accepted (DefaultAuthTimeout when zero).
+	// long after it was accepted (DefaultAuthTimeout when zero; never
+	// longer than IdleTimeout).
 	AuthTimeout time.Duration
+	// AuthFailDelay is how long a wrong AUTH waits for its answer
+	// (DefaultAuthFailDelay when zero): each connection guesses at most
+	// one secret in that time.
+	AuthFailDelay time.Duration
 	// Tokens numbers the fencing tokens across restarts; nil means
 	// EpochTokens (from the time NewServer is called).
 	Tokens TokenStore
@@ -107,6 +126,10 @@ type Server struct {
 	lastID    SessionID
 	listeners map[net.Listener]struct{}
 	closing   bool
+
+	evictScratch []*session // for evictLocked; guarded by mu
+
+	authLimit *authLimiter // AUTH attempts, all connections together
 
 	// Rate-limited logs of what a flood of connections causes.
 	authLog, busyLog, evictLog sometimes
@@ -149,6 +172,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.AuthTimeout <= 0 {
 		cfg.AuthTimeout = DefaultAuthTimeout
 	}
+	if cfg.IdleTimeout > 0 {
+		cfg.AuthTimeout = min(cfg.AuthTimeout, cfg.IdleTimeout)
+	}
+	if cfg.AuthFailDelay <= 0 {
+		cfg.AuthFailDelay = DefaultAuthFailDelay
+	}
+	if cfg.AuthRate <= 0 {
+		cfg.AuthRate = DefaultAuthRate
+	}
+	if cfg.AuthBurst <= 0 {
+		cfg.AuthBurst = DefaultAuthBurst
+	}
 	if cfg.Tokens == nil {
 		cfg.Tokens = EpochTokens{At: time.Now()}
 	}
@@ -163,6 +198,7 @@ func NewServer(cfg Config) (*Server, error) {
 		conns:     make(map[SessionID]*session),
 		pending:   make(map[SessionID]*session),
 		listeners: make(map[net.Listener]struct{}),
+		authLimit: newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now()),
 		stop:      make(chan struct{}),
 	}
 	var be *local
@@ -196,6 +232,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	defer ln.Close()
+	if s.cfg.Secret != "" {
+		deferAccept(ln, s.cfg.AuthTimeout)
+	}
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -244,6 +283,11 @@ func (s *Server) accept(c net.Conn) {
 		s.refuse(c, now)
 		return
 	}
+	if s.cfg.Secret != "" && len(s.pending) >= s.cfg.MaxUnauthenticated && !s.evictLocked(now) {
+		s.mu.Unlock()
+		s.refuseUnauthenticated(c, now)
+		return
+	}
 	s.lastID++
 	ss := newSession(s, s.lastID, c, now)
 	s.conns[ss.id] = ss
@@ -251,9 +295,6 @@ func (s *Server) accept(c net.Conn) {
 		ss.authed, ss.registered = true, true
 		s.open++
 	} else {
-		if len(s.pending) >= s.cfg.MaxUnauthenticated {
-			s.evictOldestLocked(now)
-		}
 		s.pending[ss.id] = ss
 	}
 	s.wg.Add(2)
@@ -274,26 +315,61 @@ func (s *Server) refuse(c net.Conn, now time.Time) {
 	}
 }
 
-// evictOldestLocked closes the connection that has waited longest to
-// authenticate, to make room for a new one: however many connections
-// an attacker opens, each new one gets its chance to present the secret.
-func (s *Server) evictOldestLocked(now time.Time) {
-	var oldest *session
+// refuseUnauthenticated answers a connection for which no waiting one
+// may make room (every one of them has sent its AUTH, or a line not yet
+// answered) with ERR busy, and closes it.
+func (s *Server) refuseUnauthenticated(c net.Conn, now time.Time) {
+	s.refused.Add(1)
+	c.SetWriteDeadline(now.Add(time.Second))
+	c.Write(appendErr(nil, CodeBusy, fmt.Sprintf("too many connections authenticating (%d); try again", s.cfg.MaxUnauthenticated)))
+	c.Close()
+	if ok, skipped := s.evictLog.allow(now); ok {
+		s.log.Warn("connection refused: every connection waiting to authenticate is presenting its secret", "addr", c.RemoteAddr().String(),
+			"max_unauthenticated", s.cfg.MaxUnauthenticated, "also_refused_or_closed", skipped)
+	}
+}
+
+// evictOrder is the order in which evictLocked closes unauthenticated
+// connections to make room for a new one: first those that have sent
+// nothing, then those waiting out a wrong secret's delay (they are
+// closed anyway), then those that have sent something other than AUTH
+// (HELLO, PING, or part of a line). The others (an AUTH being answered, a
+// whole line not yet answered, which may be one) are never closed.
+var evictOrder = [...]pendState{pendSilent, pendFailing, pendTalking}
+
+// evictLocked closes one connection that has not authenticated, the
+// oldest of the first class of evictOrder that has one, to make room for
+// a new one, and reports whether it found one. A connection whose reader
+// has seen nothing may still have sent bytes (its reader has not run yet,
+// or has not yet said what it read: a flood keeps the CPUs busy); the
+// kernel knows (peerSpoke), and such a connection is passed over. Called
+// with mu held.
+func (s *Server) evictLocked(now time.Time) bool {
+	cands := s.evictScratch[:0]
 	for _, p := range s.pending {
-		if oldest == nil || p.id < oldest.id {
-			oldest = p
+		cands = append(cands, p)
+	}
+	slices.SortFunc(cands, func(a, b *session) int { return cmp.Compare(a.id, b.id) })
+	defer func() { clear(cands); s.evictScratch = cands[:0] }()
+	for _, class := range evictOrder {
+		for _, p := range cands {
+			if pendState(p.pend.Load()) != class || class == pendSilent && p.raw != nil && peerSpoke(p.raw) {
+				continue
+			}
+			if !p.pend.CompareAndSwap(uint32(class), uint32(pendEvicted)) {
+				continue // it spoke meanwhile
+			}
+			delete(s.pending, p.id)
+			p.evict()
+			s.refused.Add(1)
+			if ok, skipped := s.evictLog.allow(now); ok {
+				s.log.Warn("unauthenticated connection closed to make room for a new one", "addr", p.conn.RemoteAddr().String(),
+					"state", class.String(), "max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed_or_refused", skipped)
+			}
+			return true
 		}
 	}
-	if oldest == nil {
-		return
-	}
-	delete(s.pending, oldest.id)
-	oldest.evict()
-	s.refused.Add(1)
-	if ok, skipped := s.evictLog.allow(now); ok {
-		s.log.Warn("unauthenticated connection closed to make room for a new one", "addr", oldest.conn.RemoteAddr().String(),
-			"max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed", skipped)
-	}
+	return false
 }
 
 // Shutdown stops the server: listeners close, every holder is told its lock

@@ -3,7 +3,6 @@ package lockd
 import (
 	"bufio"
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +36,8 @@ type session struct {
 	client     string // from HELLO
 	pid        int
 
-	evicted atomic.Bool   // closed to make room for a newer unauthenticated connection
+	pend    atomic.Uint32 // a pendState, until authenticated; see Server.evictLocked
+	evictc  chan struct{} // closed when evicted (pendEvicted)
 	dropped atomic.Bool   // ended by a replicated backend (Conn.Drop)
 	hangup  atomic.Bool   // Shutdown asked the writer to hang up after the BYE
 	quit    chan struct{} // closed when the reader is done: ends the writer
@@ -55,7 +55,7 @@ type session struct {
 const keepBuffer = 16 << 10
 
 func newSession(s *Server, id SessionID, c net.Conn, now time.Time) *session {
-	ss := &session{srv: s, id: id, conn: c, since: now, quit: make(chan struct{})}
+	ss := &session{srv: s, id: id, conn: c, since: now, quit: make(chan struct{}), evictc: make(chan struct{})}
 	ss.out = newOutbox(s.cfg.MaxPendingOutput, func() { go c.Close() })
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -163,16 +163,32 @@ func (ss *session) hangUp() {
 }
 
 // evict closes a connection that has not authenticated, to make room for
-// a newer one (Server.evictOldestLocked, with srv.mu held). It does not
-// wait: the reply is a few bytes, and the close happens beside.
+// a newer one (Server.evictLocked, with srv.mu held, having moved it to
+// pendEvicted). It does not wait: it wakes the session's reader (from a
+// read, or from an AUTH's wait), which says why and ends the session.
 func (ss *session) evict() {
-	ss.evicted.Store(true)
-	c := ss.conn
-	go func() {
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(appendErr(nil, CodeBusy, "too many connections waiting to authenticate; closing the oldest"))
-		c.Close()
-	}()
+	close(ss.evictc)
+	ss.conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// evictedLine is what an evicted connection is told.
+var evictedLine = appendErr(nil, CodeBusy, "too many connections waiting to authenticate; closing this one to make room")
+
+// lastWords writes what is pending, then line, giving the client a
+// second to take them: for a connection about to be closed, which must
+// not hold its goroutine for the whole write timeout.
+func (ss *session) lastWords(line []byte) {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	buf := append(ss.out.take(ss.spare), line...)
+	if !ss.broken {
+		ss.wdl = time.Now().Add(time.Second)
+		ss.conn.SetWriteDeadline(ss.wdl)
+		if _, err := ss.conn.Write(buf); err != nil {
+			ss.broken = true
+		}
+	}
+	ss.spare = buf[:0]
 }
 
 // serve is the session's reader goroutine.
@@ -251,16 +267,16 @@ func (ss *session) end(why string) {
 func (ss *session) loop() string {
 	s := ss.srv
 	max := s.cfg.MaxLine
-	br := bufio.NewReaderSize(ss.conn, max+2) // room for "\r\n"
+	var rd io.Reader = ss.conn
+	if !ss.authed {
+		rd = arrivals{ss} // tells the evictor what the connection has sent
+	}
+	br := bufio.NewReaderSize(rd, max+2) // room for "\r\n"
 	idle := s.cfg.IdleTimeout
 	var readSet time.Time // when the read deadline was last moved
 	authDeadline := !ss.authed
 	if authDeadline {
-		d := s.cfg.AuthTimeout
-		if idle > 0 {
-			d = min(d, idle)
-		}
-		ss.conn.SetReadDeadline(ss.since.Add(d))
+		ss.conn.SetReadDeadline(ss.since.Add(s.cfg.AuthTimeout))
 	}
 	for {
 		if br.Buffered() == 0 || ss.out.pending() > outboxSoft {
@@ -293,7 +309,8 @@ func (ss *session) loop() string {
 				ss.flush()
 			}
 			switch {
-			case ss.evicted.Load():
+			case pendState(ss.pend.Load()) == pendEvicted:
+				ss.lastWords(evictedLine)
 				return "evicted"
 			case ss.dropped.Load():
 				return "dropped"
@@ -316,6 +333,9 @@ func (ss *session) loop() string {
 		if why := ss.handle(line); why != "" {
 			ss.flush()
 			return why
+		}
+		if !ss.authed {
+			ss.answered(br)
 		}
 	}
 }
@@ -404,75 +424,14 @@ func (ss *session) handle(line []byte) string {
 	return ""
 }
 
-// auth checks an AUTH. A wrong secret is answered after authFailDelay and
-// closes the connection; a right one makes the connection a session, if
-// there is room for one.
-func (ss *session) auth(secret string) string {
-	s := ss.srv
-	if ss.authed {
-		ss.out.push([]byte("OK AUTH\n"))
-		return ""
-	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Secret)) != 1 {
-		s.authFail.Add(1)
-		now := time.Now()
-		if ok, skipped := s.authLog.allow(now); ok {
-			s.log.Warn("wrong secret: closing the connection", "addr", ss.conn.RemoteAddr().String(), "also_wrong_or_timed_out", skipped)
-		}
-		t := time.NewTimer(authFailDelay)
-		select {
-		case <-t.C:
-		case <-s.stop:
-			t.Stop()
-		}
-		ss.out.push(appendErr(nil, CodeAuth, "wrong secret; closing"))
-		return "auth"
-	}
-	s.mu.Lock()
-	delete(s.pending, ss.id)
-	if s.open >= s.cfg.MaxSessions {
-		s.mu.Unlock()
-		s.refused.Add(1)
-		if ok, skipped := s.busyLog.allow(time.Now()); ok {
-			s.log.Warn("session refused: too many sessions", "addr", ss.conn.RemoteAddr().String(), "max", s.cfg.MaxSessions, "also_refused", skipped)
-		}
-		ss.out.push(appendErr(nil, CodeBusy, fmt.Sprintf("too many sessions (%d)", s.cfg.MaxSessions)))
-		return "busy"
-	}
-	s.open++
-	ss.registered = true
-	s.mu.Unlock()
-	ss.authed = true
-	if s.rep == nil {
-		if why := ss.openBackend(); why != "" {
-			return why
-		}
-	}
-	ss.out.push([]byte("OK AUTH\n"))
-	return ""
-}
-
-// lockErrText explains a refused LOCK; for a taken try-lock it names the
-// holders, which is what a person at nc wants to know.
-func lockErrText(t *Table, now time.Time, name string, err error) string {
+// lockErrText explains a refused LOCK; for a taken try-lock it names a
+// few holders (Table.LockedText), which is what a person at nc wants to
+// know.
+func lockErrText(t *Table, name string, err error) string {
 	if !errors.Is(err, ErrLocked) {
 		return clipErr(err)
 	}
-	st := t.Status(now, name)
-	text := name + " is locked"
-	if len(st.Locks) == 1 {
-		for i, h := range st.Locks[0].Holders {
-			sep := " by"
-			if i > 0 {
-				sep = ","
-			}
-			text += fmt.Sprintf("%s session %d (%s) %s", sep, h.Session, clientOrDash(h.Client), h.Mode)
-		}
-		if n := len(st.Locks[0].Waiters); n > 0 {
-			text += fmt.Sprintf(", %d waiting", n)
-		}
-	}
-	return text
+	return t.LockedText(name)
 }
 
 // errText is the message of an ERR reply: the error without its package

@@ -1,9 +1,9 @@
 package lockd
 
 import (
-	"container/heap"
 	"context"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -77,14 +77,15 @@ func (m *Mode) UnmarshalText(b []byte) error {
 // name when name is "", in name order; with every session when name is "".
 func (t *Table) Status(now time.Time, name string) Status {
 	st := Status{Now: now}
-	names := []string{name}
-	if name == "" {
-		names = sortedKeys(t.locks)
-	}
-	for _, n := range names {
-		if _, ok := t.locks[n]; ok {
-			st.Locks = append(st.Locks, t.lockStatus(n))
+	if name != "" {
+		if _, ok := t.locks[name]; ok {
+			st.Locks = append(st.Locks, t.lockStatus(name))
 		}
+	} else {
+		t.names.Ascend(func(n string) bool {
+			st.Locks = append(st.Locks, t.lockStatus(n))
+			return true
+		})
 	}
 	if name == "" {
 		st.Sessions = t.sessionStatus()
@@ -107,6 +108,102 @@ func (t *Table) lockStatus(name string) LockStatus {
 			Mode: w.mode, Position: i + 1, Since: w.since, Deadline: w.deadline})
 	}
 	return ls
+}
+
+// lockedShown is how many holders a refused try-lock's text names; the
+// others are counted, so that a refusal costs the same however many
+// sessions share the lock.
+const lockedShown = 3
+
+// LockedText explains why name cannot be locked now, as a person at nc
+// (or the seed's PREEMPT) wants to read it: "NAME is locked by session 4
+// (P1) READ, session 9 (-) READ, session 12 (P3) READ and 2,107 more, 3
+// waiting". It names at most three holders, in grant order, and counts
+// the rest and the waiters: its cost and length do not grow with the
+// number of holders (a name's client is at most MaxClientLen bytes, so
+// the text stays under 600 bytes). It reads only the table, so a
+// replicated table gives the same text on every replica.
+func (t *Table) LockedText(name string) string {
+	l := t.locks[name]
+	b := make([]byte, 0, 128)
+	b = append(append(b, name...), " is locked"...)
+	if l == nil {
+		return string(b)
+	}
+	for i, h := range l.holders {
+		if i == lockedShown {
+			b = appendGrouped(append(b, " and "...), uint64(len(l.holders)-lockedShown))
+			b = append(b, " more"...)
+			break
+		}
+		if i == 0 {
+			b = append(b, " by"...)
+		} else {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(append(b, " session "...), uint64(h.session), 10)
+		b = append(append(append(b, " ("...), clientOrDash(t.sessions[h.session].info.Client)...), ") "...)
+		b = append(b, h.mode.String()...)
+	}
+	if n := len(l.queue); n > 0 {
+		b = append(appendGrouped(append(b, ", "...), uint64(n)), " waiting"...)
+	}
+	return string(b)
+}
+
+// appendGrouped appends n in decimal with commas between groups of three
+// digits (2,107), for texts that people read.
+func appendGrouped(b []byte, n uint64) []byte {
+	var d [20]byte
+	digits := strconv.AppendUint(d[:0], n, 10)
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// SessionLockStatus lists the names session id holds or waits for, in
+// name order, each with this session's hold or wait only (its place in
+// line counted from the head): what a session that resumes elsewhere
+// needs, at a cost that follows its own locks, not the other holders of
+// the same names. Nil for an unknown session or one with no locks.
+func (t *Table) SessionLockStatus(id SessionID) []LockStatus {
+	s, ok := t.sessions[id]
+	if !ok || len(s.held)+len(s.waiting) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(s.held)+len(s.waiting))
+	for name := range s.held {
+		names = append(names, name)
+	}
+	for name := range s.waiting {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]LockStatus, 0, len(names))
+	for _, name := range names {
+		ls := LockStatus{Name: name}
+		if h, ok := s.held[name]; ok {
+			ls.Holders = []HolderStatus{{Session: id, Client: s.info.Client, PID: s.info.PID,
+				Mode: h.mode, Token: h.token, Since: h.since, TTL: h.ttl, Expires: h.expires}}
+		}
+		if w, ok := s.waiting[name]; ok {
+			pos := 0
+			for i, x := range t.locks[name].queue {
+				if x == w {
+					pos = i + 1
+					break
+				}
+			}
+			ls.Waiters = []WaiterStatus{{Session: id, Client: s.info.Client, PID: s.info.PID,
+				Mode: w.mode, Position: pos, Since: w.since, Deadline: w.deadline}}
+		}
+		out = append(out, ls)
+	}
+	return out
 }
 
 // sessionStatus lists every session, in id order.
@@ -151,8 +248,9 @@ type StatusQuery struct {
 // q.Limit names, or earlier, at the end of a name, once it lists q.Limit
 // holders and waiters; so a page has at most q.Limit names and q.Limit
 // lines plus those of its last name (one per session at most). Next is
-// set when more names follow. The work is linear in the number of names,
-// and its memory in the size of the page.
+// set when more names follow. A page walks the ordered index of names
+// from q.After: its work is O(log n + the page), whatever the number n of
+// names, and its memory the size of the page.
 func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 	if q.Name != "" {
 		return t.Status(now, q.Name)
@@ -161,58 +259,25 @@ func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 	if limit <= 0 {
 		limit = DefaultStatusLimit
 	}
-	// The limit smallest names after q.After, without sorting them all:
-	// a max-heap of the best so far.
-	var best nameHeap
-	rest := 0 // names after q.After, beyond those kept
-	for name := range t.locks {
-		if name <= q.After {
-			continue
-		}
-		switch {
-		case len(best) < limit:
-			heap.Push(&best, name)
-		case name < best[0]:
-			best[0] = name
-			heap.Fix(&best, 0)
-			rest++
-		default:
-			rest++
-		}
-	}
-	sort.Strings(best)
 	st := Status{Now: now}
 	lines := 0
-	for i, n := range best {
-		if lines >= limit {
-			rest += len(best) - i
-			break
+	t.names.AscendGreaterOrEqual(q.After, func(name string) bool {
+		if name == q.After {
+			return true
 		}
-		ls := t.lockStatus(n)
+		if len(st.Locks) >= limit || lines >= limit {
+			st.Next = st.Locks[len(st.Locks)-1].Name
+			return false
+		}
+		ls := t.lockStatus(name)
 		lines += len(ls.Holders) + len(ls.Waiters)
 		st.Locks = append(st.Locks, ls)
-	}
-	if rest > 0 {
-		st.Next = st.Locks[len(st.Locks)-1].Name
-	}
+		return true
+	})
 	if q.After == "" {
 		st.Sessions = t.sessionStatus()
 	}
 	return st
-}
-
-// nameHeap is a max-heap of names.
-type nameHeap []string
-
-func (h nameHeap) Len() int           { return len(h) }
-func (h nameHeap) Less(i, j int) bool { return h[i] > h[j] }
-func (h nameHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *nameHeap) Push(x any)        { *h = append(*h, x.(string)) }
-func (h *nameHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // statusAll lists every name, page after page (each page a STATUS of its

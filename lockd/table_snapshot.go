@@ -194,6 +194,7 @@ func RestoreTable(snap TableSnapshot) (*Table, error) {
 			waiters++
 		}
 		t.locks[ls.Name] = l
+		t.names.ReplaceOrInsert(ls.Name)
 	}
 	if snap.Stats.Sessions != len(snap.Sessions) || snap.Stats.Holders != holders || snap.Stats.Waiters != waiters {
 		return bad("stats count %d sessions, %d holders, %d waiters; the snapshot has %d, %d, %d",

@@ -22,7 +22,9 @@ func clientCommand() *cli.Command {
 		Usage:     "lock a named resource on the lock server to READ (shared) or WRITE (exclusive) its file; PREEMPT, RELEASE, CHECK it",
 		UsageText: "mplock client <resource> READ|WRITE [value] [seconds] [--hold D] [--dir D] [--server ADDR[,ADDR...]] [--json]\n   mplock client <resource> PREEMPT|RELEASE|CHECK [--hold D] [--keep] [--session ID:SECRET] [--consistency C] [--json]",
 		Description: `The original distributed-lock client, working. READ takes a shared lock on
-<resource> and prints the content of <dir>/<resource>.txt; WRITE takes an
+<resource> and prints the content of <dir>/<resource>.txt (at most 1 MiB:
+a larger file is refused, unread; on a terminal, control characters are
+shown as escapes like \x1b); WRITE takes an
 exclusive lock, holds it for --hold (the original's sleep, default 2s for
 WRITE, 0 for READ), then writes [value] to <dir>/<resource>.txt atomically
 (a temporary file renamed over it, with the umask's permissions). A
@@ -255,7 +257,11 @@ func clientAction(c *cli.Context) error {
 		default:
 			s := string(b)
 			res.Value = &s
-			say("READ from %s: %s", name, s)
+			shown := s
+			if isTerminal(out) {
+				shown = escapeControls(s)
+			}
+			say("READ from %s: %s", name, shown)
 		}
 	}
 	if err := lease.Unlock(c.Context); err != nil {

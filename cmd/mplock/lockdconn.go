@@ -116,7 +116,11 @@ func resolveServer(ctx context.Context, spec string) (string, error) {
 }
 
 // readSecret reads a --token-file: its first line, trimmed. The file must
-// be this user's (or root's), not a link, and writable by no one else.
+// be this user's (or root's), not a link, and writable by no one else;
+// and the secret one that a client can present: one word of printable
+// ASCII, at most lockd.MaxSecretLen bytes (AUTH's limit), or a server
+// would wait for a secret no client can send, and a client would send
+// one no server takes.
 func readSecret(path string) (string, error) {
 	b, err := safefile.ReadTrusted(path, 4096)
 	if err != nil {
@@ -127,5 +131,17 @@ func readSecret(path string) (string, error) {
 	if s == "" || strings.ContainsAny(s, " \t") {
 		return "", fmt.Errorf("--token-file %s: want one word on its first line", path)
 	}
+	if len(s) > lockd.MaxSecretLen {
+		return "", fmt.Errorf("--token-file %s: the secret is %d bytes; clients can present at most %d (AUTH's limit)", path, len(s), lockd.MaxSecretLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return "", fmt.Errorf("--token-file %s: the secret has byte %#02x at position %d: want printable ASCII (letters, digits, punctuation), which every client can send", path, c, i)
+		}
+	}
 	return s, nil
 }
+
+// shortSecret is the length under which `mplock serve` warns that its
+// secret is easy to guess (16 bytes: 128 bits if random).
+const shortSecret = 16

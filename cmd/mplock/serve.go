@@ -138,6 +138,10 @@ func serveAction(c *cli.Context) error {
 		if cfg.Secret, err = readSecret(f); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
+		if len(cfg.Secret) < shortSecret {
+			log.Warn("the secret in --token-file is short: guesses may find it; use 16 or more random bytes, e.g. head -c 24 /dev/urandom | base64 > FILE",
+				"file", f, "bytes", len(cfg.Secret))
+		}
 		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			log.Warn("token file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
 		}
@@ -209,8 +213,7 @@ func serveAction(c *cli.Context) error {
 		if be != nil {
 			be.Health(mux)
 		}
-		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go metrics.Serve(mln)
+		metrics = serveMetrics(mln, mux)
 		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 

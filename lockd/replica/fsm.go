@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -355,52 +354,19 @@ func (f *FSM) endSession(now time.Time, id lockd.SessionID, res *Result) {
 func (f *FSM) sessionState(id lockd.SessionID) *SessionState {
 	m := f.sessions[id]
 	held, waiting, _ := f.table.SessionLocks(id)
-	st := &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting, LastRequest: m.lastRequest}
-	now := fromUnixNano(f.lastStamp)
-	names := make([]string, 0, len(held)+len(waiting))
-	for _, g := range held {
-		names = append(names, g.Name)
-	}
-	for _, w := range waiting {
-		names = append(names, w.Name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		ls := lockd.LockStatus{Name: name}
-		for _, l := range f.table.Status(now, name).Locks {
-			for _, h := range l.Holders {
-				if h.Session == id {
-					ls.Holders = append(ls.Holders, h)
-				}
-			}
-			for _, w := range l.Waiters {
-				if w.Session == id {
-					ls.Waiters = append(ls.Waiters, w)
-				}
-			}
-		}
-		st.Locks = append(st.Locks, ls)
-	}
-	return st
+	// The session's own holds and waits only: the other holders of the
+	// same names are not the resuming client's business, and listing them
+	// made a RESUME cost the holders of every name it holds.
+	return &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting,
+		Locks: f.table.SessionLockStatus(id), LastRequest: m.lastRequest}
 }
 
-// lockedText explains a refused try-lock by naming the holders, as a
-// single server does (what a person at nc, or the seed's PREEMPT, wants
-// to know). It reads only the table: deterministic.
+// lockedText explains a refused try-lock by naming a few holders and
+// counting the rest, as a single server does (what a person at nc, or
+// the seed's PREEMPT, wants to know), at a cost and length that do not
+// grow with the holders. It reads only the table: deterministic.
 func (f *FSM) lockedText(name string) string {
-	text := name + " is locked"
-	for i, h := range f.table.Owners(name) {
-		sep := " by"
-		if i > 0 {
-			sep = ","
-		}
-		client := h.Client
-		if client == "" {
-			client = "-"
-		}
-		text += fmt.Sprintf("%s session %d (%s) %s", sep, h.Session, client, h.Mode)
-	}
-	return text
+	return f.table.LockedText(name)
 }
 
 // standing is where session id stands on name now.

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"mplock/lockd"
 )
@@ -103,11 +104,31 @@ func (g grantRec) grant() lockd.Grant {
 	return lockd.Grant{Name: g.Name, Mode: g.Mode, Token: g.Token, TTL: g.TTL, Expires: fromUnixNano(g.Expires)}
 }
 
+// maxRecordedText bounds the error text a recorded reply keeps: the FSM
+// keeps recentReplies of them per session, in memory and in snapshots,
+// so one may not grow with the table (a try-lock's text names at most a
+// few holders and stays far below it; this is the backstop).
+const maxRecordedText = 1024
+
+// clipText returns s cut to maxRecordedText bytes (at a character
+// boundary), marked as cut.
+func clipText(s string) string {
+	if len(s) <= maxRecordedText {
+		return s
+	}
+	const mark = " [...]"
+	n := maxRecordedText - len(mark)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + mark
+}
+
 // recordReply keeps what a retry of r must get back.
 func recordReply(r *Result) reply {
 	rep := reply{Request: r.Request}
 	if te := tableError(r.Err); te != nil {
-		rep.Code, rep.Text = te.Code, te.Text
+		rep.Code, rep.Text = te.Code, clipText(te.Text)
 	}
 	switch r.Op {
 	case OpLock:

@@ -1,0 +1,177 @@
+package lockd
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/subtle"
+	"fmt"
+	"time"
+)
+
+// pendState is where a connection that has not authenticated stands, as
+// Server.evictLocked sees it when it must make room for a new one. The
+// session's reader moves it as the connection speaks; the evictor moves
+// it to pendEvicted, under Server.mu, by compare-and-swap, so a
+// connection is never closed once it has moved on to a state that
+// protects it.
+type pendState uint32
+
+const (
+	pendSilent  pendState = iota // has sent nothing (that the server has read)
+	pendTalking                  // has sent part of a line, or lines other than AUTH, all answered
+	pendLine                     // a whole line has arrived and is not yet answered: protected
+	pendAuth                     // its AUTH is being answered: protected
+	pendFailing                  // a wrong secret: waiting out AuthFailDelay before its answer
+	pendEvicted                  // closed to make room
+)
+
+func (p pendState) String() string {
+	switch p {
+	case pendSilent:
+		return "silent"
+	case pendTalking:
+		return "talking"
+	case pendLine:
+		return "line"
+	case pendAuth:
+		return "auth"
+	case pendFailing:
+		return "failing"
+	case pendEvicted:
+		return "evicted"
+	}
+	return fmt.Sprintf("pendState(%d)", uint32(p))
+}
+
+// arrivals reads the session's connection for its reader and, until the
+// session authenticates, records what arrived: a whole line protects the
+// connection from eviction until it is answered.
+type arrivals struct{ ss *session }
+
+func (a arrivals) Read(p []byte) (int, error) {
+	n, err := a.ss.conn.Read(p)
+	if n > 0 && !a.ss.authed {
+		next := pendTalking
+		if bytes.IndexByte(p[:n], '\n') >= 0 {
+			next = pendLine
+		}
+		a.ss.movePend(next)
+	}
+	return n, err
+}
+
+// answered records, after a request of an unauthenticated connection was
+// answered, whether another whole line is waiting in br.
+func (ss *session) answered(br *bufio.Reader) {
+	b, _ := br.Peek(br.Buffered())
+	if bytes.IndexByte(b, '\n') < 0 {
+		ss.pend.CompareAndSwap(uint32(pendLine), uint32(pendTalking))
+	}
+}
+
+// movePend moves a silent or talking connection on to next (talking or
+// line); any other state stays.
+func (ss *session) movePend(next pendState) {
+	for {
+		cur := pendState(ss.pend.Load())
+		if cur == next || cur != pendSilent && cur != pendTalking {
+			return
+		}
+		if ss.pend.CompareAndSwap(uint32(cur), uint32(next)) {
+			return
+		}
+	}
+}
+
+// auth answers an AUTH. Every AUTH first takes its turn from the
+// server's limiter of AUTH attempts (all connections together); a wrong
+// secret is then answered after AuthFailDelay and closes the connection;
+// a right one gives its turn back and makes the connection a session, if
+// there is room for one. A connection that was closed to make room before
+// its AUTH arrived is not answered OK: it ends.
+func (ss *session) auth(secret string) string {
+	s := ss.srv
+	if ss.authed {
+		ss.out.push([]byte("OK AUTH\n"))
+		return ""
+	}
+	s.mu.Lock()
+	if pendState(ss.pend.Load()) == pendEvicted {
+		s.mu.Unlock()
+		ss.lastWords(evictedLine)
+		return "evicted"
+	}
+	ss.pend.Store(uint32(pendAuth)) // from here the evictor passes it over
+	s.mu.Unlock()
+
+	now := time.Now()
+	wait, ok := s.authLimit.take(now, ss.since.Add(s.cfg.AuthTimeout))
+	if !ok {
+		s.refused.Add(1)
+		if ok, skipped := s.authLog.allow(now); ok {
+			s.log.Warn("AUTH refused: too many AUTH attempts", "addr", ss.conn.RemoteAddr().String(), "rate", s.cfg.AuthRate,
+				"also_wrong_refused_or_timed_out", skipped)
+		}
+		ss.out.push(appendErr(nil, CodeBusy, fmt.Sprintf("too many AUTH attempts (the server checks %g a second); try again", s.cfg.AuthRate)))
+		return "busy"
+	}
+	if wait > 0 && !ss.pause(wait) {
+		return "shutdown"
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Secret)) != 1 {
+		s.authFail.Add(1)
+		now := time.Now()
+		if ok, skipped := s.authLog.allow(now); ok {
+			s.log.Warn("wrong secret: closing the connection", "addr", ss.conn.RemoteAddr().String(), "also_wrong_refused_or_timed_out", skipped)
+		}
+		s.mu.Lock()
+		ss.pend.Store(uint32(pendFailing))
+		s.mu.Unlock()
+		if !ss.pause(s.cfg.AuthFailDelay) {
+			if pendState(ss.pend.Load()) == pendEvicted {
+				ss.lastWords(evictedLine)
+				return "evicted"
+			}
+			return "shutdown"
+		}
+		ss.out.push(appendErr(nil, CodeAuth, "wrong secret; closing"))
+		return "auth"
+	}
+	s.authLimit.giveBack(time.Now())
+	s.mu.Lock()
+	delete(s.pending, ss.id)
+	if s.open >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.refused.Add(1)
+		if ok, skipped := s.busyLog.allow(time.Now()); ok {
+			s.log.Warn("session refused: too many sessions", "addr", ss.conn.RemoteAddr().String(), "max", s.cfg.MaxSessions, "also_refused", skipped)
+		}
+		ss.out.push(appendErr(nil, CodeBusy, fmt.Sprintf("too many sessions (%d)", s.cfg.MaxSessions)))
+		return "busy"
+	}
+	s.open++
+	ss.registered = true
+	s.mu.Unlock()
+	ss.authed = true
+	if s.rep == nil {
+		if why := ss.openBackend(); why != "" {
+			return why
+		}
+	}
+	ss.out.push([]byte("OK AUTH\n"))
+	return ""
+}
+
+// pause waits d, and reports false when the server shut down or the
+// connection was evicted first.
+func (ss *session) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ss.srv.stop:
+	case <-ss.evictc:
+	}
+	return false
+}

@@ -1,0 +1,59 @@
+package lockd
+
+import (
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tcpCloseWait is the kernel's TCP_CLOSE_WAIT state (linux/tcp_states.h):
+// the peer has sent its FIN, this side has not closed yet.
+const tcpCloseWait = 8
+
+// peerSpoke reports whether the peer has sent any data on the connection,
+// read by the process or not: TCP_INFO's tcpi_bytes_received (Linux 4.1
+// and later; it counts a received FIN as one byte, which is taken off),
+// or else SIOCINQ (FIONREAD: the bytes not yet read). Asking the kernel
+// closes the window in which a reader has taken a connection's first
+// bytes off the socket but not yet said so.
+func peerSpoke(rc syscall.RawConn) bool {
+	spoke := false
+	rc.Control(func(fd uintptr) {
+		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n := ti.Bytes_received
+			if ti.State == tcpCloseWait && n > 0 {
+				n--
+			}
+			if n > 0 {
+				spoke = true
+				return
+			}
+		}
+		n, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		spoke = n > 0
+	})
+	return spoke
+}
+
+// deferAccept has the kernel hand ln's connections to Accept only once
+// their first bytes have arrived, or after d (TCP_DEFER_ACCEPT, as
+// nginx's "deferred" and haproxy's "defer-accept" listeners): a flood of
+// connections that send nothing waits in the kernel instead of taking
+// the places of clients that have sent their AUTH. Listeners other than
+// TCP's are left alone; a failure only loses the optimisation.
+func deferAccept(ln net.Listener, d time.Duration) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return
+	}
+	secs := int((d + time.Second - 1) / time.Second)
+	rc.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs)
+	})
+}
