@@ -44,7 +44,7 @@ func runMplockIn(t *testing.T, tmp string, args ...string) (string, string, int)
 func TestBenchLockdCluster(t *testing.T) {
 	c := startServeCluster(t, 3, "--heartbeat-timeout", "200ms", "--election-timeout", "200ms")
 	leader := c.ids[c.leader()]
-	stdout, stderr, code := runMplock(t, "bench", "lockd", "--server", c.servers(), "--duration", "100ms", "--clients", "3", "--reads", "--json")
+	stdout, stderr, code := runMplock(t, "bench", "lockd", "--server", c.servers(), "--duration", "400ms", "--clients", "3", "--reads", "--json")
 	if code != 0 {
 		t.Fatalf("bench lockd --server: exit %d\n%s", code, stderr)
 	}
@@ -57,7 +57,8 @@ func TestBenchLockdCluster(t *testing.T) {
 	}
 	at := map[string]string{}
 	for _, r := range b.Results {
-		if r.Pairs == 0 || r.Node == "" {
+		// An election (the warning) can take a whole scenario's time.
+		if r.Pairs == 0 && b.Warning == "" || r.Node == "" {
 			t.Errorf("result %+v", r)
 		}
 		at[r.Entry+"/"+r.Scenario] = r.Node
