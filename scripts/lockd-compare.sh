@@ -90,6 +90,7 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lockd-compare.XXXXXX")
 out=${OUT:-$work}
+mkdir -p "$out" || die "OUT=$out: cannot make that directory"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
