@@ -326,7 +326,6 @@ func benchFailover(c *cli.Context) error {
 		case err != nil:
 			kill.Err = err.Error()
 		}
-		k, tries = k+1, 0
 		res.Kills = append(res.Kills, kill)
 		if kill.Err != "" {
 			say("kill %d/%d: leader %s: %s", k, n, kill.Leader, kill.Err)
@@ -335,6 +334,7 @@ func benchFailover(c *cli.Context) error {
 				k, n, kill.Leader, kill.Election.Round(time.Millisecond), kill.AtKilled.Round(time.Millisecond), kill.Leader,
 				kill.Elsewhere.Round(time.Millisecond), kill.Follower)
 		}
+		k, tries = k+1, 0
 	}
 	if c.Bool("json") {
 		if err := writeJSON(c.App.Writer, res); err != nil {
