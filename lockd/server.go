@@ -49,7 +49,9 @@ type Config struct {
 	// waits: no other session's replies, grants or expiries depend on it.
 	WriteTimeout time.Duration
 	// MaxPendingOutput bounds the output waiting to be written to one
-	// session (DefaultMaxPending when zero); a session that reaches it is
+	// session (DefaultMaxPending when zero), the kernel's send buffer
+	// included (its socket's SO_SNDBUF is fixed at 128 KiB, which Linux
+	// counts as 256 KiB; sendBuffer); a session that reaches it is
 	// closed. Past 64 KiB a session's own requests are not read until its
 	// output drains.
 	MaxPendingOutput int
