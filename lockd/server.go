@@ -24,7 +24,9 @@ const (
 	DefaultMaxUnauthenticated = 64
 	DefaultAuthTimeout        = 5 * time.Second
 	// shutdownGrace is how long Shutdown lets clients read their last
-	// lines and hang up before it closes their connections itself.
+	// lines and hang up before it closes their connections itself: a
+	// client that does not read (its socket full) or does not hang up
+	// holds up a shutdown this long at most.
 	shutdownGrace = 2 * time.Second
 	// DefaultAuthFailDelay is how long a wrong AUTH waits for its
 	// answer: one connection guesses at most one secret a second (and
@@ -376,10 +378,13 @@ func (s *Server) evictLocked(now time.Time) bool {
 
 // Shutdown stops the server: listeners close, every holder is told its lock
 // is lost and every waiter that its wait is cancelled (reason shutdown),
-// every session is sent "* BYE reason=shutdown" and closed. It returns when
-// every session's goroutines have ended, or with ctx's error when ctx ends
-// first (the connections are then closed at once and Shutdown still waits
-// for their goroutines, which end promptly).
+// every session is sent "* BYE reason=shutdown" and closed. Clients have
+// shutdownGrace (2s) to read what they are sent and hang up; the
+// connections of those that have not (a client that does not read, or
+// keeps its end open) are then closed, and their number logged. Shutdown
+// returns nil when every session's goroutines have ended, or ctx's error
+// when ctx ends first (the connections are then closed at once and
+// Shutdown still waits for their goroutines, which end promptly).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -414,15 +419,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	grace := time.NewTimer(shutdownGrace)
+	defer grace.Stop()
 	var err error
 	select {
 	case <-done:
+	case <-grace.C:
 	case <-ctx.Done():
-		for _, ss := range all {
-			ss.conn.Close()
-		}
-		<-done
 		err = ctx.Err()
+	}
+	// Whoever is left has not hung up in time: a blocked write or read
+	// returns at once when its connection closes.
+	s.mu.Lock()
+	left := len(s.conns)
+	for _, ss := range s.conns {
+		ss.conn.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	if left > 0 {
+		s.log.Warn("shutdown: closed sessions that had not read their last lines and hung up", "sessions", left, "grace", shutdownGrace)
 	}
 	if s.be != nil {
 		s.be.stop()
