@@ -96,8 +96,9 @@ type Config struct {
 	// Tokens numbers the fencing tokens across restarts; nil means
 	// EpochTokens (from the time NewServer is called).
 	Tokens TokenStore
-	// Debug enables the DEBUG request (a garbage collection, then the
-	// server's heap and table sizes): for tests and measurements.
+	// Debug enables the DEBUG request (a garbage collection, at most one
+	// a second, then the server's heap and table sizes): for tests and
+	// measurements.
 	Debug bool
 	// Version is reported in HELLO replies.
 	Version string
@@ -134,6 +135,7 @@ type Server struct {
 	evictScratch []*session // for evictLocked; guarded by mu
 
 	authLimit *authLimiter // AUTH attempts, all connections together
+	debugGC   debugGC      // DEBUG's garbage collections, at most one a second
 
 	// Rate-limited logs of what a flood of connections causes.
 	authLog, busyLog, evictLog sometimes
