@@ -18,12 +18,18 @@ import (
 )
 
 // TestServeShutdownWithNonReaders is the attack's low finding, end to
-// end: SIGTERM to an `mplock serve` with clients sitting on STATUS pages
-// they do not read (their write timeout a minute away) exits 0 before its
-// shutdown deadline, tells a holder its lock is lost, and logs how many
-// sessions it closed. (It took 6.6s and exited 1, "context deadline
-// exceeded".)
+// end: SIGTERM or SIGINT to an `mplock serve` with clients sitting on
+// STATUS pages they do not read (their write timeout a minute away)
+// exits 0 before its shutdown deadline, tells a holder its lock is lost,
+// and logs how many sessions it closed. (It took 6.6s and exited 1,
+// "context deadline exceeded".)
 func TestServeShutdownWithNonReaders(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) { shutdownWithNonReaders(t, sig) })
+	}
+}
+
+func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "warn",
 		"--max-locks", "10000", "--write-timeout", "1m")
 	cmd.Args[0] = "mplock"
@@ -68,19 +74,19 @@ func TestServeShutdownWithNonReaders(t *testing.T) {
 	holder.expect("OK LOCKED held")
 
 	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	holder.expect("* LOST held")
 	select {
 	case <-exited:
 	case <-time.After(hangBound):
-		t.Fatalf("mplock serve still running %v after SIGTERM:\n%s", hangBound, stderr.String())
+		t.Fatalf("mplock serve still running %v after %v:\n%s", hangBound, sig, stderr.String())
 	}
 	took := time.Since(start)
-	t.Logf("mplock serve exited %v after SIGTERM: %v", took.Round(time.Millisecond), werr)
+	t.Logf("mplock serve exited %v after %v: %v", took.Round(time.Millisecond), sig, werr)
 	if werr != nil {
-		t.Fatalf("mplock serve exited with %v after SIGTERM, want 0:\n%s", werr, stderr.String())
+		t.Fatalf("mplock serve exited with %v after %v, want 0:\n%s", werr, sig, stderr.String())
 	}
 	if took >= shutdownTimeout {
 		t.Errorf("mplock serve took %v to shut down, past its shutdown deadline of %v", took, shutdownTimeout)
