@@ -22,7 +22,8 @@
 //     its token store). The code that applies a change pushes the reply and
 //     the events into the sessions' outboxes and never waits for a socket.
 //   - outbox.go: a session's bounded pending output, written by the
-//     session's own goroutines.
+//     session's own goroutines; sendbuf.go: the kernel's share of it (a
+//     fixed send buffer, counted in the bound).
 //   - replicated.go, wire.go: the seam to a replicated table (Replicated,
 //     Conn), implemented by package lockd/cluster over lockd/replica, and
 //     the reply formats such a backend writes (CHECK, RESUME, MEMBERS and

@@ -24,7 +24,9 @@ const (
 	DefaultMaxUnauthenticated = 64
 	DefaultAuthTimeout        = 5 * time.Second
 	// shutdownGrace is how long Shutdown lets clients read their last
-	// lines and hang up before it closes their connections itself.
+	// lines and hang up before it closes their connections itself: a
+	// client that does not read (its socket full) or does not hang up
+	// holds up a shutdown this long at most.
 	shutdownGrace = 2 * time.Second
 	// DefaultAuthFailDelay is how long a wrong AUTH waits for its
 	// answer: one connection guesses at most one secret a second (and
@@ -49,7 +51,9 @@ type Config struct {
 	// waits: no other session's replies, grants or expiries depend on it.
 	WriteTimeout time.Duration
 	// MaxPendingOutput bounds the output waiting to be written to one
-	// session (DefaultMaxPending when zero); a session that reaches it is
+	// session (DefaultMaxPending when zero), the kernel's send buffer
+	// included (its socket's SO_SNDBUF is fixed at 128 KiB, which Linux
+	// counts as 256 KiB; sendBuffer); a session that reaches it is
 	// closed. Past 64 KiB a session's own requests are not read until its
 	// output drains.
 	MaxPendingOutput int
@@ -92,8 +96,9 @@ type Config struct {
 	// Tokens numbers the fencing tokens across restarts; nil means
 	// EpochTokens (from the time NewServer is called).
 	Tokens TokenStore
-	// Debug enables the DEBUG request (a garbage collection, then the
-	// server's heap and table sizes): for tests and measurements.
+	// Debug enables the DEBUG request (a garbage collection, at most one
+	// a second, then the server's heap and table sizes): for tests and
+	// measurements.
 	Debug bool
 	// Version is reported in HELLO replies.
 	Version string
@@ -130,6 +135,7 @@ type Server struct {
 	evictScratch []*session // for evictLocked; guarded by mu
 
 	authLimit *authLimiter // AUTH attempts, all connections together
+	debugGC   debugGC      // DEBUG's garbage collections, at most one a second
 
 	// Rate-limited logs of what a flood of connections causes.
 	authLog, busyLog, evictLog sometimes
@@ -374,10 +380,13 @@ func (s *Server) evictLocked(now time.Time) bool {
 
 // Shutdown stops the server: listeners close, every holder is told its lock
 // is lost and every waiter that its wait is cancelled (reason shutdown),
-// every session is sent "* BYE reason=shutdown" and closed. It returns when
-// every session's goroutines have ended, or with ctx's error when ctx ends
-// first (the connections are then closed at once and Shutdown still waits
-// for their goroutines, which end promptly).
+// every session is sent "* BYE reason=shutdown" and closed. Clients have
+// shutdownGrace (2s) to read what they are sent and hang up; the
+// connections of those that have not (a client that does not read, or
+// keeps its end open) are then closed, and their number logged. Shutdown
+// returns nil when every session's goroutines have ended, or ctx's error
+// when ctx ends first (the connections are then closed at once and
+// Shutdown still waits for their goroutines, which end promptly).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -412,15 +421,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	grace := time.NewTimer(shutdownGrace)
+	defer grace.Stop()
 	var err error
 	select {
 	case <-done:
+	case <-grace.C:
 	case <-ctx.Done():
-		for _, ss := range all {
-			ss.conn.Close()
-		}
-		<-done
 		err = ctx.Err()
+	}
+	// Whoever is left has not hung up in time: a blocked write or read
+	// returns at once when its connection closes.
+	s.mu.Lock()
+	left := len(s.conns)
+	for _, ss := range s.conns {
+		ss.conn.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	if left > 0 {
+		s.log.Warn("shutdown: closed sessions that had not read their last lines and hung up", "sessions", left, "grace", shutdownGrace)
 	}
 	if s.be != nil {
 		s.be.stop()

@@ -56,7 +56,9 @@ const keepBuffer = 16 << 10
 
 func newSession(s *Server, id SessionID, c net.Conn, now time.Time) *session {
 	ss := &session{srv: s, id: id, conn: c, since: now, quit: make(chan struct{}), evictc: make(chan struct{})}
-	ss.out = newOutbox(s.cfg.MaxPendingOutput, func() { go c.Close() })
+	// The kernel's send buffer is bounded, and counted in the output bound.
+	inKernel := boundSendBuffer(c, s.cfg.MaxPendingOutput)
+	ss.out = newOutbox(outboxBound(s.cfg.MaxPendingOutput, inKernel), func() { go c.Close() })
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			ss.raw = rc

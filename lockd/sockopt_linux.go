@@ -57,3 +57,24 @@ func deferAccept(ln net.Listener, d time.Duration) {
 		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs)
 	})
 }
+
+// sendBufferSize returns c's kernel send buffer (SO_SNDBUF: on Linux twice
+// what was set, the share the kernel allows for its bookkeeping
+// included), or 0 when it cannot be read.
+func sendBufferSize(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	rc.Control(func(fd uintptr) {
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF); err == nil {
+			n = v
+		}
+	})
+	return n
+}

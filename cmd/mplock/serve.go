@@ -77,7 +77,9 @@ rather than expiring leases whose holders could not reach it.
 SIGINT or SIGTERM shut down gracefully: holders are told their locks are
 lost, waiters that their waits are cancelled, then every session is closed
 (in cluster mode the locks stay with the cluster: the clients are told BYE
-and resume elsewhere).
+and resume elsewhere). Clients get 2s to read their last lines and hang
+up; the connections of those that do not are then closed, and their
+number logged.
 
 Examples:
   mplock serve
@@ -101,7 +103,7 @@ listen (port in use), or its --data-dir is not private; 2 usage.`,
 			&cli.GenericFlag{Name: "max-sessions", Value: number(lockd.DefaultMaxSessions, lockd.DefaultMaxSessions), Usage: "most concurrent sessions"},
 			&cli.GenericFlag{Name: "write-timeout", Value: positiveSeconds(lockd.DefaultWriteTimeout), Usage: "close a session whose output waits this long for the client to read it"},
 			&cli.StringFlag{Name: "data-dir", Usage: "private `DIR` (created mode 0700) for the raft log: alone, a one-node cluster that keeps its locks, sessions and tokens across restarts"},
-			&cli.BoolFlag{Name: "debug", Usage: "answer DEBUG requests (a garbage collection, then heap and table sizes): for tests and soak runs"},
+			&cli.BoolFlag{Name: "debug", Usage: "answer DEBUG requests (a garbage collection, at most one a second, then heap and table sizes): for tests and soak runs"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (slog, on stderr)"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` until shutdown (for tuning)"},
@@ -264,7 +266,7 @@ func serveAction(c *cli.Context) error {
 	case <-c.Context.Done():
 		log.Info("signal received: shutting down; telling holders and waiters")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(ctx)
 	<-served
@@ -282,6 +284,11 @@ func serveAction(c *cli.Context) error {
 	}
 	return nil
 }
+
+// shutdownTimeout bounds a graceful shutdown: the server closes the
+// connections of clients that have not read their last lines and hung up
+// after 2s (lockd's grace), well within it; past it the exit status is 1.
+const shutdownTimeout = 5 * time.Second
 
 // writeAddrFile writes addr to path for clients to find (--server @FILE):
 // replaced atomically, in a directory where no other user can replace it

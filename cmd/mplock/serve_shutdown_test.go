@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"mplock/internal/proctest"
+)
+
+// TestServeShutdownWithNonReaders is the attack's low finding, end to
+// end: SIGTERM or SIGINT to an `mplock serve` with clients sitting on
+// STATUS pages they do not read (their write timeout a minute away)
+// exits 0 before its shutdown deadline, tells a holder its lock is lost,
+// and logs how many sessions it closed. (It took 6.6s and exited 1,
+// "context deadline exceeded".)
+func TestServeShutdownWithNonReaders(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) { shutdownWithNonReaders(t, sig) })
+	}
+}
+
+func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
+	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "warn",
+		"--max-locks", "10000", "--write-timeout", "1m")
+	cmd.Args[0] = "mplock"
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{}) // closed when cmd.Wait has returned werr
+	var werr error
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
+	if err != nil || !ok {
+		t.Fatalf("mplock serve said %q, %v", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	go func() { werr = cmd.Wait(); close(exited) }()
+
+	filler := dialLines(t, addr)
+	filler.pipeline(3000, func(i int) string { return fmt.Sprintf("LOCK page-%s-%04d\n", strings.Repeat("p", 60), i) },
+		func(int) string { return "OK LOCKED page-" })
+	const nonReaders = 3
+	server := netAddr(t, addr)
+	for range nonReaders {
+		c := dialSlowReader(t, addr)
+		if _, err := c.Write([]byte("STATUS limit=10000\n")); err != nil {
+			t.Fatal(err)
+		}
+		proctest.WaitSendStuck(t, server, c.LocalAddr().(*net.TCPAddr))
+	}
+	filler.c.Close()
+	holder := dialLines(t, addr)
+	holder.send("LOCK held\n")
+	holder.expect("OK LOCKED held")
+
+	start := time.Now()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	holder.expect("* LOST held")
+	select {
+	case <-exited:
+	case <-time.After(hangBound):
+		t.Fatalf("mplock serve still running %v after %v:\n%s", hangBound, sig, stderr.String())
+	}
+	took := time.Since(start)
+	t.Logf("mplock serve exited %v after %v: %v", took.Round(time.Millisecond), sig, werr)
+	if werr != nil {
+		t.Fatalf("mplock serve exited with %v after %v, want 0:\n%s", werr, sig, stderr.String())
+	}
+	if took >= shutdownTimeout {
+		t.Errorf("mplock serve took %v to shut down, past its shutdown deadline of %v", took, shutdownTimeout)
+	}
+	m := regexp.MustCompile(`msg="shutdown: closed sessions that had not read their last lines and hung up" sessions=(\d+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no log line says how many sessions the shutdown closed:\n%s", stderr.String())
+	}
+	if n, _ := strconv.Atoi(m[1]); n < nonReaders {
+		t.Errorf("the shutdown says it closed %d sessions, want at least the %d that did not read", n, nonReaders)
+	}
+}
+
+// lockedBuffer collects a process's output for a test to read while it
+// runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

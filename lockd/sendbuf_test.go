@@ -1,0 +1,114 @@
+package lockd
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fillStatus has a new session take n locks with long names, so that a
+// STATUS page of every name is large, and returns how large (what the
+// server would send for it now).
+func fillStatus(t *testing.T, srv *Server, addr string, n int) int {
+	t.Helper()
+	filler := dialRaw(t, addr)
+	fillLocks(t, filler, "big-"+strings.Repeat("b", 100), n)
+	return len(appendStatus(nil, srv.status(StatusQuery{Limit: MaxStatusLimit})))
+}
+
+// TestNonReadersKernelMemoryBounded is the attack's M5: clients that ask
+// for a large STATUS page and do not read it may not park it in the
+// kernel. Each of them gets one page of about 1 MB; what the server's
+// socket to each holds unsent must stay within the send buffer the
+// server fixed (twice sendBuffer, as Linux counts it). Left to itself the
+// kernel grows the buffer to megabytes and takes the whole page.
+func TestNonReadersKernelMemoryBounded(t *testing.T) {
+	const clients = 4
+	srv, addr := startServer(t, Config{MaxLocksPerSession: 10000, WriteTimeout: time.Minute})
+	page := fillStatus(t, srv, addr, 6000)
+	bound := 2 * sendBuffer
+	if page < 3*bound {
+		t.Fatalf("a STATUS page of %d bytes cannot show a send buffer bounded at %d", page, bound)
+	}
+	total := 0
+	for i := range clients {
+		c := dialSlowReader(t, addr)
+		if _, err := c.Write([]byte("STATUS limit=10000\n")); err != nil {
+			t.Fatal(err)
+		}
+		waitStuck(t, addr, c)
+		queued, ok := serverQueue(t, addr, c)
+		if !ok {
+			t.Fatalf("client %d: no server socket found in /proc/net/tcp", i)
+		}
+		t.Logf("client %d: the server's socket holds %d bytes of a %d-byte page", i, queued, page)
+		if queued > bound {
+			t.Errorf("client %d: the server's socket holds %d unsent bytes, over the bound of %d", i, queued, bound)
+		}
+		total += queued
+	}
+	if total > clients*bound {
+		t.Errorf("%d non-reading clients: %d bytes in the server's sockets, over %d", clients, total, clients*bound)
+	}
+	// A client that reads gets the whole page, as before.
+	r := dialRaw(t, addr)
+	r.send("STATUS limit=10000")
+	r.c.SetReadDeadline(time.Now().Add(safety))
+	got := 0
+	for {
+		line, err := r.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading STATUS after %d bytes: %v", got, err)
+		}
+		got += len(line)
+		if strings.HasPrefix(line, "OK STATUS ") {
+			break
+		}
+	}
+	if got < page-page/10 {
+		t.Errorf("a reading client got a STATUS of %d bytes, want about %d", got, page)
+	}
+}
+
+// TestOutputBoundCountsTheKernel: MaxPendingOutput bounds the output
+// waiting for a client wherever it waits, the kernel's send buffer
+// included, so a reply that would fit the outbox alone but not beside
+// what the kernel may hold closes the session.
+func TestOutputBoundCountsTheKernel(t *testing.T) {
+	const maxPending = 1 << 20
+	var logs syncBuffer
+	srv, addr := startServer(t, Config{MaxPendingOutput: maxPending, MaxLocksPerSession: 10000,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	// A page between the outbox's share and the whole bound: the server
+	// asks for a send buffer of a quarter of 1 MiB, which Linux doubles.
+	page := fillStatus(t, srv, addr, 4300)
+	lo, hi := maxPending-2*min(sendBuffer, maxPending/4), maxPending
+	if page <= lo+lo/50 || page >= hi-hi/50 {
+		t.Fatalf("a STATUS page of %d bytes is not between %d and %d", page, lo, hi)
+	}
+	w := dialSlowReader(t, addr)
+	if _, err := w.Write([]byte("STATUS limit=10000\n")); err != nil {
+		t.Fatal(err)
+	}
+	const why = "session closed: too much output waiting for the client to read it"
+	for deadline := time.Now().Add(safety); !strings.Contains(logs.String(), why); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a %d-byte reply with MaxPendingOutput %d did not close the session:\n%s", page, maxPending, logs.String())
+		}
+	}
+}
+
+func TestOutboxBound(t *testing.T) {
+	for _, tc := range []struct{ maxPending, inKernel, want int }{
+		{8 << 20, 256 << 10, 8<<20 - 256<<10}, // the default: the kernel's share is left out
+		{1 << 20, 256 << 10, 768 << 10},
+		{100 << 10, 50 << 10, 100 << 10}, // too small to share: a batch of replies must fit
+		{200 << 10, 100 << 10, 128 << 10},
+		{8 << 20, 0, 8 << 20},
+	} {
+		if got := outboxBound(tc.maxPending, tc.inKernel); got != tc.want {
+			t.Errorf("outboxBound(%d, %d) = %d, want %d", tc.maxPending, tc.inKernel, got, tc.want)
+		}
+	}
+}
