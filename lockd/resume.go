@@ -15,6 +15,16 @@ import (
 // member, the unanswered requests sent again, and its leases and waits
 // reconciled with the session's state.
 
+// RequestWindow is how many of a cluster session's latest changes (LOCK,
+// UNLOCK, RENEW, CANCEL, each with its req=) the cluster keeps the results
+// of, to answer a retry with the recorded result instead of applying it
+// twice (lockd/replica's FSM). A retry of an older one cannot be answered:
+// its outcome would be lost. So a client keeps at most this many changes
+// of one session unanswered at a time (Client does, blocking the next),
+// and a server refuses a req= that is RequestWindow or more below the
+// highest it has seen of the session.
+const RequestWindow = 8
+
 // clusterKeepalive pings every sixth of the session TTL (and every k, if
 // shorter), so that the session's deadline (the send time of the last
 // confirmed PING plus the TTL) stays well ahead; a PING unanswered for a
