@@ -190,6 +190,10 @@ func serveAction(c *cli.Context) error {
 		}
 		log.Info("cluster member", "node", ccfg.Replica.NodeID, "raft", be.Node().RaftAddr(), "data_dir", ccfg.Replica.DataDir,
 			"session_ttl", c.Duration("session-ttl"), "election_timeout", c.Duration("election-timeout"))
+		if cfg.Secret == "" {
+			log.Warn("no --token-file: the raft port is guarded by a secret of this member's own (in --data-dir), but MEMBER ADD and REMOVE are refused: a cluster of more than one member needs --token-file",
+				"file", filepath.Join(ccfg.Replica.DataDir, raftSecretFile))
+		}
 		if j := c.String("join"); j != "" {
 			go joinCluster(c.Context, splitList(j), ccfg.Replica.NodeID, be.Node().RaftAddr(), cfg.Secret, log)
 		}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,11 +23,37 @@ import (
 // (startServe). They are about processes dying and stopping, so they kill
 // and stop them for real.
 
+// testClusterSecret is the --token-file secret of these tests' clusters
+// (a cluster member needs one); testSecretFile writes it.
+const testClusterSecret = "mplock-test-cluster-secret-0123456789"
+
+// testSecretFile writes testClusterSecret to a private file and returns
+// its path.
+func testSecretFile(t *testing.T) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte(testClusterSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// authLines dials addr and presents testClusterSecret.
+func authLines(t *testing.T, addr string) *lineConn {
+	t.Helper()
+	l := dialLines(t, addr)
+	l.send("AUTH " + testClusterSecret + "\n")
+	l.expect("OK AUTH")
+	return l
+}
+
 // serveCluster is n `mplock serve` members on fixed loopback ports (so
-// that a restarted member comes back where its peers and clients look).
+// that a restarted member comes back where its peers and clients look),
+// all with testClusterSecret in their --token-file (secret).
 type serveCluster struct {
 	t      *testing.T
 	dir    string
+	secret string
 	ids    []string
 	client []string
 	raft   []string
@@ -59,7 +88,8 @@ func startServeCluster(t *testing.T, n int, args ...string) *serveCluster {
 		c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
 		initial = append(initial, c.ids[i]+"="+c.raft[i])
 	}
-	c.args = append([]string{"--initial-cluster", strings.Join(initial, ",")}, args...)
+	c.secret = testSecretFile(t)
+	c.args = append([]string{"--initial-cluster", strings.Join(initial, ","), "--token-file", c.secret}, args...)
 	for i := range n {
 		c.start(i)
 	}
@@ -114,7 +144,7 @@ func (c *serveCluster) leaderSays(i int) (string, bool) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "MEMBERS\n")
+	fmt.Fprintf(conn, "AUTH %s\nMEMBERS\n", testClusterSecret)
 	buf := make([]byte, 8192)
 	var got string
 	for !strings.Contains(got, "OK MEMBERS") {
@@ -151,7 +181,7 @@ func dialCluster(t *testing.T, servers, name string) *lockd.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 	defer cancel()
-	cl, err := lockd.Dial(ctx, servers, lockd.Options{Client: name})
+	cl, err := lockd.Dial(ctx, servers, lockd.Options{Client: name, Secret: testClusterSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +348,7 @@ func askMembers(addr string) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "MEMBERS\n")
+	fmt.Fprintf(conn, "AUTH %s\nMEMBERS\n", testClusterSecret)
 	buf := make([]byte, 8192)
 	var got string
 	for !strings.Contains(got, "OK MEMBERS") && !strings.Contains(got, "ERR") {
@@ -345,7 +375,7 @@ func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
 	f := (l + 1) % 3
 
 	c.signal(f, syscall.SIGKILL)
-	x := dialLines(t, c.client[l])
+	x := authLines(t, c.client[l])
 	x.send("LOCK a\n")
 	x.expect("OK LOCKED a WRITE")
 	x.send("MEMBERS\n")
@@ -357,12 +387,12 @@ func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
 	x.expect("OK MEMBERS leader=" + c.ids[l])
 	c.start(f) // back from its data dir
 
-	stale := dialLines(t, c.client[l])
+	stale := authLines(t, c.client[l])
 	stale.send("HELLO stale\n")
 	stale.expect("OK HELLO")
 	c.signal(l, syscall.SIGSTOP)
 	nl := c.leader(l)
-	y := dialLines(t, c.client[nl])
+	y := authLines(t, c.client[nl])
 	y.send("PREEMPT b\n")
 	tok := tokenIn(t, y.expect("OK LOCKED b WRITE"))
 	// Sent to the stopped leader: it reads it only after SIGCONT.
@@ -375,7 +405,7 @@ func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
 		s, ok := c.leaderSays(l)
 		return ok && s == c.ids[nl]
 	})
-	z := dialLines(t, c.client[l])
+	z := authLines(t, c.client[l])
 	z.send("CHECK b consistency=default\n")
 	if h := z.expect("HOLDER b WRITE"); tokenIn(t, h) != tok {
 		t.Fatalf("the old leader says b is held by %q; want token %d", h, tok)
@@ -420,7 +450,7 @@ func TestClusterFullRestartAndJoin(t *testing.T) {
 	// A fourth member joins through n1's client port.
 	raft4 := freePorts(t, 1)[0]
 	startServe(t, append([]string{"--node", "n4", "--raft-listen", raft4, "--data-dir", filepath.Join(c.dir, "n4"),
-		"--join", c.client[0]}, fast...)...)
+		"--join", c.client[0], "--token-file", c.secret}, fast...)...)
 	proctest.Eventually(t, "n4 to be a voting member", func() bool {
 		m, err := a.Members(ctx)
 		if err != nil || len(m.Members) != 4 {
@@ -428,7 +458,7 @@ func TestClusterFullRestartAndJoin(t *testing.T) {
 		}
 		return m.Members[3].ID == "n4" && m.Members[3].Voter && m.Members[3].Role == "follower"
 	})
-	out, err := mplockCommand(t, "member", "remove", "n4", "--server", c.servers()).CombinedOutput()
+	out, err := mplockCommand(t, "member", "remove", "n4", "--server", c.servers(), "--token-file", c.secret).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "removed n4") {
 		t.Fatalf("mplock member remove n4: %v\n%s", err, out)
 	}
@@ -476,4 +506,47 @@ func helloField(t *testing.T, line, key string) string {
 	}
 	t.Fatalf("no %s= in %q", key, line)
 	return ""
+}
+
+// TestServeClusterNeedsASecret: --initial-cluster and --join without
+// --token-file are usage errors that say how to make one; --data-dir
+// alone makes a secret of its own for the raft port (0600, in the data
+// dir, the same after a restart), so that the public proof of no secret
+// opens nothing, and refuses MEMBER ADD and REMOVE from clients that need
+// no AUTH.
+func TestServeClusterNeedsASecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--data-dir", filepath.Join(dir, "a"), "--initial-cluster", "n1=127.0.0.1:7555", "--node", "n1"},
+		{"--data-dir", filepath.Join(dir, "b"), "--join", "127.0.0.1:5555", "--node", "n4"},
+	} {
+		out, err := mplockCommand(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "needs --token-file") ||
+			!strings.Contains(string(out), "head -c 32 /dev/urandom | base64 > secret") {
+			t.Errorf("serve %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+
+	data := filepath.Join(dir, "one")
+	srv := startServe(t, "--data-dir", data)
+	fi, err := os.Lstat(filepath.Join(data, raftSecretFile))
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the raft port's secret: %v, %v", fi, err)
+	}
+	first, err := os.ReadFile(filepath.Join(data, raftSecretFile))
+	if err != nil || len(strings.TrimSpace(string(first))) < 32 {
+		t.Fatalf("the raft port's secret %q: %v", first, err)
+	}
+	c := dialLines(t, srv.addr)
+	c.send("MEMBER ADD evil4 127.0.0.1:1\nMEMBER REMOVE evil4\nLOCK x\n")
+	c.expect("ERR auth MEMBER ADD needs AUTH")
+	c.expect("ERR auth MEMBER REMOVE needs AUTH")
+	c.expect("OK LOCKED x") // locking needs no secret here, as on one server
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	startServe(t, "--data-dir", data)
+	if again, err := os.ReadFile(filepath.Join(data, raftSecretFile)); err != nil || string(again) != string(first) {
+		t.Fatalf("the secret changed across a restart: %q, %v", again, err)
+	}
 }

@@ -186,3 +186,19 @@ func TestReusedRequestIDRefused(t *testing.T) {
 	a.send("LOCK r5 req=22")
 	a.expect("ERR syntax req=22: not among the session's last 8 request ids")
 }
+
+// TestMemberChangesNeedAUTH: a member whose clients need not AUTH (no
+// --token-file) refuses MEMBER ADD and REMOVE: three voters added at
+// addresses nobody serves would leave the cluster without a majority.
+func TestMemberChangesNeedAUTH(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
+	c.leader()
+	a := dialLine(t, c.members[0].addr)
+	a.send("MEMBER ADD evil4 127.0.0.1:1")
+	a.expect("ERR auth MEMBER ADD needs AUTH with the server's secret")
+	a.send("MEMBER REMOVE n1")
+	a.expect("ERR auth MEMBER REMOVE needs AUTH")
+	a.send("MEMBERS")
+	a.expect("MEMBER n1 ")
+	a.expect("OK MEMBERS leader=n1 ")
+}

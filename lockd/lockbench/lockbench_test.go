@@ -167,7 +167,7 @@ func startCluster(t *testing.T, n int) []string {
 	for i, ln := range lns {
 		be, err := cluster.New(cluster.Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr,
 			DataDir: filepath.Join(dir, peers[i].ID), ClientAddr: ln.Addr().String(), InitialCluster: peers,
-			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond}})
+			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, Secret: "lockbench-cluster-secret"}})
 		if err != nil {
 			t.Fatal(err)
 		}
