@@ -121,7 +121,7 @@ func (c *Client) reconnect(cause error) {
 			return
 		}
 		if err == nil {
-			c.resumed(conn, br, idx, data, final, sent)
+			c.resumed(conn, br, idx, data, final, sent, false)
 			return
 		}
 		select {
@@ -187,8 +187,15 @@ func (c *Client) resumeAt(ctx context.Context, addr string) (net.Conn, *bufio.Re
 // the waits already answered with the session's state, sends again every
 // request that had no reply (same lines, same req=), and only then starts
 // reading, so that what the state settles comes before the events of the
-// new connection.
-func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string, final reply, sent time.Time) {
+// new connection. The state lists the session's own holds and waits: a
+// lease it does not list has ended; a hold or a wait it lists that no
+// Lease, Lock or request in flight accounts for (a reply lost with a
+// connection, a retry refused) is released or cancelled, so that the
+// session holds nothing its client does not know of.
+//
+// adopt (Options.Resume) takes the state's holds as the client's own: the
+// caller makes them leases.
+func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string, final reply, sent time.Time, adopt bool) {
 	st, _ := parseStatus(data, reply{})
 	held := map[string]HolderStatus{}
 	waiting := map[string]bool{}
@@ -207,6 +214,8 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	var ended []*Lease
 	var grants []grant
 	var gone []*lockWait
+	var strayHeld []Grant      // held, by no Lease or Lock of the client
+	var strayWaits []*lockWait // waited for, by no Lock: placeholders, withdrawn below
 
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -225,13 +234,41 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	c.resend, c.pending = nil, calls
 	unlocking := map[string]bool{}
 	locking := map[string]bool{}
+	cancelling := map[string]bool{}
 	for _, cl := range calls {
 		switch cl.req.Verb {
 		case VerbUnlock:
 			unlocking[fmt.Sprintf("%s %d", cl.req.Name, cl.req.Token)] = true
+			if cl.req.Token == 0 {
+				unlocking[cl.req.Name] = true
+			}
 		case VerbLock:
 			locking[cl.req.Name] = true
+		case VerbCancel:
+			cancelling[cl.req.Name] = true
 		}
+	}
+	for name, h := range held {
+		l := c.leases[name]
+		switch {
+		case adopt, l != nil && l.Token == h.Token, c.waits[name] != nil, locking[name],
+			unlocking[name], unlocking[fmt.Sprintf("%s %d", name, h.Token)]:
+			// Known: a lease, a Lock to be granted below or by its
+			// retried LOCK's answer, or an UNLOCK in flight.
+		default:
+			strayHeld = append(strayHeld, Grant{Name: name, Token: h.Token})
+		}
+	}
+	for name := range waiting {
+		if _, isHeld := held[name]; isHeld || c.waits[name] != nil || locking[name] || cancelling[name] {
+			continue
+		}
+		// A placeholder wait: a user's Lock of the name is refused
+		// (ErrHeld) until it is withdrawn, and a GRANTED that crosses
+		// the CANCEL is released by withdraw.
+		w := &lockWait{name: name, ch: make(chan lockOutcome, 2)}
+		c.waits[name] = w
+		strayWaits = append(strayWaits, w)
 	}
 	for name, l := range c.leases {
 		if h, ok := held[name]; ok && h.Token == l.Token || unlocking[fmt.Sprintf("%s %d", name, l.Token)] {
@@ -283,6 +320,34 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	if werr != nil {
 		c.connLost(conn, fmt.Errorf("%w: %v", ErrConnLost, werr))
 	}
+	if len(strayHeld) > 0 || len(strayWaits) > 0 {
+		// Not from here: a change waits for a slot, which the reader
+		// frees.
+		c.wg.Add(1)
+		go c.releaseStrays(strayHeld, strayWaits, final.get("node"))
+	}
+}
+
+// releaseStrays releases the grants and withdraws the waits of the
+// session that the client did not know of when it resumed it: each grant
+// by its token (never a later one), each wait with CANCEL (a grant that
+// crosses it is released too).
+func (c *Client) releaseStrays(held []Grant, waits []*lockWait, node string) {
+	defer c.wg.Done()
+	for _, h := range held {
+		if _, err := c.sendChange(context.Background(), Request{Verb: VerbUnlock, Name: h.Name, Token: h.Token}, nil); err != nil {
+			return // the client has ended, and the session's locks with it
+		}
+	}
+	for _, w := range waits {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.withdraw(w, fmt.Errorf("%w: %s was granted to a wait the client did not know of when it resumed its session at %s; released",
+			ErrLeaseExpired, w.name, node))
+	}
 }
 
 // takeOver makes the client the holder of an existing cluster session
@@ -301,7 +366,7 @@ func (c *Client) takeOver(ctx context.Context, addr string) error {
 	c.nextReq = final.uint("last-req")
 	c.conn, c.pinged = conn, sent
 	c.cluster.Store(true)
-	c.resumed(conn, br, c.cur, data, final, sent)
+	c.resumed(conn, br, c.cur, data, final, sent, true)
 	// The session's locks become leases of this client, each to be
 	// renewed at once (its grant's time is not known here).
 	st, _ := parseStatus(data, reply{})
