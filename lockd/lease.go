@@ -14,6 +14,10 @@ type lockWait struct {
 	ch      chan lockOutcome // the reply (LOCKED, QUEUED, ERR), then the event
 	onQueue func(int)
 	bounded bool // asked with a wait= bound (its end is then a timeout)
+	// queued: the server answered QUEUED (or, for a wait the client
+	// found when it resumed, listed it): the wait is in the server's
+	// queue. Until then its LOCK may not even be sent. Guarded by c.mu.
+	queued bool
 }
 
 type lockOutcome struct {
@@ -191,6 +195,9 @@ func (c *Client) lockReply(w *lockWait, cl *call) {
 	case r.kind == replyOK && r.word == "LOCKED":
 		w.ch <- lockOutcome{lease: c.granted(w, r, cl.sent, false)}
 	case r.kind == replyOK && r.word == "QUEUED":
+		c.mu.Lock()
+		w.queued = true
+		c.mu.Unlock()
 		if w.onQueue != nil {
 			w.onQueue(int(r.uint("position")))
 		}

@@ -249,9 +249,9 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 		}
 	}
 	for name, h := range held {
-		l := c.leases[name]
+		l, w := c.leases[name], c.waits[name]
 		switch {
-		case adopt, l != nil && l.Token == h.Token, c.waits[name] != nil, locking[name],
+		case adopt, l != nil && l.Token == h.Token, w != nil && w.queued, locking[name],
 			unlocking[name], unlocking[fmt.Sprintf("%s %d", name, h.Token)]:
 			// Known: a lease, a Lock to be granted below or by its
 			// retried LOCK's answer, or an UNLOCK in flight.
@@ -266,7 +266,7 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 		// A placeholder wait: a user's Lock of the name is refused
 		// (ErrHeld) until it is withdrawn, and a GRANTED that crosses
 		// the CANCEL is released by withdraw.
-		w := &lockWait{name: name, ch: make(chan lockOutcome, 2)}
+		w := &lockWait{name: name, ch: make(chan lockOutcome, 2), queued: true}
 		c.waits[name] = w
 		strayWaits = append(strayWaits, w)
 	}
@@ -281,6 +281,8 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 		case locking[name]:
 			// The LOCK had no answer: it goes again, and its answer (the
 			// cluster's, for a retry: where the session stands now) settles it.
+		case !w.queued:
+			// Its LOCK is not sent yet (it waits for a slot).
 		case ok:
 			grants = append(grants, grant{w, h})
 		case !waiting[name]:

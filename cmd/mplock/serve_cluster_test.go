@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -548,5 +549,136 @@ func TestServeClusterNeedsASecret(t *testing.T) {
 	startServe(t, "--data-dir", data)
 	if again, err := os.ReadFile(filepath.Join(data, raftSecretFile)); err != nil || string(again) != string(first) {
 		t.Fatalf("the secret changed across a restart: %q, %v", again, err)
+	}
+}
+
+// TestClusterClientAgreesAfterLostReplies: one Client, many goroutines
+// each locking and unlocking a name of its own (far more changes in
+// flight than the cluster keeps results of), and the member it is
+// connected to SIGKILLed mid-run. Afterwards the client and the cluster
+// agree (consistent CHECKs): the session holds nothing no goroutine
+// knows of, every Lease still live is the session's grant with its
+// token (none is live on a lock released or held by someone else), and
+// every name can be locked again. Before the client bounded its changes
+// in flight, retries beyond the cluster's window were refused: locks
+// leaked, Leases stayed live on released locks, names stuck.
+func TestClusterClientAgreesAfterLostReplies(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	f := (c.leader() + 1) % 3
+	// At a follower: a change waits for the leader's commit and the
+	// follower's own apply, so more are applied and unanswered at once.
+	a := dialCluster(t, c.client[f]+","+c.servers(), "many")
+	const goroutines = 30
+	name := func(i int) string { return fmt.Sprintf("leak-%d", i) }
+	var rounds atomic.Int64
+	stop := make(chan struct{})
+	live := make([]*lockd.Lease, goroutines) // a Lease a goroutine kept (Unlock failed, Lease not ended)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	errs := map[string]int{}
+	for i := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-a.Done():
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				l, err := a.Lock(ctx, name(i), lockd.Exclusive)
+				cancel()
+				if err != nil {
+					errMu.Lock()
+					errs["lock: "+err.Error()]++
+					errMu.Unlock()
+					continue
+				}
+				ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+				err = l.Unlock(ctx)
+				cancel()
+				if err != nil {
+					errMu.Lock()
+					errs["unlock: "+err.Error()]++
+					errMu.Unlock()
+				}
+				if err != nil && l.Err() == nil {
+					live[i] = l // it still believes it holds the lock
+					return
+				}
+				rounds.Add(1)
+			}
+		}()
+	}
+	proctest.Eventually(t, "rounds before the kill", func() bool { return rounds.Load() >= 300 })
+	victim := indexOf(c.client, a.Server())
+	if victim < 0 {
+		t.Fatalf("the client is at %s, not a member", a.Server())
+	}
+	c.signal(victim, syscall.SIGKILL)
+	after := rounds.Load()
+	proctest.Eventually(t, "rounds after the kill", func() bool { return rounds.Load() >= after+300 || a.Err() != nil })
+	close(stop)
+	wg.Wait()
+	for e, n := range errs {
+		t.Logf("%d × %s", n, e)
+	}
+	if err := a.Err(); err != nil {
+		t.Fatalf("the client ended: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	checker := dialCluster(t, c.servers(), "checker")
+	holders := func(n string) []lockd.HolderStatus {
+		r, err := checker.Check(ctx, n, lockd.ConsistencyConsistent)
+		if err != nil {
+			t.Fatalf("CHECK %s: %v", n, err)
+		}
+		return r.Holders
+	}
+	for i, l := range live {
+		if l == nil || l.Err() != nil {
+			continue
+		}
+		if h := holders(name(i)); len(h) != 1 || h[0].Session != a.Session() || h[0].Token != l.Token {
+			t.Errorf("the client's Lease on %s (token %d) is live, but the cluster says its holders are %+v", name(i), l.Token, h)
+		}
+	}
+	// The client releases what it did not know of once it resumed, in
+	// the background: poll until then.
+	var stray []string
+	for deadline := time.Now().Add(hangBound / 2); ; {
+		stray = nil
+		for i := range goroutines {
+			for _, h := range holders(name(i)) {
+				if h.Session == a.Session() && (live[i] == nil || live[i].Err() != nil || live[i].Token != h.Token) {
+					stray = append(stray, fmt.Sprintf("%s (token %d)", name(i), h.Token))
+				}
+			}
+		}
+		if len(stray) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(stray) > 0 {
+		t.Fatalf("the session holds %d locks that no goroutine knows of: %s", len(stray), strings.Join(stray, ", "))
+	}
+	for i := range goroutines {
+		if live[i] != nil {
+			continue
+		}
+		l, err := a.Lock(ctx, name(i), lockd.Exclusive)
+		if err != nil {
+			t.Errorf("Lock %s after the run: %v", name(i), err)
+			continue
+		}
+		if err := l.Unlock(ctx); err != nil {
+			t.Errorf("Unlock %s after the run: %v", name(i), err)
+		}
 	}
 }
