@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -137,36 +135,18 @@ const raftSecretFile = "raft-secret"
 // or made there (32 random bytes, base64, mode 0600) the first time.
 func dataDirSecret(dir string) (string, error) {
 	path := filepath.Join(dir, raftSecretFile)
-	for range 2 {
-		if _, err := os.Lstat(path); err == nil {
-			return readSecret(path)
-		}
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		f, err := safefile.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			continue // made meanwhile: read it
-		}
-		if err != nil {
-			return "", err
-		}
-		secret := base64.StdEncoding.EncodeToString(b[:])
-		_, err = f.WriteString(secret + "\n")
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
-			return "", fmt.Errorf("%s: %w", path, err)
-		}
-		return secret, nil
+	if _, err := os.Lstat(path); err == nil {
+		return readSecret(path)
 	}
-	return readSecret(path)
+	secret, err := writeClusterSecret(path)
+	if errors.Is(err, fs.ErrExist) {
+		return readSecret(path) // made meanwhile
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return secret, nil
 }
 
 // hostNodeID is the host name, made a valid node id.
