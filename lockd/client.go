@@ -89,7 +89,12 @@ const writeTimeout = 10 * time.Second
 // applies none twice), and reconciles its leases and waits with the state
 // RESUME returns: a lock still held with the same token stays held (its
 // Done does not close), one no longer held ends with ErrLeaseExpired, a
-// wait granted meanwhile is granted, a wait still queued keeps its place.
+// wait granted meanwhile is granted, a wait still queued keeps its place,
+// and a hold or wait of the session that no Lease or Lock accounts for is
+// released or withdrawn. The cluster keeps the outcomes of a session's
+// last RequestWindow changes only, so the client keeps at most that many
+// unanswered: a Lock, Unlock or renewal beyond them waits (within its
+// ctx) for an answer to an earlier one.
 // The session is surely alive until the send time of the last PING (or
 // HELLO, or RESUME) the leader confirmed plus the session TTL, less 1%;
 // every Lease's Deadline is capped by that too, and past it the client
