@@ -167,8 +167,8 @@ start_mplock() {
 	done
 }
 
-# has_leader PORT: the mplock member on PORT names a leader (MEMBERS, on a
-# connection without a session).
+# has_leader PORT: the mplock member on PORT names a leader (AUTH, then
+# MEMBERS, on a connection without a session).
 has_leader() {
 	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
 	printf 'AUTH %s\nMEMBERS\n' "$(cat "$work/secret")" >&3
@@ -176,6 +176,7 @@ has_leader() {
 	while IFS= read -r -t 5 line <&3; do
 		case $line in
 		'OK MEMBERS leader='[!-]*) exec 3<&-; return 0 ;;
+		'OK AUTH') ;;
 		OK* | ERR*) break ;;
 		esac
 	done
