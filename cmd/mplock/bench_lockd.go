@@ -40,7 +40,8 @@ cluster (mplock serve --initial-cluster), the scenarios run twice: with
 every request entering at the leader, and at a follower, which forwards each
 change to the leader and answers once its own table has applied it
 (--entry picks one). Each client dials its member first and the others after
-it, as MPLOCK_SERVER=a,b,c would.
+it, as MPLOCK_SERVER=a,b,c would. A cluster has a secret: give its
+--token-file (or MPLOCK_TOKEN_FILE), as every client must.
 
 --reads also measures reads, one client asking again and again about a name
 another client holds: on a single server CHECK and STATUS; on a cluster CHECK
