@@ -521,11 +521,19 @@ func TestServeClusterNeedsASecret(t *testing.T) {
 		{"--data-dir", filepath.Join(dir, "a"), "--initial-cluster", "n1=127.0.0.1:7555", "--node", "n1"},
 		{"--data-dir", filepath.Join(dir, "b"), "--join", "127.0.0.1:5555", "--node", "n4"},
 	} {
-		out, err := mplockCommand(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...).CombinedOutput()
+		cmd := mplockCommand(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stop := time.AfterFunc(hangBound, func() { cmd.Process.Kill() }) // a server that started: fail, not hang
+		err := cmd.Wait()
+		stop.Stop()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "needs --token-file") ||
-			!strings.Contains(string(out), "head -c 32 /dev/urandom | base64 > secret") {
-			t.Errorf("serve %s: %v\n%s", strings.Join(args, " "), err, out)
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out.String(), "needs --token-file") ||
+			!strings.Contains(out.String(), "head -c 32 /dev/urandom | base64 > secret") {
+			t.Errorf("serve %s: %v\n%s", strings.Join(args, " "), err, out.String())
 		}
 	}
 
