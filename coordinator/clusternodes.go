@@ -3,6 +3,8 @@ package coordinator
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"mplock/internal/safefile"
 	"mplock/reexec"
 )
 
@@ -67,7 +70,7 @@ func (r *clusterRun) nodeArgs(i int) []string {
 	}
 	n := r.nodes[i]
 	args := []string{"serve", "--node", n.id, "--listen", n.clientAddr, "--raft-listen", n.raftAddr,
-		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","),
+		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","), "--token-file", r.secret,
 		"--peer-addr", r.mesh.peerAddrs(i), "--metrics-listen", n.metricsAddr,
 		"--election-timeout", r.plan.ElectionTimeout.String(), "--heartbeat-timeout", r.plan.HeartbeatTimeout.String(),
 		"--session-ttl", r.plan.SessionTTL.String(), "--idle-timeout", r.plan.SessionTTL.String(), "--log-level", "error"}
@@ -234,6 +237,27 @@ func parseMetric(s string) uint64 {
 		return 0
 	}
 	return uint64(f)
+}
+
+// writeSecretFile writes a fresh random cluster secret (32 bytes, base64)
+// to path, mode 0600: a cluster member refuses to start without one.
+func writeSecretFile(path string) error {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("coordinator: cluster secret: %w", err)
+	}
+	f, err := safefile.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("coordinator: cluster secret: %w", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(b[:]) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("coordinator: cluster secret: %w", err)
+	}
+	return nil
 }
 
 // dataDir is node id's data dir in the run directory.

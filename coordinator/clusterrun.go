@@ -78,6 +78,9 @@ type clusterRun struct {
 	start time.Time
 	files resources
 	regs  string // the registers' directory
+	// secret is the file of the cluster's secret, in the private run
+	// directory: every node's --token-file, and the clients' too.
+	secret string
 
 	nodes []*clusterNode
 	mesh  *mesh
@@ -163,6 +166,10 @@ func (r *clusterRun) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	r.secret = filepath.Join(dir, "secret")
+	if err := writeSecretFile(r.secret); err != nil {
+		return err
+	}
 	addrs, err := freePorts(3 * r.plan.Nodes)
 	if err != nil {
 		return err
@@ -196,7 +203,7 @@ func (r *clusterRun) setup(ctx context.Context) error {
 	for i := range r.plan.Clients {
 		spec := worker.ClusterSpec{ID: newUUID(), Servers: servers, Names: names, Consistency: r.plan.Consistency,
 			Registers: r.regs, Think: r.plan.Think, Hold: r.plan.Hold, Stall: r.plan.ElectionTimeout,
-			Timeout: r.plan.opTimeout(), Seed: r.plan.Seed + uint64(i) + 1}
+			Timeout: r.plan.opTimeout(), Seed: r.plan.Seed + uint64(i) + 1, TokenFile: r.secret}
 		if err := r.startClient(spec); err != nil {
 			return err
 		}

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # local-cluster.sh: a 3-member mplock serve cluster on this machine, in the
-# foreground, with one command. It prints the MPLOCK_SERVER to export, and
-# runs until Ctrl-C (or SIGTERM), when it stops the three members (each
-# hands over its leadership and exits) and removes nothing but what it made
-# in a temporary directory (unless --dir names one to keep).
+# foreground, with one command. It prints the MPLOCK_SERVER and
+# MPLOCK_TOKEN_FILE to export, and runs until Ctrl-C (or SIGTERM), when it
+# stops the three members (each hands over its leadership and exits) and
+# removes nothing but what it made in a temporary directory (unless --dir
+# names one to keep).
 #
 #   deploy/local-cluster.sh [--base-port N] [--dir DIR] [--token-file F] [-- extra mplock serve flags]
 #
 # Members n1, n2, n3 listen for clients on 127.0.0.1:N..N+2 (default 5555)
 # and for raft on 127.0.0.1:N+2000.. (7555...), with data in DIR/n1...
+# A cluster needs a secret (--token-file): without F, a fresh one is made
+# in DIR/secret (mode 0600).
 set -euo pipefail
 
 base=5555
@@ -21,7 +24,7 @@ while (($#)); do
 	--dir) dir=$2; shift 2 ;;
 	--token-file) token=(--token-file "$2"); shift 2 ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) echo "local-cluster.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -33,6 +36,12 @@ if [[ -z $dir ]]; then
 	keep=0
 fi
 mkdir -p "$dir" && chmod 700 "$dir"
+if ((!${#token[@]})); then
+	if [[ ! -e $dir/secret ]]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$dir/secret")
+	fi
+	token=(--token-file "$dir/secret")
+fi
 
 initial=""
 clients=()
@@ -67,6 +76,7 @@ done
 for _ in $(seq 100); do
 	if MPLOCK_SERVER=$servers mplock member list "${token[@]}" 2>/dev/null | grep -q '^n[0-9] *leader '; then
 		echo "export MPLOCK_SERVER=$servers"
+		echo "export MPLOCK_TOKEN_FILE=$(realpath "${token[1]}")"
 		echo "local-cluster.sh: 3 members up (logs in $dir/n*.log); Ctrl-C stops them" >&2
 		# A member that dies (kill one to see a failover) is reported; the
 		# others go on until Ctrl-C, or until none is left.

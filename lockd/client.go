@@ -89,7 +89,12 @@ const writeTimeout = 10 * time.Second
 // applies none twice), and reconciles its leases and waits with the state
 // RESUME returns: a lock still held with the same token stays held (its
 // Done does not close), one no longer held ends with ErrLeaseExpired, a
-// wait granted meanwhile is granted, a wait still queued keeps its place.
+// wait granted meanwhile is granted, a wait still queued keeps its place,
+// and a hold or wait of the session that no Lease or Lock accounts for is
+// released or withdrawn. The cluster keeps the outcomes of a session's
+// last RequestWindow changes only, so the client keeps at most that many
+// unanswered: a Lock, Unlock or renewal beyond them waits (within its
+// ctx) for an answer to an earlier one.
 // The session is surely alive until the send time of the last PING (or
 // HELLO, or RESUME) the leader confirmed plus the session TTL, less 1%;
 // every Lease's Deadline is capped by that too, and past it the client
@@ -113,6 +118,11 @@ type Client struct {
 	wmu     sync.Mutex // orders request writes with c.pending
 	wbuf    []byte     // guarded by wmu
 	nextReq uint64     // the last req= given; guarded by wmu
+	// slots holds one token per change (LOCK, UNLOCK, RENEW, CANCEL) sent
+	// in cluster mode and not yet answered: at most RequestWindow, so that
+	// the cluster still has the result of every one the client may send
+	// again after a resume (sendChange).
+	slots chan struct{}
 
 	mu      sync.Mutex
 	pending []*call // requests awaiting their in-order reply
@@ -159,6 +169,8 @@ type call struct {
 	// again unchanged (same req=) on another connection.
 	line []byte
 	req  Request
+	// slot: the call holds one of c.slots until it is answered or fails.
+	slot bool
 }
 
 // Dial connects to the lock server at addr (host:port), presents the secret
@@ -215,7 +227,7 @@ func dialOne(ctx context.Context, servers []string, i int, opts Options) (*Clien
 		opts.PID = os.Getpid()
 	}
 	c := &Client{conn: conn, opts: opts, waits: map[string]*lockWait{}, leases: map[string]*Lease{}, done: make(chan struct{}),
-		servers: slices.Clone(servers), cur: i}
+		servers: slices.Clone(servers), cur: i, slots: make(chan struct{}, RequestWindow)}
 	if opts.Resume.Session != 0 {
 		conn.Close()
 		if err := c.takeOver(ctx, addr); err != nil {
@@ -475,12 +487,49 @@ func (c *Client) await(ctx context.Context, cl *call) (reply, []string, error) {
 	return cl.reply, cl.data, cl.reply.err()
 }
 
+// sendChange sends a change (LOCK, UNLOCK, RENEW, CANCEL) as send does,
+// once fewer than RequestWindow changes are unanswered in cluster mode:
+// the cluster keeps the results of a session's last RequestWindow changes
+// only, and a change sent again after a resume whose result it no longer
+// had would leave its outcome unknown. It waits for a slot until ctx or
+// the client ends. Against a single server it is send.
+func (c *Client) sendChange(ctx context.Context, req Request, hook func(*call)) (*call, error) {
+	if !c.cluster.Load() {
+		return c.send(req, hook)
+	}
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, c.Err()
+	}
+	cl, err := c.sendCall(req, hook, true)
+	if err != nil {
+		<-c.slots
+	}
+	return cl, err
+}
+
+// settled frees cl's slot, if it holds one: it has been answered, or has
+// failed.
+func (c *Client) settled(cl *call) {
+	if cl.slot {
+		cl.slot = false
+		<-c.slots
+	}
+}
+
 // send writes one request and queues its call, in the same order. In
 // cluster mode a change gets the session's next req=, and the line is
 // kept to send again on another connection; while the client is
-// reconnecting it is only queued.
+// reconnecting it is only queued. Changes go through sendChange.
 func (c *Client) send(req Request, hook func(*call)) (*call, error) {
-	cl := &call{hook: hook, done: make(chan struct{})}
+	return c.sendCall(req, hook, false)
+}
+
+func (c *Client) sendCall(req Request, hook func(*call), slot bool) (*call, error) {
+	cl := &call{hook: hook, done: make(chan struct{}), slot: slot}
 	c.wmu.Lock()
 	cluster := c.cluster.Load()
 	if cluster && takesReq(req.Verb) && req.Req == 0 {
@@ -593,6 +642,7 @@ func (c *Client) read(conn net.Conn, br *bufio.Reader) {
 		if cl.hook != nil {
 			cl.hook(cl)
 		}
+		c.settled(cl)
 		close(cl.done)
 	}
 }
@@ -642,6 +692,7 @@ func (c *Client) fail(err error) {
 	c.conn.Close()
 	for _, cl := range pending {
 		cl.err = err
+		c.settled(cl)
 		close(cl.done)
 	}
 	for _, w := range waits {

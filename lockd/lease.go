@@ -14,6 +14,10 @@ type lockWait struct {
 	ch      chan lockOutcome // the reply (LOCKED, QUEUED, ERR), then the event
 	onQueue func(int)
 	bounded bool // asked with a wait= bound (its end is then a timeout)
+	// queued: the server answered QUEUED (or, for a wait the client
+	// found when it resumed, listed it): the wait is in the server's
+	// queue. Until then its LOCK may not even be sent. Guarded by c.mu.
+	queued bool
 }
 
 type lockOutcome struct {
@@ -104,7 +108,7 @@ func (c *Client) lock(ctx context.Context, name string, mode Mode, try bool, opt
 	if try {
 		req.Wait, req.HasWait = 0, true
 	}
-	if _, err := c.send(req, func(cl *call) { c.lockReply(w, cl) }); err != nil {
+	if _, err := c.sendChange(ctx, req, func(cl *call) { c.lockReply(w, cl) }); err != nil {
 		c.dropWait(w)
 		return nil, err
 	}
@@ -147,7 +151,7 @@ func (c *Client) handOver(ctx context.Context, l *Lease) (*Lease, error) {
 // after the LOCK, so by the time its reply is read, the LOCK's reply and
 // any grant have been read too; a lease granted meanwhile is released.
 func (c *Client) withdraw(w *lockWait, why error) error {
-	if cl, err := c.send(Request{Verb: VerbCancel, Name: w.name}, nil); err == nil {
+	if cl, err := c.sendChange(context.Background(), Request{Verb: VerbCancel, Name: w.name}, nil); err == nil {
 		select {
 		case <-cl.done:
 		case <-c.done:
@@ -191,6 +195,9 @@ func (c *Client) lockReply(w *lockWait, cl *call) {
 	case r.kind == replyOK && r.word == "LOCKED":
 		w.ch <- lockOutcome{lease: c.granted(w, r, cl.sent, false)}
 	case r.kind == replyOK && r.word == "QUEUED":
+		c.mu.Lock()
+		w.queued = true
+		c.mu.Unlock()
 		if w.onQueue != nil {
 			w.onQueue(int(r.uint("position")))
 		}
@@ -208,6 +215,15 @@ func (c *Client) lockReply(w *lockWait, cl *call) {
 // was lost (ErrLeaseExpired, ErrShutdown, ErrConnLost...); releasing one
 // twice returns nil. Unlock waits for the server's reply until ctx ends,
 // or until the lease's deadline, after which the lock is over anyway.
+//
+// Once the UNLOCK is sent, the lease ends whatever comes back: with
+// ErrUnlocked on OK UNLOCKED, and otherwise (ctx ended first, the client
+// ended, any refusal) with ErrLeaseExpired saying why: the lock may or may
+// not be released, and the client cannot claim it holds it. A refusal
+// other than "not held" (the session may still hold it) is followed by an
+// UNLOCK of that grant alone (token=), unanswered. If ctx ends before the
+// UNLOCK could be sent (a cluster client waits while RequestWindow
+// changes are unanswered), nothing was sent and the lease stays.
 func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 	c.mu.Lock()
 	ended := l.err
@@ -218,7 +234,7 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 		}
 		return ended
 	}
-	cl, err := c.send(Request{Verb: VerbUnlock, Name: l.Name, Token: l.Token}, nil)
+	cl, err := c.sendChange(ctx, Request{Verb: VerbUnlock, Name: l.Name, Token: l.Token}, nil)
 	if err != nil {
 		return err
 	}
@@ -230,6 +246,8 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 		}
 		return nil
 	case <-ctx.Done():
+		l.end(fmt.Errorf("%w: the UNLOCK of %s (token %d) was sent, but %v before its answer: the lock may or may not be released yet",
+			ErrLeaseExpired, l.Name, l.Token, ctx.Err()))
 		return ctx.Err()
 	}
 	if cl.err == nil {
@@ -237,14 +255,18 @@ func (c *Client) Unlock(ctx context.Context, l *Lease) error {
 	} else {
 		err = cl.err
 	}
-	if err != nil {
-		if errors.Is(err, ErrNotHolder) {
-			l.end(ErrLeaseExpired)
-		}
-		return err
+	switch {
+	case err == nil:
+		l.end(ErrUnlocked)
+	case errors.Is(err, ErrNotHolder):
+		l.end(ErrLeaseExpired)
+	case cl.err != nil:
+		l.end(fmt.Errorf("%w: the UNLOCK of %s (token %d) had no answer: %w", ErrLeaseExpired, l.Name, l.Token, err))
+	default:
+		l.end(fmt.Errorf("%w: the UNLOCK of %s (token %d) was refused (%w); it is released again by its token", ErrLeaseExpired, l.Name, l.Token, err))
+		c.releaseGrant(l)
 	}
-	l.end(ErrUnlocked)
-	return nil
+	return err
 }
 
 // Lease is a lock held. Its Token is the fencing token of this grant: pass

@@ -1,6 +1,7 @@
 package lockd
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -153,7 +154,7 @@ func (c *Client) abandon(l *Lease, err error) {
 // stalled), and nobody else may have it until it expires. The reply, if
 // any, is not awaited.
 func (c *Client) releaseGrant(l *Lease) {
-	c.send(Request{Verb: VerbUnlock, Name: l.Name, Token: l.Token}, nil)
+	c.sendChange(context.Background(), Request{Verb: VerbUnlock, Name: l.Name, Token: l.Token}, nil)
 }
 
 // renew keeps l alive: a RENEW every TTL/3 after the send time of the last
@@ -164,6 +165,20 @@ func (c *Client) releaseGrant(l *Lease) {
 // even while a write blocks.
 func (c *Client) renew(l *Lease) {
 	defer c.wg.Done()
+	ctx := context.Background()
+	if c.cluster.Load() {
+		// A renewal may wait for a slot (sendChange): not past the lease.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-l.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	every, retry := max(l.TTL/3, minRenew), max(l.TTL/6, minRenew)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
@@ -199,9 +214,9 @@ func (c *Client) renew(l *Lease) {
 			return
 		default:
 		}
-		cl, err := c.send(Request{Verb: VerbRenew, Name: l.Name, Token: l.Token}, func(cl *call) { c.renewed(l, cl) })
+		cl, err := c.sendChange(ctx, Request{Verb: VerbRenew, Name: l.Name, Token: l.Token}, func(cl *call) { c.renewed(l, cl) })
 		if err != nil {
-			return // the client has ended, and the lease with it
+			return // the client or the lease has ended
 		}
 		sent = cl.sent
 	}

@@ -57,6 +57,13 @@ type Conn struct{ ss *session }
 // session id: in a cluster a session outlives its connections).
 func (c *Conn) ID() uint64 { return uint64(c.ss.id) }
 
+// Authenticated reports whether the server has a secret (Config.Secret)
+// and the connection has presented it with AUTH. Without a secret every
+// connection may do what the protocol allows; a backend refuses what it
+// lets no anonymous client do (a cluster's MEMBER ADD and REMOVE).
+// Called from Handle only (the connection's reader sets it).
+func (c *Conn) Authenticated() bool { return c.ss.srv.cfg.Secret != "" && c.ss.authed }
+
 // RemoteAddr is the client's address.
 func (c *Conn) RemoteAddr() string { return c.ss.conn.RemoteAddr().String() }
 

@@ -15,6 +15,16 @@ import (
 // member, the unanswered requests sent again, and its leases and waits
 // reconciled with the session's state.
 
+// RequestWindow is how many of a cluster session's latest changes (LOCK,
+// UNLOCK, RENEW, CANCEL, each with its req=) the cluster keeps the results
+// of, to answer a retry with the recorded result instead of applying it
+// twice (lockd/replica's FSM). A retry of an older one cannot be answered:
+// its outcome would be lost. So a client keeps at most this many changes
+// of one session unanswered at a time (Client does, blocking the next),
+// and a server refuses a req= that is RequestWindow or more below the
+// highest it has seen of the session.
+const RequestWindow = 8
+
 // clusterKeepalive pings every sixth of the session TTL (and every k, if
 // shorter), so that the session's deadline (the send time of the last
 // confirmed PING plus the TTL) stays well ahead; a PING unanswered for a
@@ -111,7 +121,7 @@ func (c *Client) reconnect(cause error) {
 			return
 		}
 		if err == nil {
-			c.resumed(conn, br, idx, data, final, sent)
+			c.resumed(conn, br, idx, data, final, sent, false)
 			return
 		}
 		select {
@@ -177,8 +187,15 @@ func (c *Client) resumeAt(ctx context.Context, addr string) (net.Conn, *bufio.Re
 // the waits already answered with the session's state, sends again every
 // request that had no reply (same lines, same req=), and only then starts
 // reading, so that what the state settles comes before the events of the
-// new connection.
-func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string, final reply, sent time.Time) {
+// new connection. The state lists the session's own holds and waits: a
+// lease it does not list has ended; a hold or a wait it lists that no
+// Lease, Lock or request in flight accounts for (a reply lost with a
+// connection, a retry refused) is released or cancelled, so that the
+// session holds nothing its client does not know of.
+//
+// adopt (Options.Resume) takes the state's holds as the client's own: the
+// caller makes them leases.
+func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string, final reply, sent time.Time, adopt bool) {
 	st, _ := parseStatus(data, reply{})
 	held := map[string]HolderStatus{}
 	waiting := map[string]bool{}
@@ -197,6 +214,8 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	var ended []*Lease
 	var grants []grant
 	var gone []*lockWait
+	var strayHeld []Grant      // held, by no Lease or Lock of the client
+	var strayWaits []*lockWait // waited for, by no Lock: placeholders, withdrawn below
 
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -215,13 +234,41 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	c.resend, c.pending = nil, calls
 	unlocking := map[string]bool{}
 	locking := map[string]bool{}
+	cancelling := map[string]bool{}
 	for _, cl := range calls {
 		switch cl.req.Verb {
 		case VerbUnlock:
 			unlocking[fmt.Sprintf("%s %d", cl.req.Name, cl.req.Token)] = true
+			if cl.req.Token == 0 {
+				unlocking[cl.req.Name] = true
+			}
 		case VerbLock:
 			locking[cl.req.Name] = true
+		case VerbCancel:
+			cancelling[cl.req.Name] = true
 		}
+	}
+	for name, h := range held {
+		l, w := c.leases[name], c.waits[name]
+		switch {
+		case adopt, l != nil && l.Token == h.Token, w != nil && w.queued, locking[name],
+			unlocking[name], unlocking[fmt.Sprintf("%s %d", name, h.Token)]:
+			// Known: a lease, a Lock to be granted below or by its
+			// retried LOCK's answer, or an UNLOCK in flight.
+		default:
+			strayHeld = append(strayHeld, Grant{Name: name, Token: h.Token})
+		}
+	}
+	for name := range waiting {
+		if _, isHeld := held[name]; isHeld || c.waits[name] != nil || locking[name] || cancelling[name] {
+			continue
+		}
+		// A placeholder wait: a user's Lock of the name is refused
+		// (ErrHeld) until it is withdrawn, and a GRANTED that crosses
+		// the CANCEL is released by withdraw.
+		w := &lockWait{name: name, ch: make(chan lockOutcome, 2), queued: true}
+		c.waits[name] = w
+		strayWaits = append(strayWaits, w)
 	}
 	for name, l := range c.leases {
 		if h, ok := held[name]; ok && h.Token == l.Token || unlocking[fmt.Sprintf("%s %d", name, l.Token)] {
@@ -234,6 +281,8 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 		case locking[name]:
 			// The LOCK had no answer: it goes again, and its answer (the
 			// cluster's, for a retry: where the session stands now) settles it.
+		case !w.queued:
+			// Its LOCK is not sent yet (it waits for a slot).
 		case ok:
 			grants = append(grants, grant{w, h})
 		case !waiting[name]:
@@ -273,6 +322,34 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	if werr != nil {
 		c.connLost(conn, fmt.Errorf("%w: %v", ErrConnLost, werr))
 	}
+	if len(strayHeld) > 0 || len(strayWaits) > 0 {
+		// Not from here: a change waits for a slot, which the reader
+		// frees.
+		c.wg.Add(1)
+		go c.releaseStrays(strayHeld, strayWaits, final.get("node"))
+	}
+}
+
+// releaseStrays releases the grants and withdraws the waits of the
+// session that the client did not know of when it resumed it: each grant
+// by its token (never a later one), each wait with CANCEL (a grant that
+// crosses it is released too).
+func (c *Client) releaseStrays(held []Grant, waits []*lockWait, node string) {
+	defer c.wg.Done()
+	for _, h := range held {
+		if _, err := c.sendChange(context.Background(), Request{Verb: VerbUnlock, Name: h.Name, Token: h.Token}, nil); err != nil {
+			return // the client has ended, and the session's locks with it
+		}
+	}
+	for _, w := range waits {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.withdraw(w, fmt.Errorf("%w: %s was granted to a wait the client did not know of when it resumed its session at %s; released",
+			ErrLeaseExpired, w.name, node))
+	}
 }
 
 // takeOver makes the client the holder of an existing cluster session
@@ -291,7 +368,7 @@ func (c *Client) takeOver(ctx context.Context, addr string) error {
 	c.nextReq = final.uint("last-req")
 	c.conn, c.pinged = conn, sent
 	c.cluster.Store(true)
-	c.resumed(conn, br, c.cur, data, final, sent)
+	c.resumed(conn, br, c.cur, data, final, sent, true)
 	// The session's locks become leases of this client, each to be
 	// renewed at once (its grant's time is not known here).
 	st, _ := parseStatus(data, reply{})

@@ -89,6 +89,11 @@ fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lockd-compare.XXXXXX")
+# The mplock clusters' secret (a cluster member refuses to start without
+# one); bench lockd presents it (MPLOCK_TOKEN_FILE), single servers have none
+# and ignore it.
+(umask 077 && head -c 32 /dev/urandom | base64 >"$work/secret")
+export MPLOCK_TOKEN_FILE=$work/secret
 out=${OUT:-$work}
 mkdir -p "$out" || die "OUT=$out: cannot make that directory"
 pids=()
@@ -163,15 +168,16 @@ start_mplock() {
 	done
 }
 
-# has_leader PORT: the mplock member on PORT names a leader (MEMBERS, on a
-# connection without a session).
+# has_leader PORT: the mplock member on PORT names a leader (AUTH, then
+# MEMBERS, on a connection without a session).
 has_leader() {
 	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-	printf 'MEMBERS\n' >&3
+	printf 'AUTH %s\nMEMBERS\n' "$(cat "$work/secret")" >&3
 	local line
 	while IFS= read -r -t 5 line <&3; do
 		case $line in
 		'OK MEMBERS leader='[!-]*) exec 3<&-; return 0 ;;
+		'OK AUTH') ;;
 		OK* | ERR*) break ;;
 		esac
 	done
@@ -196,7 +202,7 @@ start_mplock_cluster() {
 	local mine=()
 	for ((i = 1; i <= cluster; i++)); do
 		"$bin" serve --node "n$i" --listen "${clients[i-1]}" --raft-listen "${rafts[i-1]}" \
-			--data-dir "$work/mplock-data$label-n$i" --initial-cluster "$initial" --log-level error >"$work/mplock$label-n$i.log" 2>&1 &
+			--data-dir "$work/mplock-data$label-n$i" --initial-cluster "$initial" --token-file "$work/secret" --log-level error >"$work/mplock$label-n$i.log" 2>&1 &
 		pids+=($!)
 		mine+=($!)
 	done

@@ -42,6 +42,9 @@ type ClusterSpec struct {
 	// a session TTL), so give it well over one.
 	Timeout time.Duration
 	Seed    uint64
+	// TokenFile holds the members' --token-file secret, which the client
+	// presents (AUTH); "" for none.
+	TokenFile string
 }
 
 // Args formats the spec as the worker's command-line arguments.
@@ -50,7 +53,7 @@ func (s ClusterSpec) Args() []string {
 		"--id", s.ID, "--servers", strings.Join(s.Servers, ","), "--names", strings.Join(s.Names, ","),
 		"--consistency", string(s.Consistency), "--registers", s.Registers,
 		"--think", s.Think.String(), "--hold", s.Hold.String(), "--stall", s.Stall.String(),
-		"--timeout", s.Timeout.String(), "--seed", strconv.FormatUint(s.Seed, 10),
+		"--timeout", s.Timeout.String(), "--seed", strconv.FormatUint(s.Seed, 10), "--token-file", s.TokenFile,
 	}
 }
 
@@ -70,6 +73,7 @@ func ParseClusterSpec(args []string) (ClusterSpec, error) {
 	fs.DurationVar(&s.Stall, "stall", time.Second, "")
 	fs.DurationVar(&s.Timeout, "timeout", 10*time.Second, "")
 	fs.Uint64Var(&s.Seed, "seed", 0, "")
+	fs.StringVar(&s.TokenFile, "token-file", "", "")
 	if err := fs.Parse(args); err != nil {
 		return s, fmt.Errorf("worker cluster: %w", err)
 	}

@@ -23,7 +23,7 @@ import (
 func TestClusterArgsRoundTrip(t *testing.T) {
 	spec := ClusterSpec{ID: "3f2a0c1e-0000-4000-8000-000000000001", Servers: []string{"127.0.0.1:1", "127.0.0.1:2"},
 		Names: []string{"file_A", "file_B"}, Consistency: Consistent, Registers: "/tmp/r", Think: time.Millisecond,
-		Hold: 2 * time.Millisecond, Stall: time.Second, Timeout: 3 * time.Second, Seed: 7}
+		Hold: 2 * time.Millisecond, Stall: time.Second, Timeout: 3 * time.Second, Seed: 7, TokenFile: "/tmp/run/secret"}
 	got, err := ParseClusterSpec(spec.Args())
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func startCluster(t *testing.T, n int, tune func(*replica.Config)) ([]string, []
 	var bes []*cluster.Backend
 	for i, ln := range lns {
 		rc := replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr, DataDir: filepath.Join(dir, peers[i].ID),
-			ClientAddr: ln.Addr().String(), InitialCluster: peers,
+			ClientAddr: ln.Addr().String(), InitialCluster: peers, Secret: "worker-cluster-secret",
 			HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond,
 			SessionTTL: 5 * time.Second}
 		if tune != nil {
@@ -203,7 +203,7 @@ func startCluster(t *testing.T, n int, tune func(*replica.Config)) ([]string, []
 func TestClusterClientsOnAReplicatedService(t *testing.T) {
 	addrs, bes := startCluster(t, 3, nil)
 	reg := newRegisters(t, true)
-	notes := clusterRun(t, 4, 1500*time.Millisecond, DialCluster, addrs, reg)
+	notes := clusterRun(t, 4, 1500*time.Millisecond, LockdDialer(""), addrs, reg)
 	leader := bes[0].Node().Status().Leader // no fault: the leader all along
 	var ops, grants, writes int
 	roles := map[string]int{}
@@ -260,7 +260,7 @@ func TestClusterClientsOnAReplicatedService(t *testing.T) {
 // TestDialClusterRefusesASingleServer: the cluster's dialer says so when
 // it is pointed at a single lock server.
 func TestDialClusterRefusesASingleServer(t *testing.T) {
-	_, err := DialCluster(context.Background(), []string{startServer(t)}, "u.1", nil)
+	_, err := DialCluster(context.Background(), []string{startServer(t)}, "u.1", "", nil)
 	if err == nil || !strings.Contains(err.Error(), "not a cluster member") {
 		t.Fatalf("DialCluster at a single server: %v", err)
 	}
@@ -297,7 +297,7 @@ func TestClusterCheckCatchesLocalGrants(t *testing.T) {
 		token uint64 = 1 << 62
 	)
 	dial := func(ctx context.Context, servers []string, client string, note func(ClusterNote)) (ClusterService, error) {
-		s, err := DialCluster(ctx, servers, client, note)
+		s, err := DialCluster(ctx, servers, client, "", note)
 		if err != nil {
 			return nil, err
 		}

@@ -15,7 +15,8 @@ import (
 // DialCluster is the ClusterDialer of mplock's replicated lock service
 // (`mplock serve` in cluster mode), through the Go client (package
 // lockd): one cluster session, named client, opened at a random member of
-// servers (client addresses).
+// servers (client addresses), presenting secret (the members'
+// --token-file; "" for none) on every connection.
 //
 // Each operation goes to the member the caller chose, as the seed's
 // clients talk to any server:
@@ -47,11 +48,11 @@ import (
 // ErrSessionLost for a session that is gone (with ErrNotApplied when the
 // request was not sent), anything else an unknown outcome (ctx ended
 // while a change waited for its answer).
-func DialCluster(ctx context.Context, servers []string, client string, note func(ClusterNote)) (ClusterService, error) {
+func DialCluster(ctx context.Context, servers []string, client, secret string, note func(ClusterNote)) (ClusterService, error) {
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("%w: no server", ErrNotApplied)
 	}
-	s := &clusterService{servers: servers, client: client, note: note, readers: map[string]*lockd.Client{}}
+	s := &clusterService{servers: servers, client: client, secret: secret, note: note, readers: map[string]*lockd.Client{}}
 	var errs []error
 	for _, addr := range s.order(servers[rand.IntN(len(servers))]) {
 		c, err := s.dialTry(ctx, addr, lockd.Options{Client: client})
@@ -74,6 +75,13 @@ func DialCluster(ctx context.Context, servers []string, client string, note func
 	return nil, fmt.Errorf("%w: no member opened a session: %w", ErrNotApplied, errors.Join(errs...))
 }
 
+// LockdDialer is DialCluster presenting secret, as a ClusterDialer.
+func LockdDialer(secret string) ClusterDialer {
+	return func(ctx context.Context, servers []string, client string, note func(ClusterNote)) (ClusterService, error) {
+		return DialCluster(ctx, servers, client, secret, note)
+	}
+}
+
 // resumeTry bounds one attempt to open or move the session at one member:
 // a stopped member accepts connections and answers nothing.
 const resumeTry = 2 * time.Second
@@ -84,6 +92,7 @@ const checkTimeout = 3 * time.Second
 type clusterService struct {
 	servers []string
 	client  string
+	secret  string // presented with AUTH
 	note    func(ClusterNote)
 
 	c    *lockd.Client // the session's client; nil after a move that found no member
@@ -104,6 +113,7 @@ var _ ClusterService = (*clusterService)(nil)
 func (s *clusterService) dialTry(ctx context.Context, at string, opts lockd.Options) (*lockd.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, resumeTry)
 	defer cancel()
+	opts.Secret = s.secret
 	return lockd.Dial(ctx, strings.Join(s.order(at), ","), opts)
 }
 

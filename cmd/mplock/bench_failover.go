@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mplock/internal/safefile"
 	"mplock/lockd"
 	"mplock/lockd/lockbench"
 	"mplock/machine"
@@ -50,6 +53,7 @@ type benchCluster struct {
 	dir     string
 	members []*benchMember
 	args    []string // every member's flags after its own
+	secret  string   // the cluster's secret (its --token-file is dir/secret)
 }
 
 // startBenchCluster starts n members with extra flags and waits until
@@ -73,7 +77,12 @@ func startBenchCluster(ctx context.Context, n int, extra []string) (*benchCluste
 		c.members = append(c.members, m)
 		initial = append(initial, id+"="+m.raft)
 	}
-	c.args = append([]string{"--initial-cluster", strings.Join(initial, ","), "--log-level", "warn"}, extra...)
+	secretFile := filepath.Join(dir, "secret")
+	if c.secret, err = writeClusterSecret(secretFile); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	c.args = append([]string{"--initial-cluster", strings.Join(initial, ","), "--token-file", secretFile, "--log-level", "warn"}, extra...)
 	for i := range c.members {
 		if err := c.start(i); err != nil {
 			c.stop()
@@ -85,6 +94,26 @@ func startBenchCluster(ctx context.Context, n int, extra []string) (*benchCluste
 		return nil, err
 	}
 	return c, nil
+}
+
+// writeClusterSecret writes a fresh random secret (32 bytes, base64) to a
+// new file at path, mode 0600, and returns it: a cluster's members refuse
+// to start without one.
+func writeClusterSecret(path string) (string, error) {
+	var b [32]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return "", err
+	}
+	secret := base64.StdEncoding.EncodeToString(b[:])
+	f, err := safefile.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(secret + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return secret, err
 }
 
 // fixedPorts returns n loopback addresses that were free a moment ago,
@@ -221,7 +250,7 @@ func (c *benchCluster) waitWhole(ctx context.Context) (int, error) {
 			if m.cmd == nil {
 				continue
 			}
-			leader, lines, err := rawMembers(m.client)
+			leader, lines, err := rawMembers(m.client, c.secret)
 			if err != nil {
 				last = err.Error()
 				continue
@@ -247,14 +276,14 @@ func (c *benchCluster) waitWhole(ctx context.Context) (int, error) {
 // rawMembers asks a member MEMBERS on a connection without a session (no
 // log entry) and returns the leader it names and each member's role and
 // lag.
-func rawMembers(addr string) (string, map[string]memberLine, error) {
+func rawMembers(addr, secret string) (string, map[string]memberLine, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", nil, err
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(conn, "MEMBERS\n"); err != nil {
+	if _, err := io.WriteString(conn, "AUTH "+secret+"\nMEMBERS\n"); err != nil {
 		return "", nil, err
 	}
 	br := bufio.NewReader(conn)
@@ -412,7 +441,7 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 		}
 	}()
 	for _, m := range []*benchMember{leader, follower} {
-		c, err := lockd.Dial(dctx, via(m), lockd.Options{Client: "failover-" + m.id})
+		c, err := lockd.Dial(dctx, via(m), lockd.Options{Client: "failover-" + m.id, Secret: cl.secret})
 		if err != nil {
 			return kill, &failoverRetry{err}
 		}
@@ -431,7 +460,7 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 		}
 	}
 	// Still the leader? (an election under load may have moved it)
-	if now, _, err := rawMembers(follower.client); err != nil || now != leader.id {
+	if now, _, err := rawMembers(follower.client, cl.secret); err != nil || now != leader.id {
 		return kill, &failoverRetry{fmt.Errorf("the leader moved before the kill (from %s to %q)", leader.id, now)}
 	}
 	var survivors []string
@@ -443,7 +472,7 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 	wctx, wcancel := context.WithTimeout(ctx, failoverWait)
 	defer wcancel()
 	t0 := time.Now()
-	elected := lockbench.WatchLeader(wctx, survivors, leader.id, "failover-probe", 5*time.Millisecond)
+	elected := lockbench.WatchLeader(wctx, survivors, cl.secret, leader.id, "failover-probe", 5*time.Millisecond)
 	cl.kill(li)
 	kill.Leader, kill.Follower = leader.id, follower.id
 	deadline := t0.Add(failoverWait)

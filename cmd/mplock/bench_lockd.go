@@ -40,7 +40,8 @@ cluster (mplock serve --initial-cluster), the scenarios run twice: with
 every request entering at the leader, and at a follower, which forwards each
 change to the leader and answers once its own table has applied it
 (--entry picks one). Each client dials its member first and the others after
-it, as MPLOCK_SERVER=a,b,c would.
+it, as MPLOCK_SERVER=a,b,c would. A cluster has a secret: give its
+--token-file (or MPLOCK_TOKEN_FILE), as every client must.
 
 --reads also measures reads, one client asking again and again about a name
 another client holds: on a single server CHECK and STATUS; on a cluster CHECK
@@ -99,6 +100,7 @@ after which a client did not lock again within 30s); 2 usage.`,
 			&cli.StringSliceFlag{Name: "serve-arg", Usage: "with --failover, give every member this `FLAG` too (repeatable): --serve-arg=--heartbeat-timeout=1s"},
 			&cli.GenericFlag{Name: "soak", Value: seconds(0), Usage: "watch the server's memory for this long instead (see above)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+			&cli.StringFlag{Name: "token-file", EnvVars: []string{"MPLOCK_TOKEN_FILE"}, Usage: "`FILE` holding the --server's secret, if it has one (a cluster's always does)"},
 		},
 		Action: benchLockdAction,
 	}
@@ -130,6 +132,13 @@ func benchLockdAction(c *cli.Context) error {
 	}
 	target, addr := c.String("target"), c.String("addr")
 	ttl := c.Duration("ttl")
+	var secret string
+	if f := c.String("token-file"); f != "" && (target == "mplock" || target == "mplock-raw") {
+		var err error
+		if secret, err = readSecret(f); err != nil {
+			return fmt.Errorf("bench lockd: %w", err)
+		}
+	}
 	n := c.Int("clients")
 	scenarios := []lockbench.Scenario{{Clients: 1}, {Clients: n}, {Clients: n, Shared: true}}
 	b := report.LockdBench{Target: target, Machine: machine.Collect(version())}
@@ -156,7 +165,7 @@ func benchLockdAction(c *cli.Context) error {
 			b.Where = "mplock serve at " + addr
 		}
 		var err error
-		if topo, err = lockbench.Discover(c.Context, addr); err != nil {
+		if topo, err = lockbench.Discover(c.Context, addr, secret); err != nil {
 			return fmt.Errorf("bench lockd: %s: %w", addr, err)
 		}
 		if !topo.Cluster && c.IsSet("entry") {
@@ -170,10 +179,10 @@ func benchLockdAction(c *cli.Context) error {
 		}
 		for _, sc := range scenarios {
 			if !topo.Cluster {
-				dial := lockbench.MplockTTL(addr, ttl)
+				dial := lockbench.MplockTTL(addr, ttl, secret)
 				if target == "mplock-raw" {
 					first, _, _ := strings.Cut(addr, ",")
-					dial = lockbench.MplockRaw(first)
+					dial = lockbench.MplockRaw(first, secret)
 				}
 				runs = append(runs, run{sc: sc, dial: dial})
 				continue
@@ -183,9 +192,9 @@ func benchLockdAction(c *cli.Context) error {
 				if role == "follower" {
 					e = topo.Followers[0]
 				}
-				dial := lockbench.MplockAt(topo.Via(e), e.Node, ttl)
+				dial := lockbench.MplockAt(topo.Via(e), e.Node, ttl, secret)
 				if target == "mplock-raw" {
-					dial = lockbench.MplockRaw(e.Addr)
+					dial = lockbench.MplockRaw(e.Addr, secret)
 				}
 				runs = append(runs, run{sc: sc, entry: e, dial: dial})
 			}
@@ -237,14 +246,14 @@ func benchLockdAction(c *cli.Context) error {
 		b.Results = append(b.Results, res)
 	}
 	if c.Bool("reads") && c.Context.Err() == nil {
-		if err := benchReads(c, &b, topo, addr, entries, d, prefix+"-read", say); err != nil {
+		if err := benchReads(c, &b, topo, addr, secret, entries, d, prefix+"-read", say); err != nil {
 			return err
 		}
 	}
 	if topo.Cluster && c.Context.Err() == nil {
 		// A leader that moved during the runs makes the leader/follower
 		// split of the figures wrong: say so.
-		if now, err := lockbench.Discover(c.Context, strings.Join(topo.Addrs, ",")); err == nil && now.Leader.Node != topo.Leader.Node {
+		if now, err := lockbench.Discover(c.Context, strings.Join(topo.Addrs, ","), secret); err == nil && now.Leader.Node != topo.Leader.Node {
 			b.Warning = fmt.Sprintf("the leader moved from %s to %s during the runs: the entry of some figures is not what they say", topo.Leader.Node, now.Leader.Node)
 		}
 	}
@@ -263,7 +272,7 @@ func benchLockdAction(c *cli.Context) error {
 
 // benchReads measures the reads of --reads: CHECK and STATUS on a single
 // server; CHECK at each consistency at each entry of a cluster.
-func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, addr string, entries []string, d time.Duration, name string,
+func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, addr, secret string, entries []string, d time.Duration, name string,
 	say func(string, ...any)) error {
 	type read struct {
 		r     lockbench.Read
@@ -289,7 +298,7 @@ func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, a
 			via, at = topo.Via(r.entry), fmt.Sprintf(" at the %s (%s)", r.entry.Role, r.entry.Node)
 		}
 		say("measuring %s%s for %v...", r.r, at, d)
-		res, err := lockbench.RunRead(c.Context, "mplock", via, r.entry.Node, r.r, d, name)
+		res, err := lockbench.RunRead(c.Context, "mplock", via, r.entry.Node, r.r, d, name, secret)
 		if c.Context.Err() != nil {
 			return nil
 		}
@@ -386,7 +395,7 @@ func soakLockd(c *cli.Context) error {
 	}
 	sample(0, 0)
 	sc := lockbench.Scenario{Clients: n}
-	err = lockbench.Soak(c.Context, "mplock", lockbench.MplockTTL(addr, ttl), sc, d, time.Second,
+	err = lockbench.Soak(c.Context, "mplock", lockbench.MplockTTL(addr, ttl, ""), sc, d, time.Second,
 		fmt.Sprintf("mplock-soak-%d", time.Now().UnixNano()), sample)
 	if err == nil {
 		err = serr

@@ -44,7 +44,7 @@ func runMplockIn(t *testing.T, tmp string, args ...string) (string, string, int)
 func TestBenchLockdCluster(t *testing.T) {
 	c := startServeCluster(t, 3, "--heartbeat-timeout", "200ms", "--election-timeout", "200ms")
 	leader := c.ids[c.leader()]
-	stdout, stderr, code := runMplock(t, "bench", "lockd", "--server", c.servers(), "--duration", "400ms", "--clients", "3", "--reads", "--json")
+	stdout, stderr, code := runMplock(t, "bench", "lockd", "--server", c.servers(), "--token-file", c.secret, "--duration", "400ms", "--clients", "3", "--reads", "--json")
 	if code != 0 {
 		t.Fatalf("bench lockd --server: exit %d\n%s", code, stderr)
 	}
@@ -82,7 +82,7 @@ func TestBenchLockdCluster(t *testing.T) {
 	}
 
 	// The table names where each row's requests entered.
-	stdout, stderr, code = runMplock(t, "bench", "lockd", "--server", c.servers(), "--duration", "50ms", "--clients", "2", "--entry", "follower")
+	stdout, stderr, code = runMplock(t, "bench", "lockd", "--server", c.servers(), "--token-file", c.secret, "--duration", "50ms", "--clients", "2", "--entry", "follower")
 	if code != 0 || !strings.Contains(stdout, "REQUESTS AT") || !strings.Contains(stdout, "follower (n") || strings.Contains(stdout, "leader (") {
 		t.Errorf("bench lockd --entry follower: exit %d\n%s\n%s", code, stdout, stderr)
 	}

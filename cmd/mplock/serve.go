@@ -86,8 +86,8 @@ Examples:
   mplock serve --listen 127.0.0.1:0 --addr-file /tmp/lockd.addr
   mplock serve --ttl 30s --token-file ~/.config/mplock/secret --metrics-listen 127.0.0.1:9555
   mplock serve --data-dir ~/.local/state/mplock     # locks, sessions and tokens kept across restarts
-  mplock serve --node n1 --listen 127.0.0.1:5555 --raft-listen 127.0.0.1:7555 --data-dir ./n1 --initial-cluster n1=127.0.0.1:7555,n2=127.0.0.1:7556,n3=127.0.0.1:7557
-  mplock serve --node n4 --listen 127.0.0.1:5558 --raft-listen 127.0.0.1:7558 --data-dir ./n4 --join 127.0.0.1:5555
+  mplock serve --node n1 --listen 127.0.0.1:5555 --raft-listen 127.0.0.1:7555 --data-dir ./n1 --initial-cluster n1=127.0.0.1:7555,n2=127.0.0.1:7556,n3=127.0.0.1:7557 --token-file ~/.config/mplock/secret
+  mplock serve --node n4 --listen 127.0.0.1:5558 --raft-listen 127.0.0.1:7558 --data-dir ./n4 --join 127.0.0.1:5555 --token-file ~/.config/mplock/secret
 
 Exit status: 0 after a graceful shutdown (a cluster member hands its
 leadership over first; the cluster keeps every lock); 1 if it cannot
@@ -192,6 +192,10 @@ func serveAction(c *cli.Context) error {
 		}
 		log.Info("cluster member", "node", ccfg.Replica.NodeID, "raft", be.Node().RaftAddr(), "data_dir", ccfg.Replica.DataDir,
 			"session_ttl", c.Duration("session-ttl"), "election_timeout", c.Duration("election-timeout"))
+		if cfg.Secret == "" {
+			log.Warn("no --token-file: the raft port is guarded by a secret of this member's own (in --data-dir), but MEMBER ADD and REMOVE are refused: a cluster of more than one member needs --token-file",
+				"file", filepath.Join(ccfg.Replica.DataDir, raftSecretFile))
+		}
 		if j := c.String("join"); j != "" {
 			go joinCluster(c.Context, splitList(j), ccfg.Replica.NodeID, be.Node().RaftAddr(), cfg.Secret, log)
 		}

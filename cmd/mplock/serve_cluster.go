@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,11 +58,28 @@ func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) 
 		return cluster.Config{}, usageErrorf("serve: --initial-cluster and --join need --data-dir: a member keeps its log on disk")
 	case initial != "" && join != "":
 		return cluster.Config{}, usageErrorf("serve: --initial-cluster starts a new cluster, --join joins a running one: give one of them")
+	case secret == "" && (initial != "" || join != ""):
+		flag := "--initial-cluster"
+		if join != "" {
+			flag = "--join"
+		}
+		return cluster.Config{}, usageErrorf("serve: %s needs --token-file: without a secret any process that reaches a member's raft or client port "+
+			"could release others' locks, stop the members or change the membership. Make one (umask 077; head -c 32 /dev/urandom | base64 > secret) "+
+			"and give the same file to every member and client: --token-file secret", flag)
 	}
 	// Created with its missing parents (mkdir -p -m 700), and refused
 	// unless private: the log holds every lock and session.
 	if err := safefile.PrivateDir(dir); err != nil {
 		return cluster.Config{}, fmt.Errorf("serve: --data-dir: %w", err)
+	}
+	raftSecret := secret
+	if raftSecret == "" {
+		// A one-node cluster whose clients need no secret: its raft port
+		// still does, one of its own, made once and kept in the data dir.
+		var err error
+		if raftSecret, err = dataDirSecret(dir); err != nil {
+			return cluster.Config{}, fmt.Errorf("serve: --data-dir: %w", err)
+		}
 	}
 	node := c.String("node")
 	if node == "" {
@@ -76,7 +95,7 @@ func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) 
 	}
 	rc := replica.Config{
 		NodeID: node, RaftListen: raftListen, RaftAdvertise: c.String("raft-advertise"), ClientAddr: clientAddr,
-		DataDir: dir, Secret: secret, AwaitAdmission: join != "",
+		DataDir: dir, Secret: raftSecret, AwaitAdmission: join != "",
 		HeartbeatTimeout: c.Duration("heartbeat-timeout"), ElectionTimeout: c.Duration("election-timeout"),
 		SessionTTL: c.Duration("session-ttl"), MaxStale: c.Duration("max-stale"),
 		Limits:            lockd.TableLimits{MaxLocksPerSession: c.Int("max-locks")},
@@ -105,6 +124,29 @@ func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) 
 		log.Warn("--unsafe-local-grants: followers grant locks without the leader; this member WILL grant a lock twice")
 	}
 	return cluster.Config{Replica: rc, DefaultTTL: c.Duration("ttl")}, nil
+}
+
+// raftSecretFile is where a member without --token-file keeps the secret
+// of its raft port, in its data dir.
+const raftSecretFile = "raft-secret"
+
+// dataDirSecret returns the raft port's secret of a member without
+// --token-file (a one-node cluster): read from the private data dir dir,
+// or made there (32 random bytes, base64, mode 0600) the first time.
+func dataDirSecret(dir string) (string, error) {
+	path := filepath.Join(dir, raftSecretFile)
+	if _, err := os.Lstat(path); err == nil {
+		return readSecret(path)
+	}
+	secret, err := writeClusterSecret(path)
+	if errors.Is(err, fs.ErrExist) {
+		return readSecret(path) // made meanwhile
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return secret, nil
 }
 
 // hostNodeID is the host name, made a valid node id.

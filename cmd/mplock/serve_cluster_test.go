@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,11 +24,37 @@ import (
 // (startServe). They are about processes dying and stopping, so they kill
 // and stop them for real.
 
+// testClusterSecret is the --token-file secret of these tests' clusters
+// (a cluster member needs one); testSecretFile writes it.
+const testClusterSecret = "mplock-test-cluster-secret-0123456789"
+
+// testSecretFile writes testClusterSecret to a private file and returns
+// its path.
+func testSecretFile(t *testing.T) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte(testClusterSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// authLines dials addr and presents testClusterSecret.
+func authLines(t *testing.T, addr string) *lineConn {
+	t.Helper()
+	l := dialLines(t, addr)
+	l.send("AUTH " + testClusterSecret + "\n")
+	l.expect("OK AUTH")
+	return l
+}
+
 // serveCluster is n `mplock serve` members on fixed loopback ports (so
-// that a restarted member comes back where its peers and clients look).
+// that a restarted member comes back where its peers and clients look),
+// all with testClusterSecret in their --token-file (secret).
 type serveCluster struct {
 	t      *testing.T
 	dir    string
+	secret string
 	ids    []string
 	client []string
 	raft   []string
@@ -59,7 +89,8 @@ func startServeCluster(t *testing.T, n int, args ...string) *serveCluster {
 		c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
 		initial = append(initial, c.ids[i]+"="+c.raft[i])
 	}
-	c.args = append([]string{"--initial-cluster", strings.Join(initial, ",")}, args...)
+	c.secret = testSecretFile(t)
+	c.args = append([]string{"--initial-cluster", strings.Join(initial, ","), "--token-file", c.secret}, args...)
 	for i := range n {
 		c.start(i)
 	}
@@ -114,7 +145,7 @@ func (c *serveCluster) leaderSays(i int) (string, bool) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "MEMBERS\n")
+	fmt.Fprintf(conn, "AUTH %s\nMEMBERS\n", testClusterSecret)
 	buf := make([]byte, 8192)
 	var got string
 	for !strings.Contains(got, "OK MEMBERS") {
@@ -151,7 +182,7 @@ func dialCluster(t *testing.T, servers, name string) *lockd.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 	defer cancel()
-	cl, err := lockd.Dial(ctx, servers, lockd.Options{Client: name})
+	cl, err := lockd.Dial(ctx, servers, lockd.Options{Client: name, Secret: testClusterSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +349,7 @@ func askMembers(addr string) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "MEMBERS\n")
+	fmt.Fprintf(conn, "AUTH %s\nMEMBERS\n", testClusterSecret)
 	buf := make([]byte, 8192)
 	var got string
 	for !strings.Contains(got, "OK MEMBERS") && !strings.Contains(got, "ERR") {
@@ -345,7 +376,7 @@ func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
 	f := (l + 1) % 3
 
 	c.signal(f, syscall.SIGKILL)
-	x := dialLines(t, c.client[l])
+	x := authLines(t, c.client[l])
 	x.send("LOCK a\n")
 	x.expect("OK LOCKED a WRITE")
 	x.send("MEMBERS\n")
@@ -357,12 +388,12 @@ func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
 	x.expect("OK MEMBERS leader=" + c.ids[l])
 	c.start(f) // back from its data dir
 
-	stale := dialLines(t, c.client[l])
+	stale := authLines(t, c.client[l])
 	stale.send("HELLO stale\n")
 	stale.expect("OK HELLO")
 	c.signal(l, syscall.SIGSTOP)
 	nl := c.leader(l)
-	y := dialLines(t, c.client[nl])
+	y := authLines(t, c.client[nl])
 	y.send("PREEMPT b\n")
 	tok := tokenIn(t, y.expect("OK LOCKED b WRITE"))
 	// Sent to the stopped leader: it reads it only after SIGCONT.
@@ -375,7 +406,7 @@ func TestClusterFollowerKillAndStoppedLeader(t *testing.T) {
 		s, ok := c.leaderSays(l)
 		return ok && s == c.ids[nl]
 	})
-	z := dialLines(t, c.client[l])
+	z := authLines(t, c.client[l])
 	z.send("CHECK b consistency=default\n")
 	if h := z.expect("HOLDER b WRITE"); tokenIn(t, h) != tok {
 		t.Fatalf("the old leader says b is held by %q; want token %d", h, tok)
@@ -420,7 +451,7 @@ func TestClusterFullRestartAndJoin(t *testing.T) {
 	// A fourth member joins through n1's client port.
 	raft4 := freePorts(t, 1)[0]
 	startServe(t, append([]string{"--node", "n4", "--raft-listen", raft4, "--data-dir", filepath.Join(c.dir, "n4"),
-		"--join", c.client[0]}, fast...)...)
+		"--join", c.client[0], "--token-file", c.secret}, fast...)...)
 	proctest.Eventually(t, "n4 to be a voting member", func() bool {
 		m, err := a.Members(ctx)
 		if err != nil || len(m.Members) != 4 {
@@ -428,7 +459,7 @@ func TestClusterFullRestartAndJoin(t *testing.T) {
 		}
 		return m.Members[3].ID == "n4" && m.Members[3].Voter && m.Members[3].Role == "follower"
 	})
-	out, err := mplockCommand(t, "member", "remove", "n4", "--server", c.servers()).CombinedOutput()
+	out, err := mplockCommand(t, "member", "remove", "n4", "--server", c.servers(), "--token-file", c.secret).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "removed n4") {
 		t.Fatalf("mplock member remove n4: %v\n%s", err, out)
 	}
@@ -476,4 +507,186 @@ func helloField(t *testing.T, line, key string) string {
 	}
 	t.Fatalf("no %s= in %q", key, line)
 	return ""
+}
+
+// TestServeClusterNeedsASecret: --initial-cluster and --join without
+// --token-file are usage errors that say how to make one; --data-dir
+// alone makes a secret of its own for the raft port (0600, in the data
+// dir, the same after a restart), so that the public proof of no secret
+// opens nothing, and refuses MEMBER ADD and REMOVE from clients that need
+// no AUTH.
+func TestServeClusterNeedsASecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--data-dir", filepath.Join(dir, "a"), "--initial-cluster", "n1=127.0.0.1:7555", "--node", "n1"},
+		{"--data-dir", filepath.Join(dir, "b"), "--join", "127.0.0.1:5555", "--node", "n4"},
+	} {
+		cmd := mplockCommand(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stop := time.AfterFunc(hangBound, func() { cmd.Process.Kill() }) // a server that started: fail, not hang
+		err := cmd.Wait()
+		stop.Stop()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out.String(), "needs --token-file") ||
+			!strings.Contains(out.String(), "head -c 32 /dev/urandom | base64 > secret") {
+			t.Errorf("serve %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+	}
+
+	data := filepath.Join(dir, "one")
+	srv := startServe(t, "--data-dir", data)
+	fi, err := os.Lstat(filepath.Join(data, raftSecretFile))
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the raft port's secret: %v, %v", fi, err)
+	}
+	first, err := os.ReadFile(filepath.Join(data, raftSecretFile))
+	if err != nil || len(strings.TrimSpace(string(first))) < 32 {
+		t.Fatalf("the raft port's secret %q: %v", first, err)
+	}
+	c := dialLines(t, srv.addr)
+	c.send("MEMBER ADD evil4 127.0.0.1:1\nMEMBER REMOVE evil4\nLOCK x\n")
+	c.expect("ERR auth MEMBER ADD needs AUTH")
+	c.expect("ERR auth MEMBER REMOVE needs AUTH")
+	c.expect("OK LOCKED x") // locking needs no secret here, as on one server
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	startServe(t, "--data-dir", data)
+	if again, err := os.ReadFile(filepath.Join(data, raftSecretFile)); err != nil || string(again) != string(first) {
+		t.Fatalf("the secret changed across a restart: %q, %v", again, err)
+	}
+}
+
+// TestClusterClientAgreesAfterLostReplies: one Client, many goroutines
+// each locking and unlocking a name of its own (far more changes in
+// flight than the cluster keeps results of), and the member it is
+// connected to SIGKILLed mid-run. Afterwards the client and the cluster
+// agree (consistent CHECKs): the session holds nothing no goroutine
+// knows of, every Lease still live is the session's grant with its
+// token (none is live on a lock released or held by someone else), and
+// every name can be locked again. Before the client bounded its changes
+// in flight, retries beyond the cluster's window were refused: locks
+// leaked, Leases stayed live on released locks, names stuck.
+func TestClusterClientAgreesAfterLostReplies(t *testing.T) {
+	c := startServeCluster(t, 3, fast...)
+	f := (c.leader() + 1) % 3
+	// At a follower: a change waits for the leader's commit and the
+	// follower's own apply, so more are applied and unanswered at once.
+	a := dialCluster(t, c.client[f]+","+c.servers(), "many")
+	const goroutines = 30
+	name := func(i int) string { return fmt.Sprintf("leak-%d", i) }
+	var rounds atomic.Int64
+	stop := make(chan struct{})
+	live := make([]*lockd.Lease, goroutines) // a Lease a goroutine kept (Unlock failed, Lease not ended)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	errs := map[string]int{}
+	for i := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-a.Done():
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				l, err := a.Lock(ctx, name(i), lockd.Exclusive)
+				cancel()
+				if err != nil {
+					errMu.Lock()
+					errs["lock: "+err.Error()]++
+					errMu.Unlock()
+					continue
+				}
+				ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+				err = l.Unlock(ctx)
+				cancel()
+				if err != nil {
+					errMu.Lock()
+					errs["unlock: "+err.Error()]++
+					errMu.Unlock()
+				}
+				if err != nil && l.Err() == nil {
+					live[i] = l // it still believes it holds the lock
+					return
+				}
+				rounds.Add(1)
+			}
+		}()
+	}
+	proctest.Eventually(t, "rounds before the kill", func() bool { return rounds.Load() >= 300 })
+	victim := indexOf(c.client, a.Server())
+	if victim < 0 {
+		t.Fatalf("the client is at %s, not a member", a.Server())
+	}
+	c.signal(victim, syscall.SIGKILL)
+	after := rounds.Load()
+	proctest.Eventually(t, "rounds after the kill", func() bool { return rounds.Load() >= after+300 || a.Err() != nil })
+	close(stop)
+	wg.Wait()
+	for e, n := range errs {
+		t.Logf("%d × %s", n, e)
+	}
+	if err := a.Err(); err != nil {
+		t.Fatalf("the client ended: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	checker := dialCluster(t, c.servers(), "checker")
+	holders := func(n string) []lockd.HolderStatus {
+		r, err := checker.Check(ctx, n, lockd.ConsistencyConsistent)
+		if err != nil {
+			t.Fatalf("CHECK %s: %v", n, err)
+		}
+		return r.Holders
+	}
+	for i, l := range live {
+		if l == nil || l.Err() != nil {
+			continue
+		}
+		if h := holders(name(i)); len(h) != 1 || h[0].Session != a.Session() || h[0].Token != l.Token {
+			t.Errorf("the client's Lease on %s (token %d) is live, but the cluster says its holders are %+v", name(i), l.Token, h)
+		}
+	}
+	// The client releases what it did not know of once it resumed, in
+	// the background: poll until then.
+	var stray []string
+	for deadline := time.Now().Add(hangBound / 2); ; {
+		stray = nil
+		for i := range goroutines {
+			for _, h := range holders(name(i)) {
+				if h.Session == a.Session() && (live[i] == nil || live[i].Err() != nil || live[i].Token != h.Token) {
+					stray = append(stray, fmt.Sprintf("%s (token %d)", name(i), h.Token))
+				}
+			}
+		}
+		if len(stray) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(stray) > 0 {
+		t.Fatalf("the session holds %d locks that no goroutine knows of: %s", len(stray), strings.Join(stray, ", "))
+	}
+	for i := range goroutines {
+		if live[i] != nil {
+			continue
+		}
+		l, err := a.Lock(ctx, name(i), lockd.Exclusive)
+		if err != nil {
+			t.Errorf("Lock %s after the run: %v", name(i), err)
+			continue
+		}
+		if err := l.Unlock(ctx); err != nil {
+			t.Errorf("Unlock %s after the run: %v", name(i), err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -23,9 +24,15 @@ func workerClusterCommand() *cli.Command {
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
+			var secret string
+			if spec.TokenFile != "" {
+				if secret, err = readSecret(spec.TokenFile); err != nil {
+					return fmt.Errorf("worker cluster: %w", err)
+				}
+			}
 			notes := os.NewFile(3, "notes")
 			defer notes.Close()
-			return worker.RunCluster(c.Context, spec, worker.DialCluster, os.Stdin, notes)
+			return worker.RunCluster(c.Context, spec, worker.LockdDialer(secret), os.Stdin, notes)
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -302,15 +303,11 @@ func (b *Backend) change(cn *conn, req lockd.Request) string {
 		cn.c.Push(lockd.AppendError(nil, lockd.CodeUnavailable, "could not open a session: "+unavailable(err)))
 		return ""
 	}
-	b.mu.Lock()
-	id := req.Req
-	if id == 0 {
-		cn.lastReq++
-		id = cn.lastReq
-	} else if id > cn.lastReq {
-		cn.lastReq = id
+	id, refusal := b.requestID(cn, req.Req)
+	if refusal != "" {
+		cn.c.Push(lockd.AppendError(nil, lockd.CodeSyntax, refusal))
+		return ""
 	}
-	b.mu.Unlock()
 	var cmd replica.Command
 	switch req.Verb {
 	case lockd.VerbLock:
@@ -362,6 +359,31 @@ func (b *Backend) change(cn *conn, req lockd.Request) string {
 	}
 	cn.c.Push(lockd.AppendError(nil, lockd.CodeUnavailable, fmt.Sprintf("%s (req=%d of session %d: outcome unknown; RESUME and retry it with the same req=)", unavailable(err), id, s)))
 	return "unavailable"
+}
+
+// requestID is the session's id for a change with req=given (0: none, the
+// next id), or why it is refused: an id that is not above the window of
+// the session's highest here (its result would no longer be kept to
+// answer it), and one at which the counter would wrap.
+func (b *Backend) requestID(cn *conn, given uint64) (uint64, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	const last = math.MaxUint64 - 1 // the largest id: one more would wrap the counter
+	switch {
+	case given == 0 && cn.lastReq >= last:
+		return 0, fmt.Sprintf("the session has used every request id up to %d; open a new session", cn.lastReq)
+	case given == 0:
+		cn.lastReq++
+		return cn.lastReq, ""
+	case given > last:
+		return 0, fmt.Sprintf("req=%d: the largest request id is %d", given, uint64(last))
+	case cn.lastReq >= lockd.RequestWindow && given <= cn.lastReq-lockd.RequestWindow:
+		return 0, fmt.Sprintf("req=%d: not among the session's last %d request ids (%d is the highest seen), whose results are kept for retries; request ids must rise",
+			given, lockd.RequestWindow, cn.lastReq)
+	case given > cn.lastReq:
+		cn.lastReq = given
+	}
+	return given, ""
 }
 
 func randomSecret() string {

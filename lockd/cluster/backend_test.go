@@ -140,3 +140,65 @@ func TestStaleReadRefused(t *testing.T) {
 	x.send("LOCK x")
 	x.expect("ERR unavailable ")
 }
+
+// TestReusedRequestIDRefused: the attack's lines. A req= reused for
+// another request is refused (ERR syntax), not answered with the first
+// one's result: the lock stays held, as a consistent CHECK shows. A req=
+// at which the connection's counter would wrap is refused, and the
+// session goes on numbering and unlocking; one below the window of kept
+// results is refused.
+func TestReusedRequestIDRefused(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
+	c.leader()
+	a := dialLine(t, c.members[0].addr)
+	a.send("HELLO liar")
+	a.expect("OK HELLO ")
+	a.send("LOCK r1 req=5")
+	tok := field(t, a.expect("OK LOCKED r1 WRITE token="), "token")
+	a.send("UNLOCK r1 req=5")
+	a.expect("ERR syntax ")
+	a.send("CHECK r1 consistency=consistent")
+	a.expect("HOLDER r1 WRITE token=" + tok + " ")
+	a.expect("OK CHECK r1 held=true ")
+	a.send("LOCK r1 req=5") // the true retry
+	a.expect("OK LOCKED r1 WRITE token=" + tok)
+
+	a.send("LOCK r2 req=6")
+	a.expect("OK LOCKED r2 ")
+	a.send("UNLOCK r2 req=7")
+	a.expect("OK UNLOCKED r2 ")
+	a.send("RENEW r9 req=7")
+	a.expect("ERR syntax ")
+	a.send("CANCEL r2 req=7")
+	a.expect("ERR syntax ")
+
+	a.send("LOCK r3 req=18446744073709551615")
+	a.expect("ERR syntax ")
+	a.send("LOCK r3") // numbered by the connection: 8
+	a.expect("OK LOCKED r3 ")
+	a.send("UNLOCK r3")
+	a.expect("OK UNLOCKED r3 ")
+	a.send("CHECK r3 consistency=consistent")
+	a.expect("OK CHECK r3 held=false ")
+
+	a.send("LOCK r4 req=30")
+	a.expect("OK LOCKED r4 ")
+	a.send("LOCK r5 req=22")
+	a.expect("ERR syntax req=22: not among the session's last 8 request ids")
+}
+
+// TestMemberChangesNeedAUTH: a member whose clients need not AUTH (no
+// --token-file) refuses MEMBER ADD and REMOVE: three voters added at
+// addresses nobody serves would leave the cluster without a majority.
+func TestMemberChangesNeedAUTH(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
+	c.leader()
+	a := dialLine(t, c.members[0].addr)
+	a.send("MEMBER ADD evil4 127.0.0.1:1")
+	a.expect("ERR auth MEMBER ADD needs AUTH with the server's secret")
+	a.send("MEMBER REMOVE n1")
+	a.expect("ERR auth MEMBER REMOVE needs AUTH")
+	a.send("MEMBERS")
+	a.expect("MEMBER n1 ")
+	a.expect("OK MEMBERS leader=n1 ")
+}

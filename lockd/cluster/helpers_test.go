@@ -55,7 +55,7 @@ func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	}
 	for i := range n {
 		cfg := Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr, DataDir: filepath.Join(dir, peers[i].ID),
-			ClientAddr: lns[i].Addr().String(), InitialCluster: peers,
+			ClientAddr: lns[i].Addr().String(), InitialCluster: peers, Secret: "cluster-test-secret",
 			HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond,
 			SessionTTL: 5 * time.Second}}
 		if tune != nil {

@@ -129,8 +129,15 @@ func (b *Backend) members(cn *conn) {
 }
 
 // member answers MEMBER ADD and MEMBER REMOVE, at the leader (forwarded
-// from a follower). A server with a --token-file has required AUTH first.
+// from a follower), for a connection that presented the server's secret
+// only: one voter added at an address nobody serves can leave the
+// cluster without a majority.
 func (b *Backend) member(cn *conn, req lockd.Request) {
+	if !cn.c.Authenticated() {
+		cn.c.Push(lockd.AppendError(nil, lockd.CodeAuth, req.Verb.String()+
+			" needs AUTH with the server's secret, and this member has no --token-file: a membership change can take the cluster's majority away; restart the members with --token-file to change the membership"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 3*b.timeout)
 	defer cancel()
 	var err error

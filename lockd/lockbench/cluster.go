@@ -35,9 +35,9 @@ type Topology struct {
 // Discover asks the first server of addrs (comma-separated) that answers
 // whether it is a cluster member and, if so, for the members and the
 // leader (MEMBERS). A cluster without a leader, or whose leader has no
-// client address, is an error.
-func Discover(ctx context.Context, addrs string) (Topology, error) {
-	c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: "bench-discover"})
+// client address, is an error. secret is presented with AUTH ("": none).
+func Discover(ctx context.Context, addrs, secret string) (Topology, error) {
+	c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: "bench-discover", Secret: secret})
 	if err != nil {
 		return Topology{}, err
 	}
@@ -91,9 +91,9 @@ var ErrWrongMember = errors.New("lockbench: connected to another member than ask
 // fails with ErrWrongMember unless the member that answered is node: a
 // benchmark of requests entering at a follower must not quietly measure
 // the leader because the follower was down.
-func MplockAt(addrs, node string, ttl time.Duration) Dialer {
+func MplockAt(addrs, node string, ttl time.Duration, secret string) Dialer {
 	return func(ctx context.Context, i int) (Locker, error) {
-		c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: fmt.Sprintf("bench-%d", i)})
+		c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: fmt.Sprintf("bench-%d", i), Secret: secret})
 		if err != nil {
 			return nil, err
 		}

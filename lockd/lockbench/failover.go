@@ -122,7 +122,9 @@ func (l *LockLoop) Stop() {
 // that yields the time at which one of them first named a leader other
 // than old, then closes. It stops at ctx's end (the channel then closes
 // without a value).
-func WatchLeader(ctx context.Context, addrs []string, old, name string, interval time.Duration) <-chan time.Time {
+//
+// secret, when set, is presented with AUTH on each connection.
+func WatchLeader(ctx context.Context, addrs []string, secret, old, name string, interval time.Duration) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	var once sync.Once
 	found := func(t time.Time) { once.Do(func() { out <- t }) }
@@ -132,7 +134,7 @@ func WatchLeader(ctx context.Context, addrs []string, old, name string, interval
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			watchOne(ctx, a, old, name, interval, func(t time.Time) { found(t); cancel() })
+			watchOne(ctx, a, secret, old, name, interval, func(t time.Time) { found(t); cancel() })
 		}()
 	}
 	go func() {
@@ -143,7 +145,7 @@ func WatchLeader(ctx context.Context, addrs []string, old, name string, interval
 	return out
 }
 
-func watchOne(ctx context.Context, addr, old, name string, interval time.Duration, found func(time.Time)) {
+func watchOne(ctx context.Context, addr, secret, old, name string, interval time.Duration, found func(time.Time)) {
 	var d net.Dialer
 	var conn net.Conn
 	var br *bufio.Reader
@@ -157,8 +159,14 @@ func watchOne(ctx context.Context, addr, old, name string, interval time.Duratio
 	for {
 		if conn == nil {
 			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil && secret != "" {
+				// Pipelined: askLeader skips its OK AUTH.
+				_, err = fmt.Fprintf(c, "AUTH %s\n", secret)
+			}
 			if err == nil {
 				conn, br = c, bufio.NewReader(c)
+			} else if c != nil {
+				c.Close()
 			}
 		}
 		if conn != nil {

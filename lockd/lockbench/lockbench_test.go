@@ -34,7 +34,7 @@ func TestRunMplock(t *testing.T) {
 	for _, d := range []struct {
 		name string
 		dial Dialer
-	}{{"mplock", Mplock(ln.Addr().String())}, {"mplock-raw", MplockRaw(ln.Addr().String())}} {
+	}{{"mplock", Mplock(ln.Addr().String())}, {"mplock-raw", MplockRaw(ln.Addr().String(), "")}} {
 		for _, sc := range []Scenario{{Clients: 1}, {Clients: 4}, {Clients: 4, Shared: true}} {
 			res, err := Run(ctx, d.name, d.dial, sc, 50*time.Millisecond, "t")
 			if err != nil {
@@ -66,12 +66,12 @@ func TestRunRead(t *testing.T) {
 	defer srv.Shutdown(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	topo, err := Discover(ctx, ln.Addr().String())
+	topo, err := Discover(ctx, ln.Addr().String(), "")
 	if err != nil || topo.Cluster {
 		t.Fatalf("Discover of a single server: %+v %v", topo, err)
 	}
 	for _, r := range []Read{{Verb: lockd.VerbCheck}, {Verb: lockd.VerbStatus}} {
-		res, err := RunRead(ctx, "mplock", ln.Addr().String(), "", r, 50*time.Millisecond, "held")
+		res, err := RunRead(ctx, "mplock", ln.Addr().String(), "", r, 50*time.Millisecond, "held", "")
 		if err != nil {
 			t.Fatalf("%s: %v", r, err)
 		}
@@ -97,7 +97,7 @@ func TestCluster(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error
-		topo, err = Discover(ctx, strings.Join(addrs, ","))
+		topo, err = Discover(ctx, strings.Join(addrs, ","), "")
 		if err == nil && len(topo.Followers) == 2 {
 			break
 		}
@@ -117,12 +117,12 @@ func TestCluster(t *testing.T) {
 		t.Errorf("Via(%s) = %q", f.Node, via)
 	}
 	// A client meant for the follower that reaches the leader is refused.
-	if _, err := MplockAt(topo.Via(topo.Leader), f.Node, 0)(ctx, 0); !errors.Is(err, ErrWrongMember) {
+	if _, err := MplockAt(topo.Via(topo.Leader), f.Node, 0, "")(ctx, 0); !errors.Is(err, ErrWrongMember) {
 		t.Errorf("MplockAt the leader for %s: %v, want ErrWrongMember", f.Node, err)
 	}
 	for _, e := range []Entry{topo.Leader, f} {
 		for _, sc := range []Scenario{{Clients: 1}, {Clients: 3, Shared: true}} {
-			res, err := Run(ctx, "mplock", MplockAt(topo.Via(e), e.Node, 0), sc, 100*time.Millisecond, "c-"+e.Node)
+			res, err := Run(ctx, "mplock", MplockAt(topo.Via(e), e.Node, 0, ""), sc, 100*time.Millisecond, "c-"+e.Node)
 			if err != nil {
 				t.Fatalf("%s at %s: %v", sc, e.Node, err)
 			}
@@ -132,7 +132,7 @@ func TestCluster(t *testing.T) {
 		}
 		for _, c := range []lockd.Consistency{lockd.ConsistencyStale, lockd.ConsistencyDefault, lockd.ConsistencyConsistent} {
 			r := Read{Verb: lockd.VerbCheck, Consistency: c}
-			res, err := RunRead(ctx, "mplock", topo.Via(e), e.Node, r, 50*time.Millisecond, "r-"+e.Node)
+			res, err := RunRead(ctx, "mplock", topo.Via(e), e.Node, r, 50*time.Millisecond, "r-"+e.Node, "")
 			if err != nil {
 				t.Fatalf("%s at %s: %v", r, e.Node, err)
 			}
@@ -167,7 +167,7 @@ func startCluster(t *testing.T, n int) []string {
 	for i, ln := range lns {
 		be, err := cluster.New(cluster.Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr,
 			DataDir: filepath.Join(dir, peers[i].ID), ClientAddr: ln.Addr().String(), InitialCluster: peers,
-			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond}})
+			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, Secret: "lockbench-cluster-secret"}})
 		if err != nil {
 			t.Fatal(err)
 		}

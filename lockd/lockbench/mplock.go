@@ -13,14 +13,15 @@ import (
 	"mplock/lockd"
 )
 
-// Mplock dials mplock's lock server at addr.
-func Mplock(addr string) Dialer { return MplockTTL(addr, 0) }
+// Mplock dials mplock's lock server at addr (one without a secret).
+func Mplock(addr string) Dialer { return MplockTTL(addr, 0, "") }
 
-// MplockTTL dials mplock's lock server at addr and takes every lock with a
-// lease of ttl (renewed by the client while it is held); 0 asks for none.
-func MplockTTL(addr string, ttl time.Duration) Dialer {
+// MplockTTL dials mplock's lock server at addr, presenting secret ("":
+// none), and takes every lock with a lease of ttl (renewed by the client
+// while it is held); 0 asks for none.
+func MplockTTL(addr string, ttl time.Duration, secret string) Dialer {
 	return func(ctx context.Context, i int) (Locker, error) {
-		c, err := lockd.Dial(ctx, addr, lockd.Options{Client: fmt.Sprintf("bench-%d", i)})
+		c, err := lockd.Dial(ctx, addr, lockd.Options{Client: fmt.Sprintf("bench-%d", i), Secret: secret})
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +59,8 @@ func (m *mplockLocker) Close() error { return m.c.Close() }
 // calling goroutine, as the Redis driver does: it measures the server the
 // way the Redis figures measure Redis. Mplock measures the Go client, which
 // also runs a reader goroutine for events (lost leases) and keepalives.
-func MplockRaw(addr string) Dialer {
+// secret, when set, is presented with AUTH first.
+func MplockRaw(addr, secret string) Dialer {
 	return func(ctx context.Context, i int) (Locker, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -66,6 +68,12 @@ func MplockRaw(addr string) Dialer {
 			return nil, err
 		}
 		r := &rawLocker{c: c, br: bufio.NewReader(c)}
+		if secret != "" {
+			if _, err := r.roundTrip("AUTH "+secret+"\n", "OK AUTH"); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
 		if _, err := r.roundTrip(fmt.Sprintf("HELLO bench-%d pid=%d\n", i, os.Getpid()), "OK HELLO"); err != nil {
 			c.Close()
 			return nil, err

@@ -46,10 +46,10 @@ type ReadResult struct {
 // server, or a cluster's members with the one to ask first: the client
 // must reach node, unless node is ""), while another client holds the
 // name read, so that every answer carries a holder.
-func RunRead(ctx context.Context, target, addrs, node string, r Read, d time.Duration, name string) (ReadResult, error) {
+func RunRead(ctx context.Context, target, addrs, node string, r Read, d time.Duration, name, secret string) (ReadResult, error) {
 	res := ReadResult{Target: target, Read: r.String(), Node: node, Duration: d}
 	dial := func(client string) (*lockd.Client, error) {
-		c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: client})
+		c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: client, Secret: secret})
 		if err != nil {
 			return nil, err
 		}

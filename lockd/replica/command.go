@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"time"
 
 	"mplock/lockd"
@@ -201,6 +203,10 @@ func (c *Command) validate() error {
 			return bad("no session")
 		}
 	}
+	if c.Op.sessionOp() && c.Request == math.MaxUint64 {
+		// A server's counter of the session's ids would wrap after it.
+		return bad("request id %d: the largest id is %d", c.Request, uint64(math.MaxUint64-1))
+	}
 	switch c.Op {
 	case OpOpenSession, OpResumeSession:
 		if len(c.SecretHash) != 2*sha256.Size {
@@ -226,6 +232,24 @@ func (c *Command) validate() error {
 		}
 	}
 	return nil
+}
+
+// fingerprint identifies what a session command asks (its op, name, mode,
+// token and wait), so that the FSM tells a retry, which repeats its
+// request unchanged, from another request under a reused id. The lease
+// TTL is left out: a LOCK without ttl= gets the member's --ttl, which a
+// retry at another member may have otherwise. FNV-1a over a canonical
+// encoding: deterministic on every replica; a session can confuse only
+// itself with a collision.
+func (c *Command) fingerprint() uint64 {
+	h := fnv.New64a()
+	var b [1 + 1 + 8 + 8]byte
+	b[0], b[1] = byte(c.Op), byte(c.Mode)
+	binary.BigEndian.PutUint64(b[2:], uint64(c.Token))
+	binary.BigEndian.PutUint64(b[10:], uint64(c.Wait))
+	h.Write(b[:])
+	h.Write([]byte(c.Name))
+	return h.Sum64() | 1 // never 0, which stands for "not recorded"
 }
 
 // encode returns the entry bytes: the header (type, version, stamp), then

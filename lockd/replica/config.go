@@ -107,9 +107,11 @@ type Config struct {
 	// node would lead a cluster of its own, which no other cluster could
 	// ever take in.
 	AwaitAdmission bool
-	// Secret, when set, authenticates every connection between nodes
-	// (raft and RPC, joins and member changes included): a peer that does
-	// not know it is refused. It is not encryption.
+	// Secret authenticates every connection between nodes (raft and RPC,
+	// joins and member changes included): a peer that does not know it is
+	// refused. Required by NewNode (ErrNoSecret): a peer on the raft port
+	// can append log entries and write for any session. It is not
+	// encryption.
 	Secret string
 	// PeerAddr, when set, overrides the address this node dials to reach
 	// node id (for raft and forwarding alike); ok false means "the

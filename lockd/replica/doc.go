@@ -63,7 +63,12 @@
 //     On ErrAmbiguous the server retries the same command (same id), at
 //     this node or another: the FSM returns the recorded result and never
 //     applies it twice (a retried LOCK returns the same grant, and in
-//     Result.Current where the session stands on the name now). On
+//     Result.Current where the session stands on the name now). It keeps
+//     the results of a session's last lockd.RequestWindow requests, each
+//     with a fingerprint of its request: a retry must repeat its request
+//     unchanged (another request under a recorded id is refused,
+//     CodeRequestOrder, and not applied), and a client keeps at most
+//     RequestWindow requests of a session unanswered. On
 //     ErrNotApplied nothing happened. Result.Err is the table's refusal
 //     (errors.Is against lockd.ErrLocked, lockd.ErrNotHolder, ...;
 //     TableError.Code is the protocol's ERR code).

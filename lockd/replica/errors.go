@@ -38,6 +38,11 @@ var (
 	ErrUnknownCommand = errors.New("replica: unknown command type")
 	// ErrAuth: a peer presented the wrong cluster secret.
 	ErrAuth = errors.New("replica: cluster secret mismatch")
+	// ErrNoSecret: NewNode was given no Config.Secret. The raft port
+	// takes log entries and forwarded writes for any session: without a
+	// secret any process that can reach it could release others' locks
+	// or stop the members.
+	ErrNoSecret = errors.New("replica: no cluster secret (Config.Secret): the raft port would obey anyone who can reach it")
 
 	// Results of the FSM (in Result.Err), besides lockd's sentinels:
 

@@ -16,6 +16,7 @@ func Example() {
 	n, err := replica.NewNode(replica.Config{
 		NodeID:           "n1",
 		RaftListen:       "127.0.0.1:0",
+		Secret:           "the cluster's secret, from a private file",
 		HeartbeatTimeout: 50 * time.Millisecond,
 		ElectionTimeout:  50 * time.Millisecond,
 	})

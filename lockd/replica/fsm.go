@@ -17,9 +17,9 @@ import (
 const DefaultSessionTTL = 10 * time.Second
 
 // recentReplies is how many results of each session the FSM keeps for
-// de-duplication. A client retries its latest requests, not old ones; a few
-// cover a pipelined burst.
-const recentReplies = 8
+// de-duplication: lockd.RequestWindow, the most changes a client keeps
+// unanswered, so that every retry it can send finds its result.
+const recentReplies = lockd.RequestWindow
 
 // resultRingSize is how many recent results the FSM keeps by log index, for
 // a follower that forwarded a command to collect its local result once the
@@ -280,6 +280,14 @@ func (f *FSM) sessionCommand(cmd Command, res *Result, do func()) {
 	if cmd.Request != 0 && cmd.Request <= m.lastRequest {
 		for _, rep := range m.recent {
 			if rep.Request == cmd.Request {
+				if rep.Sum != 0 && rep.Sum != cmd.fingerprint() {
+					// The id of another request: answering with that one's
+					// result would tell the client something untrue.
+					res.Err = &TableError{Code: CodeRequestOrder, Text: fmt.Sprintf(
+						"replica: session %d request %d was another request than this %s %s: a reused req= is refused, not applied (a retry must repeat its request unchanged)",
+						cmd.Session, cmd.Request, cmd.Op, cmd.Name)}
+					return
+				}
 				rep.restore(res)
 				if cmd.Op == OpLock {
 					res.Current = f.standing(cmd.Session, cmd.Name)
@@ -299,7 +307,9 @@ func (f *FSM) sessionCommand(cmd Command, res *Result, do func()) {
 			copy(m.recent, m.recent[1:])
 			m.recent = m.recent[:recentReplies-1]
 		}
-		m.recent = append(m.recent, recordReply(res))
+		rep := recordReply(res)
+		rep.Sum = cmd.fingerprint()
+		m.recent = append(m.recent, rep)
 	}
 }
 

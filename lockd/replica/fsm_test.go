@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -469,5 +470,62 @@ func TestFSMRetriedLockSaysWhereItStands(t *testing.T) {
 		len(res.State.Locks[0].Holders) != 1 || res.State.Locks[0].Holders[0].Client != "a" ||
 		res.State.Locks[0].Holders[0].Since.IsZero() || res.State.Locks[0].Holders[0].TTL != time.Minute {
 		t.Fatalf("resume: %+v %+v", res, res.State)
+	}
+}
+
+// TestFSMRefusesReusedRequestID: a request id that was already applied for
+// another request (another op, name, token or wait) is refused, not
+// answered with that request's result and not applied; the same request
+// again is still answered with its result; an id at which a counter would
+// wrap fails validation.
+func TestFSMRefusesReusedRequestID(t *testing.T) {
+	f := NewFSM(lockd.TableLimits{}, nil)
+	ms := int64(time.Millisecond)
+	a := apply(t, f, 1, stamp0, OpenSession("s1", 0, "a", 1, "", "n1")).Session
+	lock := apply(t, f, 2, stamp0+ms, Lock(a, 5, lockd.LockRequest{Name: "r1", Wait: -1}))
+	if !lock.Lock.Granted {
+		t.Fatalf("lock: %+v", lock)
+	}
+	index := uint64(3)
+	next := func(c Command) *Result {
+		t.Helper()
+		index++
+		return apply(t, f, index, stamp0+int64(index)*ms, c)
+	}
+	for _, c := range []Command{
+		Unlock(a, 5, "r1", 0),                       // another op
+		Lock(a, 5, lockd.LockRequest{Name: "r2"}),   // another name
+		Lock(a, 5, lockd.LockRequest{Name: "r1"}),   // another wait (try-lock)
+		Renew(a, 5, "r1", lock.Lock.Grant.Token, 0), // another op with the token
+		Cancel(a, 5, "r1"),
+	} {
+		r := next(c)
+		if !errors.Is(r.Err, ErrRequestOrder) || r.Duplicate || !strings.Contains(tableError(r.Err).Text, "reused req=") {
+			t.Fatalf("%s %s with a reused id: %+v", c.Op, c.Name, r)
+		}
+	}
+	if g, ok := f.table.Holding(a, "r1"); !ok || g.Token != lock.Lock.Grant.Token {
+		t.Fatalf("r1 is no longer held after refused reuses of its id: %+v %v", g, ok)
+	}
+	if _, ok := f.table.Holding(a, "r2"); ok {
+		t.Fatal("a LOCK with a reused id was applied")
+	}
+	if r := next(Lock(a, 5, lockd.LockRequest{Name: "r1", Wait: -1})); !r.Duplicate || r.Err != nil || r.Lock.Grant.Token != lock.Lock.Grant.Token {
+		t.Fatalf("the true retry: %+v", r)
+	}
+	// The attack's second case: an UNLOCK of r2 recorded, then a RENEW of
+	// r9 and a CANCEL of r2 under its id.
+	next(Lock(a, 6, lockd.LockRequest{Name: "r2", Wait: -1}))
+	un := next(Unlock(a, 7, "r2", 0))
+	if un.Err != nil {
+		t.Fatalf("unlock r2: %+v", un)
+	}
+	for _, c := range []Command{Renew(a, 7, "r9", 0, 0), Cancel(a, 7, "r2")} {
+		if r := next(c); !errors.Is(r.Err, ErrRequestOrder) || r.Duplicate {
+			t.Fatalf("%s %s under an UNLOCK's id: %+v", c.Op, c.Name, r)
+		}
+	}
+	if c := Unlock(a, math.MaxUint64, "r1", 0); !errors.Is(c.validate(), ErrBadCommand) {
+		t.Fatalf("request id MaxUint64: %v", c.validate())
 	}
 }

@@ -67,6 +67,9 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Secret == "" {
+		return nil, ErrNoSecret
+	}
 	var st *stores
 	if cfg.DataDir != "" {
 		if st, err = openDiskStores(cfg.DataDir, newHCLog(cfg.Logger, "raft-snapshots")); err != nil {

@@ -80,7 +80,11 @@ type SessionState struct {
 // de-duplication: only what a retry must get back, in a form that encodes
 // canonically (times as Unix nanoseconds).
 type reply struct {
-	Request  uint64     `json:"request"`
+	Request uint64 `json:"request"`
+	// Sum is the request's fingerprint (Command.fingerprint): a retry
+	// must match it. Zero in snapshots written before it was kept: then
+	// any request with the id matches, as before.
+	Sum      uint64     `json:"sum,omitempty"`
 	Code     lockd.Code `json:"code,omitempty"`
 	Text     string     `json:"text,omitempty"`
 	Granted  bool       `json:"granted,omitempty"`

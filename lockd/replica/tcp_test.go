@@ -47,9 +47,17 @@ type tcpCluster struct {
 	nodes []*Node
 }
 
+// testSecret is the cluster secret of these tests' nodes (NewNode
+// requires one).
+const testSecret = "test-cluster-secret"
+
 // tcpTestConfig shortens raft's timeouts for tests (a fifth of the
-// defaults), leaving room for fsync on a busy machine.
+// defaults), leaving room for fsync on a busy machine, and gives the
+// nodes testSecret unless they have a secret.
 func tcpTestConfig(cfg Config) Config {
+	if cfg.Secret == "" {
+		cfg.Secret = testSecret
+	}
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout = 100 * time.Millisecond
 		cfg.ElectionTimeout = 100 * time.Millisecond
@@ -66,6 +74,9 @@ func newTCPCluster(t testing.TB, n int, base Config) *tcpCluster {
 	var initial []Peer
 	for i := range n {
 		initial = append(initial, Peer{ID: fmt.Sprintf("n%d", i+1), Addr: addrs[i]})
+	}
+	if base.Secret == "" {
+		base.Secret = testSecret
 	}
 	for i := range n {
 		cfg := base
@@ -321,7 +332,7 @@ func TestDataDirMustBePrivate(t *testing.T) {
 	if fi, err := os.Stat(private); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("the new dir's mode: %v %v", fi.Mode(), err)
 	}
-	cfg := Config{NodeID: "n1", RaftListen: "127.0.0.1:0", DataDir: private}
+	cfg := Config{NodeID: "n1", RaftListen: "127.0.0.1:0", DataDir: private, Secret: testSecret}
 	n, err := NewNode(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -538,5 +549,31 @@ func TestTCPSilentConnectionsDoNotLockPeersOut(t *testing.T) {
 	silent[0].SetReadDeadline(time.Now().Add(testTimeout))
 	if _, err := silent[0].Read(make([]byte, 1)); err == nil {
 		t.Fatal("a silent connection was sent data")
+	}
+}
+
+// TestTCPRefusesNoSecret: a node needs a cluster secret (the proof of
+// none is a public constant: anyone could append entries and write for any
+// session), and a peer that presents the proof of no secret is refused.
+func TestTCPRefusesNoSecret(t *testing.T) {
+	if _, err := NewNode(Config{NodeID: "n1", RaftListen: "127.0.0.1:0"}); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("a node without a secret: %v, want ErrNoSecret", err)
+	}
+	c := newTCPCluster(t, 1, tcpTestConfig(Config{}))
+	c.leader()
+	for _, secret := range []string{"", "wrong"} {
+		stranger := newTCPPeers(secret, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := stranger.call(ctx, "", raft.ServerAddress(c.cfgs[0].RaftListen), &rpcRequest{Kind: rpcStatus})
+		cancel()
+		stranger.close()
+		if err == nil {
+			t.Fatalf("a peer with secret %q was answered", secret)
+		}
+	}
+	friend := newTCPPeers(testSecret, nil)
+	defer friend.close()
+	if _, err := friend.call(testCtx(t), "", raft.ServerAddress(c.cfgs[0].RaftListen), &rpcRequest{Kind: rpcStatus}); err != nil {
+		t.Fatalf("a peer with the secret: %v", err)
 	}
 }

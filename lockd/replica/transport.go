@@ -35,13 +35,16 @@ const (
 )
 
 // proof is what a dialer sends after the kind byte: SHA-256 of a fixed
-// label and the secret. Without a secret every node sends the same proof,
-// so nodes with no secret talk to each other and refuse a node with one.
-// It keeps out peers that do not know the secret; it is not encryption, and
-// an eavesdropper can replay it.
+// label and the secret. The proof of no secret is a public constant: a
+// mux never accepts it (NewNode requires a secret). It keeps out peers
+// that do not know the secret; it is not encryption, and an eavesdropper
+// can replay it.
 func proof(secret string) [sha256.Size]byte {
 	return sha256.Sum256([]byte("mplock-cluster-v1\x00" + secret))
 }
+
+// noSecretProof is proof(""), which anyone can compute: never accepted.
+var noSecretProof = func() [sha256.Size]byte { return proof("") }()
 
 // mux accepts connections on the raft port and hands each to raft's stream
 // layer or to the RPC server, by its first byte.
@@ -137,7 +140,7 @@ func (m *mux) handle(c net.Conn, e *list.Element) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	if subtle.ConstantTimeCompare(hdr[1:], m.proof[:]) != 1 {
+	if subtle.ConstantTimeCompare(hdr[1:], m.proof[:]) != 1 || [sha256.Size]byte(hdr[1:]) == noSecretProof {
 		m.log.Warn("replica: refused a connection on the raft port: wrong cluster secret", "remote", c.RemoteAddr().String())
 		m.track(c, false)
 		c.Close()

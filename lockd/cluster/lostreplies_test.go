@@ -1,0 +1,235 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mplock/lockd"
+)
+
+// replyHolder is a proxy for one client connection to a member that, once
+// told to, forwards the client's requests but drops the member's replies
+// (the member applies them; the client never hears), and then cuts the
+// link both ways without FIN or RST: the client notices only by its own
+// clock (an unanswered PING).
+type replyHolder struct {
+	ln      net.Listener
+	target  string
+	holding atomic.Bool
+	cut     atomic.Bool
+	dropped atomic.Int64 // reply lines dropped
+	mu      sync.Mutex
+	conns   []net.Conn
+}
+
+func newReplyHolder(t *testing.T, target string) *replyHolder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &replyHolder{ln: ln, target: target}
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go p.pipe(s, c, false)
+			go p.pipe(c, s, true)
+		}
+	}()
+	return p
+}
+
+// pipe copies src to dst; replies (from the member) are dropped while
+// holding, and nothing is forwarded once cut.
+func (p *replyHolder) pipe(dst, src net.Conn, replies bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.cut.Load() {
+			if replies && p.holding.Load() {
+				p.dropped.Add(int64(strings.Count(string(buf[:n]), "\n")))
+			} else if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // closed, or the test's end
+		}
+	}
+}
+
+// TestClientLostRepliesAgree: one Go client, 30 goroutines each locking
+// and unlocking a name of its own, at a member whose replies are then
+// withheld (it applies what it is sent; the client hears nothing) and
+// whose link is cut without FIN; the client resumes at another member and
+// sends again what had no answer. Afterwards the client and the cluster
+// agree (consistent CHECKs): the session holds nothing no goroutine knows
+// of, no Lease is live on a lock the session does not hold with its
+// token, and every name can be locked again. With more changes in flight
+// than the cluster keeps results of (RequestWindow), the oldest retries
+// were refused: locks leaked, Leases stayed live on released locks, names
+// stuck in the client.
+func TestClientLostRepliesAgree(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.leader()
+	c.settled()
+	var f *member
+	for _, m := range c.members {
+		if m != l {
+			f = m
+			break
+		}
+	}
+	p := newReplyHolder(t, f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	var others []string
+	for _, m := range c.members {
+		if m != f {
+			others = append(others, m.addr)
+		}
+	}
+	a, err := lockd.Dial(ctx, p.ln.Addr().String()+","+strings.Join(others, ","), lockd.Options{Client: "many"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	const goroutines = 30
+	name := func(i int) string { return fmt.Sprintf("leak-%d", i) }
+	var rounds atomic.Int64
+	stop := make(chan struct{})
+	live := make([]*lockd.Lease, goroutines)
+	var wg sync.WaitGroup
+	for i := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-a.Done():
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), safety)
+				l, err := a.Lock(ctx, name(i), lockd.Exclusive)
+				cancel()
+				if err != nil {
+					continue
+				}
+				ctx, cancel = context.WithTimeout(context.Background(), safety)
+				err = l.Unlock(ctx)
+				cancel()
+				if err != nil && l.Err() == nil {
+					live[i] = l // it still believes it holds the lock
+					return
+				}
+				rounds.Add(1)
+			}
+		}()
+	}
+	waitFor(t, "rounds before the fault", func() bool { return rounds.Load() >= 100 })
+	p.holding.Store(true)
+	waitFor(t, "replies withheld", func() bool { return p.dropped.Load() >= lockd.RequestWindow })
+	p.cut.Store(true)
+	after := rounds.Load()
+	waitFor(t, "rounds after the resume", func() bool { return rounds.Load() >= after+100 || a.Err() != nil })
+	close(stop)
+	wg.Wait()
+	if err := a.Err(); err != nil {
+		t.Fatalf("the client ended: %v", err)
+	}
+	if a.Server() == p.ln.Addr().String() {
+		t.Fatal("the client never left the member whose replies were withheld")
+	}
+	checker, err := lockd.Dial(ctx, l.addr, lockd.Options{Client: "checker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer checker.Close()
+	holders := func(n string) []lockd.HolderStatus {
+		r, err := checker.Check(ctx, n, lockd.ConsistencyConsistent)
+		if err != nil {
+			t.Fatalf("CHECK %s: %v", n, err)
+		}
+		return r.Holders
+	}
+	for i, l := range live {
+		if l == nil || l.Err() != nil {
+			continue
+		}
+		if h := holders(name(i)); len(h) != 1 || h[0].Session != a.Session() || h[0].Token != l.Token {
+			t.Errorf("the client's Lease on %s (token %d) is live, but the cluster says its holders are %+v", name(i), l.Token, h)
+		}
+	}
+	// What the client did not know of is released in the background
+	// once it resumed: poll until then.
+	var stray []string
+	for deadline := time.Now().Add(safety / 2); ; {
+		stray = nil
+		for i := range goroutines {
+			for _, h := range holders(name(i)) {
+				if h.Session == a.Session() && (live[i] == nil || live[i].Err() != nil || live[i].Token != h.Token) {
+					stray = append(stray, fmt.Sprintf("%s (token %d)", name(i), h.Token))
+				}
+			}
+		}
+		if len(stray) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(stray) > 0 {
+		t.Fatalf("the session holds %d locks that no goroutine knows of: %s", len(stray), strings.Join(stray, ", "))
+	}
+	for i := range goroutines {
+		if live[i] != nil {
+			continue
+		}
+		l, err := a.Lock(ctx, name(i), lockd.Exclusive)
+		if err != nil {
+			t.Errorf("Lock %s after the run: %v", name(i), err)
+			continue
+		}
+		if err := l.Unlock(ctx); err != nil {
+			t.Errorf("Unlock %s after the run: %v", name(i), err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, within safety.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(safety); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
