@@ -142,10 +142,10 @@ func findLost(workers [][]TraceOp, spans []span) *LostUpdate {
 				x = op
 			}
 		}
-		// X must have written after the balance By read (a later version):
-		// when X itself wrote back a stale balance, the versions cross and
-		// the pair does not tell the story of one lost write.
-		if x == nil || x.WroteVersion <= by.ReadVersion || !covered(spans, x.Read, by.Wrote) || carried(all, *x, by) {
+		// X must not have written an older version than the balance By
+		// read: when X itself wrote back a stale balance, the versions
+		// cross and the pair does not tell the story of one lost write.
+		if x == nil || x.WroteVersion < by.ReadVersion || !covered(spans, x.Read, by.Wrote) || carried(all, *x, by) {
 			continue
 		}
 		lu := &LostUpdate{Overwritten: *x, By: by, SameRead: x.read == by.read,
