@@ -3,9 +3,9 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 
+	"mplock/internal/freeport"
 	"mplock/netproxy"
 )
 
@@ -98,24 +98,14 @@ func (m *mesh) close() {
 	}
 }
 
-// freePorts returns n loopback addresses with ports free a moment ago.
-// Another program can take one before the node binds it: the node then
-// fails to start, and the run says so.
+// freePorts returns n loopback addresses with ports free a moment ago,
+// below the kernel's ephemeral range (internal/freeport). Another program
+// can take one before the node binds it: the node then fails to start, and
+// the run says so.
 func freePorts(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("coordinator: a free port: %w", err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
+	addrs, err := freeport.Loopback(n)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
 	}
-	return out, nil
+	return addrs, nil
 }

@@ -8,19 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"mplock/internal/freeport"
 	"mplock/internal/safefile"
 	"mplock/lockd"
 	"mplock/lockd/lockbench"
@@ -64,7 +62,7 @@ func startBenchCluster(ctx context.Context, n int, extra []string) (*benchCluste
 		return nil, err
 	}
 	c := &benchCluster{dir: dir}
-	ports, err := fixedPorts(2 * n)
+	ports, err := freeport.Loopback(2 * n)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -114,26 +112,6 @@ func writeClusterSecret(path string) (string, error) {
 		err = cerr
 	}
 	return secret, err
-}
-
-// fixedPorts returns n loopback addresses that were free a moment ago,
-// below the ephemeral range, so that no outgoing connection takes one of
-// them while its member is down.
-func fixedPorts(n int) ([]string, error) {
-	var out []string
-	for tries := 0; len(out) < n; tries++ {
-		if tries > 1000 {
-			return nil, errors.New("no free loopback ports between 20000 and 32000")
-		}
-		a := "127.0.0.1:" + strconv.Itoa(20000+rand.IntN(12000))
-		ln, err := net.Listen("tcp", a)
-		if err != nil || slices.Contains(out, a) {
-			continue
-		}
-		ln.Close()
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 // start starts member i (again) and waits for its first line.

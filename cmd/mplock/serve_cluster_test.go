@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"mplock/internal/freeport"
 	"mplock/internal/proctest"
 	"mplock/lockd"
 )
@@ -62,23 +63,15 @@ type serveCluster struct {
 	procs  []*serveProc
 }
 
-// freePorts returns n loopback addresses that were free a moment ago.
+// freePorts returns n loopback addresses that were free a moment ago,
+// below the ephemeral range (internal/freeport).
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
+	addrs, err := freeport.Loopback(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
+	return addrs
 }
 
 func startServeCluster(t *testing.T, n int, args ...string) *serveCluster {

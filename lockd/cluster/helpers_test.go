@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"mplock/internal/freeport"
 	"mplock/lockd"
 	"mplock/lockd/replica"
 )
@@ -40,18 +41,19 @@ func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	c := &testCluster{t: t}
 	var peers []replica.Peer
 	var lns []net.Listener
+	// Raft ports must be known before the members start: below the
+	// ephemeral range, where no outgoing connection takes one meanwhile.
+	raftAddrs, err := freeport.Loopback(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
-		raft, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raft.Addr().String()})
-		raft.Close()
+		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raftAddrs[i]})
 	}
 	for i := range n {
 		cfg := Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr, DataDir: filepath.Join(dir, peers[i].ID),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"mplock/internal/freeport"
 	"mplock/lockd"
 	"mplock/lockd/cluster"
 	"mplock/lockd/replica"
@@ -150,18 +151,19 @@ func startCluster(t *testing.T, n int) []string {
 	dir := t.TempDir()
 	var peers []replica.Peer
 	var lns []net.Listener
+	// Raft ports must be known before the members start: below the
+	// ephemeral range, where no outgoing connection takes one meanwhile.
+	raftAddrs, err := freeport.Loopback(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
-		r, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: r.Addr().String()})
-		r.Close()
+		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raftAddrs[i]})
 	}
 	var addrs []string
 	for i, ln := range lns {
