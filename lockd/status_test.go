@@ -199,3 +199,46 @@ func TestStatusPageEndsByBytes(t *testing.T) {
 		t.Fatalf("pages listed %d names, want the %d names once in order", len(got), len(want))
 	}
 }
+
+// TestStatusPagesByBytesOverTheWire: a STATUS limit=10000 of names long
+// enough that the page ends by its size says so with next=, and
+// Client.Status follows next= through every name.
+func TestStatusPagesByBytesOverTheWire(t *testing.T) {
+	_, addr := startServer(t, Config{MaxLocksPerSession: 5000})
+	c := dialRaw(t, addr)
+	const n = 3000 // 128-byte names: about 750 KB of HOLDER lines
+	fillLocks(t, c, strings.Repeat("w", MaxNameLen-6), n)
+	c.send("STATUS limit=10000")
+	size, holders := 0, 0
+	var final string
+	for {
+		line := c.expect("")
+		size += len(line) + 1
+		if strings.HasPrefix(line, "HOLDER ") {
+			holders++
+		}
+		if strings.HasPrefix(line, "OK STATUS ") {
+			final = line
+			break
+		}
+	}
+	t.Logf("STATUS limit=10000 of %d names: %d names, %d bytes", n, holders, size)
+	if holders >= n || size > MaxStatusPageBytes || !strings.Contains(final, " next=") {
+		t.Fatalf("STATUS limit=10000 of %d names: %d names in %d bytes, ending %q; want a page of at most %d bytes, with next=",
+			n, holders, size, final, MaxStatusPageBytes)
+	}
+	st, err := dial(t, addr, "pager").Status(testCtx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range st.Locks {
+		if seen[l.Name] {
+			t.Fatalf("%s listed twice", l.Name)
+		}
+		seen[l.Name] = true
+	}
+	if len(seen) != n || len(st.Sessions) != 2 || st.Next != "" {
+		t.Fatalf("Client.Status listed %d names and %d sessions (next %q), want %d and 2", len(seen), len(st.Sessions), st.Next, n)
+	}
+}
