@@ -242,3 +242,26 @@ func TestStatusPagesByBytesOverTheWire(t *testing.T) {
 		t.Fatalf("Client.Status listed %d names and %d sessions (next %q), want %d and 2", len(seen), len(st.Sessions), st.Next, n)
 	}
 }
+
+// BenchmarkStatusFullPage measures what the server does for a STATUS of
+// a default page (1,000 names, one holder each, of 10,000 in the table):
+// the page, its count of bytes, and its encoding.
+func BenchmarkStatusFullPage(b *testing.B) {
+	tb := NewTable(TableLimits{MaxLocksPerSession: 10000})
+	now := time.Unix(1000, 0)
+	tb.Open(1, SessionInfo{Client: "bench", PID: 1, Addr: "127.0.0.1:1", Since: now})
+	for i := range 10000 {
+		if _, err := tb.Lock(now, 1, LockRequest{Name: fmt.Sprintf("name-%07d", i), TTL: time.Minute}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var buf []byte
+	for b.Loop() {
+		st := tb.StatusPage(now, StatusQuery{After: "name-0005000"})
+		if len(st.Locks) != DefaultStatusLimit {
+			b.Fatalf("page of %d names", len(st.Locks))
+		}
+		buf = appendStatus(buf[:0], st)
+	}
+	b.SetBytes(int64(len(buf)))
+}
