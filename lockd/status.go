@@ -261,8 +261,9 @@ type StatusQuery struct {
 // q.Limit lines plus those of its last name (one per session at most),
 // and, past its first name, at most MaxStatusPageBytes. Next is set when
 // more names follow. A page walks the ordered index of names from
-// q.After: its work is O(log n + the page), whatever the number n of
-// names, and its memory the size of the page.
+// q.After: its work is O(log n + the page, and the name after it when the
+// page ends by bytes), whatever the number n of names, and its memory the
+// size of the page.
 func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 	if q.Name != "" {
 		return t.Status(now, q.Name)

@@ -7,8 +7,9 @@ package lockd
 // and numbers are counted exactly; a time at its longest RFC 3339 form
 // with nanoseconds (maxTimeLen, for years 0 to 9999: any the server's
 // clock gives) and a lease at the longest Duration.String (maxDurationLen,
-// where "30s" takes 3). A change to those encoders must keep these counts
-// above them (TestStatusBytesCoverTheEncoding checks the extremes).
+// 25 bytes where "30s" takes 3), so an everyday HOLDER line is counted
+// about a tenth above its size. A change to those encoders must keep these
+// counts at or above them (TestStatusBytesCoverTheEncoding checks).
 const (
 	maxTimeLen     = len("2006-01-02T15:04:05.999999999Z")
 	maxDurationLen = len("-2562047h47m16.854775808s")
