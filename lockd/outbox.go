@@ -15,9 +15,9 @@ const (
 	// DefaultMaxPending is the default Config.MaxPendingOutput: the most a
 	// session may have waiting to be written. A session's own replies stop
 	// at outboxSoft plus one reply (the largest, a STATUS page, is bounded
-	// by its limit); what others cause it to be sent (grants, lost leases)
-	// is bounded by the locks it holds and waits for. A session that still
-	// reaches it is closed.
+	// by its limit and MaxStatusPageBytes); what others cause it to be
+	// sent (grants, lost leases) is bounded by the locks it holds and
+	// waits for. A session that still reaches it is closed.
 	DefaultMaxPending = 8 << 20
 )
 

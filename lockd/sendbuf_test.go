@@ -8,8 +8,8 @@ import (
 )
 
 // fillStatus has a new session take n locks with long names, so that a
-// STATUS page of every name is large, and returns how large (what the
-// server would send for it now).
+// STATUS page of every name is large, and returns how large the first
+// page is (what the server would send for it now).
 func fillStatus(t *testing.T, srv *Server, addr string, n int) int {
 	t.Helper()
 	filler := dialRaw(t, addr)
@@ -18,23 +18,25 @@ func fillStatus(t *testing.T, srv *Server, addr string, n int) int {
 }
 
 // TestNonReadersKernelMemoryBounded is the attack's M5: clients that ask
-// for a large STATUS page and do not read it may not park it in the
-// kernel. Each of them gets one page of about 1 MB; what the server's
-// socket to each holds unsent must stay within the send buffer the
-// server fixed (twice sendBuffer, as Linux counts it). Left to itself the
-// kernel grows the buffer to megabytes and takes the whole page.
+// for large STATUS pages and do not read them may not park them in the
+// kernel. Each of them asks for the first page four times at once (a
+// page ends at MaxStatusPageBytes, so four make about 1 MB); what the
+// server's socket to each holds unsent must stay within the send buffer
+// the server fixed (twice sendBuffer, as Linux counts it). Left to itself
+// the kernel grows the buffer to megabytes and takes all four pages.
 func TestNonReadersKernelMemoryBounded(t *testing.T) {
-	const clients = 4
+	const clients, pages = 4, 4
 	srv, addr := startServer(t, Config{MaxLocksPerSession: 10000, WriteTimeout: time.Minute})
-	page := fillStatus(t, srv, addr, 6000)
+	page := fillStatus(t, srv, addr, 3000)
 	bound := 2 * sendBuffer
-	if page < 3*bound {
-		t.Fatalf("a STATUS page of %d bytes cannot show a send buffer bounded at %d", page, bound)
+	if pages*page < 3*bound {
+		t.Fatalf("%d STATUS pages of %d bytes cannot show a send buffer bounded at %d", pages, page, bound)
 	}
+	requests := strings.Repeat("STATUS limit=10000\n", pages)
 	total := 0
 	for i := range clients {
 		c := dialSlowReader(t, addr)
-		if _, err := c.Write([]byte("STATUS limit=10000\n")); err != nil {
+		if _, err := c.Write([]byte(requests)); err != nil {
 			t.Fatal(err)
 		}
 		waitStuck(t, addr, c)
@@ -42,7 +44,7 @@ func TestNonReadersKernelMemoryBounded(t *testing.T) {
 		if !ok {
 			t.Fatalf("client %d: no server socket found in /proc/net/tcp", i)
 		}
-		t.Logf("client %d: the server's socket holds %d bytes of a %d-byte page", i, queued, page)
+		t.Logf("client %d: the server's socket holds %d bytes of %d pages of %d bytes", i, queued, pages, page)
 		if queued > bound {
 			t.Errorf("client %d: the server's socket holds %d unsent bytes, over the bound of %d", i, queued, bound)
 		}
@@ -51,38 +53,42 @@ func TestNonReadersKernelMemoryBounded(t *testing.T) {
 	if total > clients*bound {
 		t.Errorf("%d non-reading clients: %d bytes in the server's sockets, over %d", clients, total, clients*bound)
 	}
-	// A client that reads gets the whole page, as before.
+	// A client that reads gets every page, as before.
 	r := dialRaw(t, addr)
-	r.send("STATUS limit=10000")
+	if _, err := r.c.Write([]byte(requests)); err != nil {
+		t.Fatal(err)
+	}
 	r.c.SetReadDeadline(time.Now().Add(safety))
 	got := 0
-	for {
+	for n := 0; n < pages; {
 		line, err := r.br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("reading STATUS after %d bytes: %v", got, err)
 		}
 		got += len(line)
 		if strings.HasPrefix(line, "OK STATUS ") {
-			break
+			n++
 		}
 	}
-	if got < page-page/10 {
-		t.Errorf("a reading client got a STATUS of %d bytes, want about %d", got, page)
+	if got < pages*(page-page/10) {
+		t.Errorf("a reading client got %d STATUS pages in %d bytes, want about %d", pages, got, pages*page)
 	}
 }
 
 // TestOutputBoundCountsTheKernel: MaxPendingOutput bounds the output
 // waiting for a client wherever it waits, the kernel's send buffer
 // included, so a reply that would fit the outbox alone but not beside
-// what the kernel may hold closes the session.
+// what the kernel may hold closes the session. (A STATUS page, the
+// largest reply, is at most MaxStatusPageBytes: the bound here is small
+// enough for one page to pass its outbox's share.)
 func TestOutputBoundCountsTheKernel(t *testing.T) {
-	const maxPending = 1 << 20
+	const maxPending = 256 << 10
 	var logs syncBuffer
 	srv, addr := startServer(t, Config{MaxPendingOutput: maxPending, MaxLocksPerSession: 10000,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	// A page between the outbox's share and the whole bound: the server
-	// asks for a send buffer of a quarter of 1 MiB, which Linux doubles.
-	page := fillStatus(t, srv, addr, 4300)
+	// asks for a send buffer of a quarter of 256 KiB, which Linux doubles.
+	page := fillStatus(t, srv, addr, 3000)
 	lo, hi := maxPending-2*min(sendBuffer, maxPending/4), maxPending
 	if page <= lo+lo/50 || page >= hi-hi/50 {
 		t.Fatalf("a STATUS page of %d bytes is not between %d and %d", page, lo, hi)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,19 +14,23 @@ import (
 // TestShutdownClosesNonReaders is the attack's low finding: clients that
 // do not read must not hold up a shutdown until their write timeout (here
 // a minute, three times the test's context). Three clients sit on STATUS
-// pages they do not read; Shutdown must end within its context, with no
-// error, tell a client that reads (a holder: ErrShutdown), and log that
-// it closed the others.
+// pages they do not read (three pages each, more than the kernel's send
+// buffer takes, so that the server is blocked writing to each); Shutdown
+// must end within its context, with no error, tell a client that reads
+// (a holder: ErrShutdown), and log that it closed the others.
 func TestShutdownClosesNonReaders(t *testing.T) {
 	var logs syncBuffer
 	srv, addr := startServer(t, Config{WriteTimeout: 3 * safety, MaxLocksPerSession: 10000,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	filler := dialRaw(t, addr)
 	fillLocks(t, filler, "page", 3000)
-	const nonReaders = 3
+	const nonReaders, pages = 3, 3
+	if page := len(appendStatus(nil, srv.status(StatusQuery{Limit: MaxStatusLimit}))); pages*page < 2*(2*sendBuffer) {
+		t.Fatalf("%d STATUS pages of %d bytes fit in the kernel's send buffer (%d)", pages, page, 2*sendBuffer)
+	}
 	for range nonReaders {
 		c := dialSlowReader(t, addr)
-		if _, err := c.Write([]byte("STATUS limit=10000\n")); err != nil {
+		if _, err := c.Write([]byte(strings.Repeat("STATUS limit=10000\n", pages))); err != nil {
 			t.Fatal(err)
 		}
 		waitStuck(t, addr, c)

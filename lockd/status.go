@@ -232,6 +232,15 @@ const (
 	DefaultStatusLimit = 1000
 	// MaxStatusLimit is the largest limit= a STATUS may ask for.
 	MaxStatusLimit = 10000
+	// MaxStatusPageBytes bounds a STATUS page of every name as sent, its
+	// SESSION lines and final line included: a page ends, at the end of a
+	// name, before the name that would take it past this many bytes. So a
+	// client that asks for a page and does not read it parks at most about
+	// this much output in the server (beside the kernel's share), and not
+	// a page of 10,000 names, megabytes; a page's first name is listed
+	// whatever its size, and the sessions whatever theirs, so a page can
+	// exceed it only by one name's lines or a first page's SESSION lines.
+	MaxStatusPageBytes = 256 << 10
 )
 
 // StatusQuery selects what STATUS lists: one name, or a page of every
@@ -246,11 +255,15 @@ type StatusQuery struct {
 // the names after q.After, in name order, with their holders and waiters,
 // and every session on the first page (q.After empty). A page ends after
 // q.Limit names, or earlier, at the end of a name, once it lists q.Limit
-// holders and waiters; so a page has at most q.Limit names and q.Limit
-// lines plus those of its last name (one per session at most). Next is
-// set when more names follow. A page walks the ordered index of names
-// from q.After: its work is O(log n + the page), whatever the number n of
-// names, and its memory the size of the page.
+// holders and waiters, or before a name whose lines would take it past
+// MaxStatusPageBytes (counted as it goes, at least what appendStatus
+// writes; see lockStatusBytes); so a page has at most q.Limit names and
+// q.Limit lines plus those of its last name (one per session at most),
+// and, past its first name, at most MaxStatusPageBytes. Next is set when
+// more names follow. A page walks the ordered index of names from
+// q.After: its work is O(log n + the page, and the name after it when the
+// page ends by bytes), whatever the number n of names, and its memory the
+// size of the page.
 func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 	if q.Name != "" {
 		return t.Status(now, q.Name)
@@ -260,7 +273,12 @@ func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 		limit = DefaultStatusLimit
 	}
 	st := Status{Now: now}
-	lines := 0
+	if q.After == "" {
+		st.Sessions = t.sessionStatus()
+	}
+	// size is the page's bytes so far, its final line included but for
+	// the name after next=, which is the last name's.
+	lines, size := 0, statusFinalMax+sessionStatusBytes(st.Sessions)
 	t.names.AscendGreaterOrEqual(q.After, func(name string) bool {
 		if name == q.After {
 			return true
@@ -270,13 +288,16 @@ func (t *Table) StatusPage(now time.Time, q StatusQuery) Status {
 			return false
 		}
 		ls := t.lockStatus(name)
+		n := lockStatusBytes(ls)
+		if len(st.Locks) > 0 && size+n+len(name) > MaxStatusPageBytes {
+			st.Next = st.Locks[len(st.Locks)-1].Name
+			return false
+		}
 		lines += len(ls.Holders) + len(ls.Waiters)
+		size += n
 		st.Locks = append(st.Locks, ls)
 		return true
 	})
-	if q.After == "" {
-		st.Sessions = t.sessionStatus()
-	}
 	return st
 }
 

@@ -19,7 +19,8 @@ import (
 
 // TestServeShutdownWithNonReaders is the attack's low finding, end to
 // end: SIGTERM or SIGINT to an `mplock serve` with clients sitting on
-// STATUS pages they do not read (their write timeout a minute away)
+// STATUS pages they do not read (three pages each, more than the
+// kernel's send buffer takes; their write timeout a minute away)
 // exits 0 before its shutdown deadline, tells a holder its lock is lost,
 // and logs how many sessions it closed. (It took 6.6s and exited 1,
 // "context deadline exceeded".)
@@ -63,7 +64,7 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	server := netAddr(t, addr)
 	for range nonReaders {
 		c := dialSlowReader(t, addr)
-		if _, err := c.Write([]byte("STATUS limit=10000\n")); err != nil {
+		if _, err := c.Write([]byte(strings.Repeat("STATUS limit=10000\n", 3))); err != nil {
 			t.Fatal(err)
 		}
 		proctest.WaitSendStuck(t, server, c.LocalAddr().(*net.TCPAddr))

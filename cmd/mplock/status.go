@@ -22,10 +22,10 @@ all; for all, also the sessions. Ages are by the server's clock. Against a
 cluster, every member comes first: its role, term, commit and applied
 index, its lag behind the leader's commit index (entries), and when it last
 heard from the leader; a member that does not answer is shown down.
-All names are read page by page (STATUS after=, up to 10,000 names a
-request), so a server with many locks never holds the whole listing for
-one client; the pages are not one snapshot, but each name's holders and
-waiters are consistent.
+All names are read page by page (STATUS after=, up to 10,000 names or
+256 KiB a request), so a server with many locks never holds the whole
+listing for one client; the pages are not one snapshot, but each name's
+holders and waiters are consistent.
 
 --wait-holders and --wait-waiters make status wait (polling every 10ms, up
 to --timeout) until the listing has at least that many holders and waiters,
