@@ -101,6 +101,14 @@ func NewNode(cfg Config) (*Node, error) {
 		Stream:                stream,
 		MaxPool:               8,
 		Timeout:               10 * time.Second,
+		// No pipelining: every AppendEntries is synchronous under the
+		// transport's deadlines. With raft's default (2 in flight) the
+		// pipeline's decoder and the replication goroutine can each wait
+		// for the other when a follower goes silent, and Raft.Shutdown
+		// then never returns (a member hung 9 minutes in a test; the same
+		// deadlock as grafana/pyroscope#5518). hashicorp/raft#541 measured
+		// pipelining as of little benefit to latency or throughput.
+		MaxRPCsInFlight: 1,
 	})
 	peers := newTCPPeers(cfg.Secret, cfg.PeerAddr)
 	n, err := newNode(cfg, deps{trans: trans, peers: peers, stores: st, advertise: raft.ServerAddress(advertise),
