@@ -54,7 +54,10 @@ type LostUpdate struct {
 	// version), so both wrote the same version.
 	SameRead bool
 	// Writes is how many writes By's write erased: every write since the
-	// balance By read, Overwritten's the last of them.
+	// balance By read, Overwritten's the last of them. Below 1 when
+	// Overwritten was itself a stale write (its worker read before the
+	// balance By read, so the versions cross): report.LostUpdateText
+	// tells that story.
 	Writes int64
 }
 
@@ -142,10 +145,7 @@ func findLost(workers [][]TraceOp, spans []span) *LostUpdate {
 				x = op
 			}
 		}
-		// X must not have written an older version than the balance By
-		// read: when X itself wrote back a stale balance, the versions
-		// cross and the pair does not tell the story of one lost write.
-		if x == nil || x.WroteVersion < by.ReadVersion || !covered(spans, x.Read, by.Wrote) || carried(all, *x, by) {
+		if x == nil || !covered(spans, x.Read, by.Wrote) || carried(all, *x, by) {
 			continue
 		}
 		lu := &LostUpdate{Overwritten: *x, By: by, SameRead: x.read == by.read,

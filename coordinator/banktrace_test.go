@@ -78,18 +78,17 @@ func TestFindLost(t *testing.T) {
 	t.Run("crossed", func(t *testing.T) {
 		// W1 reads v41; meanwhile W0 writes v42..v45; W0 reads its v45;
 		// W1's stale write of v42 lands over v45 (carried on by W0, so not
-		// lost); W0 writes v46 over W1's v42. W1's update is lost, but
-		// the versions cross (W1 wrote v42, W0 had read v45): no story of
-		// "every write since the balance By read" can be told of that
-		// pair (it would erase -3 writes), so it is not shown.
+		// lost); W0 writes v46 over W1's v42: W1's update is lost, by a
+		// write whose read came after W1's read (the versions cross).
 		v45 := shm.PackAccount(45, 4)
 		w := [][]TraceOp{
 			{op(0, 41, 0, 1, 2, 0), op(0, 42, 1, 3, 4, 0), op(0, 43, 2, 5, 6, 0), op(0, 44, 3, 7, 8, 0),
 				op(0, 45, 4, 11, 13, w1wrote)},
 			{op(1, 41, 0, 1, 12, v45)},
 		}
-		if lu := findLost(w, full); lu != nil {
-			t.Fatalf("%+v; want none (the only lost write crossed versions)", lu)
+		lu := findLost(w, full)
+		if lu == nil || lu.Overwritten.Slot != 1 || lu.By.Slot != 0 || lu.Writes >= 1 {
+			t.Fatalf("%+v; want W1's stale write overwritten by W0's last, Writes below 1", lu)
 		}
 	})
 	t.Run("not covered", func(t *testing.T) {
