@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -110,8 +112,21 @@ func (b *Backend) Health(mux *http.ServeMux) {
 			w.Write([]byte("ready: leader " + st.Leader + "\n"))
 		case st.Leader == "":
 			http.Error(w, "not ready: no leader known", http.StatusServiceUnavailable)
+		case st.State != "Leader" && st.State != "Follower":
+			http.Error(w, "not ready: no leader: this member is a "+strings.ToLower(st.State)+heardText(st), http.StatusServiceUnavailable)
+		case st.State == "Follower" && st.AppliedIndex >= st.CommitIndex:
+			http.Error(w, "not ready: no leader"+heardText(st), http.StatusServiceUnavailable)
 		default:
 			http.Error(w, "not ready: applying the log up to the commit index", http.StatusServiceUnavailable)
 		}
 	})
+}
+
+// heardText says when a member last heard from the leader it names, for
+// /readyz: " (last heard from n3 1.2s ago)", or " (never heard from n3)".
+func heardText(st replica.Status) string {
+	if st.LastContact < 0 {
+		return " (never heard from " + st.Leader + ")"
+	}
+	return " (last heard from " + st.Leader + " " + st.LastContact.Round(time.Millisecond).String() + " ago)"
 }

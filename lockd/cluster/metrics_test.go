@@ -66,7 +66,7 @@ func TestHealthAndMetrics(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz of a member alone: %d %q", code, body)
+			t.Fatalf("/readyz of a member alone: %d %q; its status %+v", code, body, f.be.node.Status())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -39,8 +39,9 @@ type Status struct {
 	// LastContact: how long since this node heard from the leader (0 as
 	// leader, -1 never), in ns.
 	LastContact time.Duration `json:"last_contact_ns"`
-	// Ready: a leader is known and this node has applied every entry it
-	// knows to be committed (/readyz).
+	// Ready: this node leads, or follows a leader it heard from within two
+	// heartbeat timeouts, and has applied every entry it knows to be
+	// committed (/readyz).
 	Ready   bool     `json:"ready"`
 	Members []Member `json:"members"`
 }
@@ -67,7 +68,13 @@ func (n *Node) Status() Status {
 		// the commit index.
 		st.AppliedIndex = st.CommitIndex
 	}
-	st.Ready = st.Leader != "" && st.AppliedIndex >= st.CommitIndex
+	// raft can go on naming the last leader for a while after this node
+	// stopped hearing from it (a candidate that has not yet cleared it):
+	// only a leader, or a follower that heard from its leader within two
+	// heartbeat timeouts, is ready.
+	heard := st.State == raft.Leader.String() ||
+		st.State == raft.Follower.String() && st.LastContact >= 0 && st.LastContact <= 2*n.cfg.HeartbeatTimeout
+	st.Ready = heard && st.Leader != "" && st.AppliedIndex >= st.CommitIndex
 	return st
 }
 
