@@ -82,7 +82,7 @@ for _ in $(seq 100); do
 		# others go on until Ctrl-C, or until none is left.
 		live=("${pids[@]}")
 		while ((${#live[@]})); do
-			wait -n "${live[@]}" || true
+			wait -n "${live[@]}" 2>/dev/null || true # not bash's own "Killed" line: ours follows
 			next=()
 			for i in 0 1 2; do
 				p=${pids[i]}

@@ -15,8 +15,9 @@ func memberCommand() *cli.Command {
 		Usage:     "list, add or remove the members of an mplock serve cluster",
 		UsageText: "mplock member list [--json] [--server ADDR[,ADDR...]]\n   mplock member add <id> <raft-host:port>\n   mplock member remove <id>",
 		Description: `Talks to any member of a cluster (--server, MPLOCK_SERVER), which forwards a
-change to the leader. With a --token-file, the secret is needed for every
-one of these.
+change to the leader. Each of these presents the cluster's secret
+(--token-file, or MPLOCK_TOKEN_FILE): a cluster's members all have one, and
+add and remove are refused without it.
 
 list shows every member: its role (leader, follower, candidate, or down
 when it does not answer), term, commit and applied index, how many entries

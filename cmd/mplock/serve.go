@@ -138,6 +138,10 @@ func serveAction(c *cli.Context) error {
 	}
 	if f := c.String("token-file"); f != "" {
 		if cfg.Secret, err = readSecret(f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("serve: %w; make one with: mkdir -p %s && (umask 077; head -c 32 /dev/urandom | base64 > %s)",
+					err, filepath.Dir(f), f)
+			}
 			return fmt.Errorf("serve: %w", err)
 		}
 		if len(cfg.Secret) < shortSecret {

@@ -65,7 +65,7 @@ func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) 
 		}
 		return cluster.Config{}, usageErrorf("serve: %s needs --token-file: without a secret any process that reaches a member's raft or client port "+
 			"could release others' locks, stop the members or change the membership. Make one (umask 077; head -c 32 /dev/urandom | base64 > secret) "+
-			"and give the same file to every member and client: --token-file secret", flag)
+			"and give the same file to every member and client: --token-file secret (serve reads only the flag, not MPLOCK_TOKEN_FILE)", flag)
 	}
 	// Created with its missing parents (mkdir -p -m 700), and refused
 	// unless private: the log holds every lock and session.
