@@ -228,7 +228,7 @@ func (b *Backend) apply(cmd replica.Command) (*replica.Result, error) {
 func unavailable(err error) string {
 	switch {
 	case errors.Is(err, replica.ErrNoLeader):
-		return "no leader: " + trim(err)
+		return "no leader: this member knows of none (most members are down or cut off, or it is no longer a member)"
 	case errors.Is(err, context.Canceled):
 		return "server shutting down"
 	}

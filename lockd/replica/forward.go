@@ -102,7 +102,7 @@ func (n *Node) toLeader(ctx context.Context, do func(ctx context.Context, id raf
 		case <-ctx.Done():
 			t.Stop()
 			if errors.Is(last, ErrNoLeader) {
-				return notApplied(fmt.Errorf("%w within %w", ErrNoLeader, ctx.Err()))
+				return notApplied(fmt.Errorf("%w: waited for one until %w", ErrNoLeader, ctx.Err()))
 			}
 			return last
 		}
