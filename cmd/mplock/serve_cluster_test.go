@@ -18,6 +18,7 @@ import (
 	"mplock/internal/freeport"
 	"mplock/internal/proctest"
 	"mplock/lockd"
+	"mplock/lockd/lockdtest"
 )
 
 // These tests run real clusters of `mplock serve` processes: free loopback
@@ -634,52 +635,9 @@ func TestClusterClientAgreesAfterLostReplies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 	defer cancel()
 	checker := dialCluster(t, c.servers(), "checker")
-	holders := func(n string) []lockd.HolderStatus {
-		r, err := checker.Check(ctx, n, lockd.ConsistencyConsistent)
-		if err != nil {
-			t.Fatalf("CHECK %s: %v", n, err)
-		}
-		return r.Holders
+	names := make([]string, goroutines)
+	for i := range names {
+		names[i] = name(i)
 	}
-	for i, l := range live {
-		if l == nil || l.Err() != nil {
-			continue
-		}
-		if h := holders(name(i)); len(h) != 1 || h[0].Session != a.Session() || h[0].Token != l.Token {
-			t.Errorf("the client's Lease on %s (token %d) is live, but the cluster says its holders are %+v", name(i), l.Token, h)
-		}
-	}
-	// The client releases what it did not know of once it resumed, in
-	// the background: poll until then.
-	var stray []string
-	for deadline := time.Now().Add(hangBound / 2); ; {
-		stray = nil
-		for i := range goroutines {
-			for _, h := range holders(name(i)) {
-				if h.Session == a.Session() && (live[i] == nil || live[i].Err() != nil || live[i].Token != h.Token) {
-					stray = append(stray, fmt.Sprintf("%s (token %d)", name(i), h.Token))
-				}
-			}
-		}
-		if len(stray) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(stray) > 0 {
-		t.Fatalf("the session holds %d locks that no goroutine knows of: %s", len(stray), strings.Join(stray, ", "))
-	}
-	for i := range goroutines {
-		if live[i] != nil {
-			continue
-		}
-		l, err := a.Lock(ctx, name(i), lockd.Exclusive)
-		if err != nil {
-			t.Errorf("Lock %s after the run: %v", name(i), err)
-			continue
-		}
-		if err := l.Unlock(ctx); err != nil {
-			t.Errorf("Unlock %s after the run: %v", name(i), err)
-		}
-	}
+	lockdtest.CheckAgreement(ctx, t, a, checker, names, live, hangBound/2)
 }

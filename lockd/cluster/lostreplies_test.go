@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mplock/lockd"
+	"mplock/lockd/lockdtest"
 )
 
 // replyHolder is a proxy for one client connection to a member that, once
@@ -173,54 +174,11 @@ func TestClientLostRepliesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer checker.Close()
-	holders := func(n string) []lockd.HolderStatus {
-		r, err := checker.Check(ctx, n, lockd.ConsistencyConsistent)
-		if err != nil {
-			t.Fatalf("CHECK %s: %v", n, err)
-		}
-		return r.Holders
+	names := make([]string, goroutines)
+	for i := range names {
+		names[i] = name(i)
 	}
-	for i, l := range live {
-		if l == nil || l.Err() != nil {
-			continue
-		}
-		if h := holders(name(i)); len(h) != 1 || h[0].Session != a.Session() || h[0].Token != l.Token {
-			t.Errorf("the client's Lease on %s (token %d) is live, but the cluster says its holders are %+v", name(i), l.Token, h)
-		}
-	}
-	// What the client did not know of is released in the background
-	// once it resumed: poll until then.
-	var stray []string
-	for deadline := time.Now().Add(safety / 2); ; {
-		stray = nil
-		for i := range goroutines {
-			for _, h := range holders(name(i)) {
-				if h.Session == a.Session() && (live[i] == nil || live[i].Err() != nil || live[i].Token != h.Token) {
-					stray = append(stray, fmt.Sprintf("%s (token %d)", name(i), h.Token))
-				}
-			}
-		}
-		if len(stray) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(stray) > 0 {
-		t.Fatalf("the session holds %d locks that no goroutine knows of: %s", len(stray), strings.Join(stray, ", "))
-	}
-	for i := range goroutines {
-		if live[i] != nil {
-			continue
-		}
-		l, err := a.Lock(ctx, name(i), lockd.Exclusive)
-		if err != nil {
-			t.Errorf("Lock %s after the run: %v", name(i), err)
-			continue
-		}
-		if err := l.Unlock(ctx); err != nil {
-			t.Errorf("Unlock %s after the run: %v", name(i), err)
-		}
-	}
+	lockdtest.CheckAgreement(ctx, t, a, checker, names, live, safety/2)
 }
 
 // waitFor polls cond until it holds, within safety.
