@@ -442,3 +442,40 @@ func TestAuthRateBoundsGuesses(t *testing.T) {
 	})
 	cl.Close()
 }
+
+// TestStrongSecretSkipsTheAuthRate is a review's N2 (first half): with
+// the global bound on AUTH attempts, a client that knew the secret waited
+// its turn behind every guess (3.2s at the median under 200 guessing
+// connections, or ERR busy). A strong secret (StrongSecret bytes or more)
+// is compared at once, whatever the guesses have spent; a short one still
+// waits its turn (TestAuthRateBoundsGuesses).
+func TestStrongSecretSkipsTheAuthRate(t *testing.T) {
+	for _, tc := range []struct {
+		secret string
+		waits  bool
+	}{
+		{"a-strong-secret-0123456789abcdef", false},
+		{"s3cret", true},
+	} {
+		// One token, given back once in 100s: the guess takes it.
+		srv, addr := startServer(t, Config{Secret: tc.secret, AuthRate: 0.01, AuthBurst: 1,
+			AuthTimeout: 10 * time.Second, AuthFailDelay: time.Minute})
+		guess := dialRaw(t, addr)
+		guess.send("AUTH guess-guess-guess-guess-guess")
+		waitPending(t, srv, 1, pendFailing)
+		ok := dialRaw(t, addr)
+		ok.send("AUTH " + tc.secret)
+		ok.c.SetReadDeadline(time.Now().Add(safety))
+		line, err := ok.br.ReadString('\n')
+		if tc.waits {
+			// Its turn comes after its AuthTimeout: refused at once.
+			if err != nil || !strings.HasPrefix(line, "ERR busy too many AUTH attempts") {
+				t.Errorf("secret %q (short) after a guess: %q, %v; want ERR busy (the AUTH rate)", tc.secret, line, err)
+			}
+			continue
+		}
+		if err != nil || line != "OK AUTH\n" {
+			t.Errorf("secret %q (strong) after a guess: %q, %v; want OK AUTH at once", tc.secret, line, err)
+		}
+	}
+}

@@ -14,6 +14,13 @@ const (
 	// DefaultAuthBurst is how many secrets it checks at once before
 	// DefaultAuthRate applies.
 	DefaultAuthBurst = 64
+	// StrongSecret is the length in bytes from which a secret is taken to
+	// be out of reach of guessing (128 bits if random), and the global
+	// bound on AUTH attempts is not applied: it would only let a flood of
+	// guesses, each waiting its turn, keep out the clients that know the
+	// secret. Each wrong secret is still answered after AuthFailDelay, and
+	// a connection waiting out that delay may be evicted for a newcomer.
+	StrongSecret = 16
 )
 
 // authLimiter bounds how many secrets the server compares, all

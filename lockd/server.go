@@ -80,8 +80,9 @@ type Config struct {
 	MaxUnauthenticated int
 	// AuthRate bounds the secrets the server compares a second, all
 	// connections together, once AuthBurst of them are spent
-	// (DefaultAuthRate and DefaultAuthBurst when zero); a right secret
-	// does not count. An AUTH waits for its turn, or is refused (ERR busy)
+	// (DefaultAuthRate and DefaultAuthBurst when zero), for a Secret
+	// shorter than StrongSecret (a longer one is compared at once); a
+	// right secret does not count. An AUTH waits for its turn, or is refused (ERR busy)
 	// when its turn would come after its AuthTimeout.
 	AuthRate  float64
 	AuthBurst int

@@ -143,5 +143,6 @@ func readSecret(path string) (string, error) {
 }
 
 // shortSecret is the length under which `mplock serve` warns that its
-// secret is easy to guess (16 bytes: 128 bits if random).
-const shortSecret = 16
+// secret is easy to guess (16 bytes: 128 bits if random), and under which
+// the server bounds AUTH attempts globally (lockd.StrongSecret).
+const shortSecret = lockd.StrongSecret

@@ -145,7 +145,7 @@ func serveAction(c *cli.Context) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 		if len(cfg.Secret) < shortSecret {
-			log.Warn("the secret in --token-file is short: guesses may find it; use 16 or more random bytes, e.g. head -c 24 /dev/urandom | base64 > FILE",
+			log.Warn("the secret in --token-file is short: guesses may find it, so AUTH attempts are limited to 20 a second for all connections together, and a flood of guesses can keep clients out; use 16 or more random bytes, e.g. head -c 24 /dev/urandom | base64 > FILE",
 				"file", f, "bytes", len(cfg.Secret))
 		}
 		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
