@@ -70,7 +70,7 @@ func (r *clusterRun) nodeArgs(i int) []string {
 	}
 	n := r.nodes[i]
 	args := []string{"serve", "--node", n.id, "--listen", n.clientAddr, "--raft-listen", n.raftAddr,
-		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","), "--token-file", r.secret,
+		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","), "--token-file", r.secret, "--peer-token-file", r.peerSecret,
 		"--peer-addr", r.mesh.peerAddrs(i), "--metrics-listen", n.metricsAddr,
 		"--election-timeout", r.plan.ElectionTimeout.String(), "--heartbeat-timeout", r.plan.HeartbeatTimeout.String(),
 		"--session-ttl", r.plan.SessionTTL.String(), "--idle-timeout", r.plan.SessionTTL.String(), "--log-level", "error"}

@@ -81,6 +81,9 @@ type clusterRun struct {
 	// secret is the file of the cluster's secret, in the private run
 	// directory: every node's --token-file, and the clients' too.
 	secret string
+	// peerSecret is the file of the members' own secret (every node's
+	// --peer-token-file), which no client is given.
+	peerSecret string
 
 	nodes []*clusterNode
 	mesh  *mesh
@@ -168,6 +171,10 @@ func (r *clusterRun) setup(ctx context.Context) error {
 	}
 	r.secret = filepath.Join(dir, "secret")
 	if err := writeSecretFile(r.secret); err != nil {
+		return err
+	}
+	r.peerSecret = filepath.Join(dir, "peer-secret")
+	if err := writeSecretFile(r.peerSecret); err != nil {
 		return err
 	}
 	addrs, err := freePorts(3 * r.plan.Nodes)

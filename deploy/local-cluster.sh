@@ -11,7 +11,9 @@
 # Members n1, n2, n3 listen for clients on 127.0.0.1:N..N+2 (default 5555)
 # and for raft on 127.0.0.1:N+2000.. (7555...), with data in DIR/n1...
 # A cluster needs a secret (--token-file): without F, a fresh one is made
-# in DIR/secret (mode 0600).
+# in DIR/secret (mode 0600). The members get one of their own for raft and
+# membership changes, DIR/peer-secret, made likewise (--peer-token-file),
+# which no client is given.
 set -euo pipefail
 
 base=5555
@@ -24,7 +26,7 @@ while (($#)); do
 	--dir) dir=$2; shift 2 ;;
 	--token-file) token=(--token-file "$2"); shift 2 ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "local-cluster.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -41,6 +43,9 @@ if ((!${#token[@]})); then
 		(umask 077 && head -c 32 /dev/urandom | base64 >"$dir/secret")
 	fi
 	token=(--token-file "$dir/secret")
+fi
+if [[ ! -e $dir/peer-secret ]]; then
+	(umask 077 && head -c 32 /dev/urandom | base64 >"$dir/peer-secret")
 fi
 
 initial=""
@@ -67,7 +72,7 @@ trap 'exit 0' INT TERM
 
 for i in 1 2 3; do
 	mplock serve --node "n$i" --listen "${clients[i-1]}" --raft-listen "127.0.0.1:$((base + 2000 + i - 1))" \
-		--data-dir "$dir/n$i" --initial-cluster "$initial" "${token[@]}" "${extra[@]}" \
+		--data-dir "$dir/n$i" --initial-cluster "$initial" "${token[@]}" --peer-token-file "$dir/peer-secret" "${extra[@]}" \
 		>"$dir/n$i.out" 2>"$dir/n$i.log" &
 	pids+=($!)
 done

@@ -122,7 +122,8 @@ func (ss *session) auth(secret string) string {
 	if wait > 0 && !ss.pause(wait) {
 		return "shutdown"
 	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Secret)) != 1 {
+	member := s.cfg.PeerSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.PeerSecret)) == 1
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Secret)) != 1 && !member {
 		s.authFail.Add(1)
 		now := time.Now()
 		if ok, skipped := s.authLog.allow(now); ok {
@@ -158,7 +159,7 @@ func (ss *session) auth(secret string) string {
 	s.open++
 	ss.registered = true
 	s.mu.Unlock()
-	ss.authed = true
+	ss.authed, ss.member = true, member
 	if s.rep == nil {
 		if why := ss.openBackend(); why != "" {
 			return why

@@ -64,6 +64,16 @@ func (c *Conn) ID() uint64 { return uint64(c.ss.id) }
 // Called from Handle only (the connection's reader sets it).
 func (c *Conn) Authenticated() bool { return c.ss.srv.cfg.Secret != "" && c.ss.authed }
 
+// Member reports whether the connection may change the membership: it
+// presented Config.PeerSecret with AUTH, or the server has no PeerSecret
+// and the connection is Authenticated. Called from Handle only.
+func (c *Conn) Member() bool {
+	if c.ss.srv.cfg.PeerSecret != "" {
+		return c.ss.authed && c.ss.member
+	}
+	return c.Authenticated()
+}
+
 // RemoteAddr is the client's address.
 func (c *Conn) RemoteAddr() string { return c.ss.conn.RemoteAddr().String() }
 

@@ -68,6 +68,11 @@ type Config struct {
 	// Secret, when set, must be presented with AUTH before any request
 	// that reads or changes locks.
 	Secret string
+	// PeerSecret, when set (a cluster member's --peer-token-file), is
+	// accepted by AUTH as well as Secret, and only a connection that
+	// presented it may change the membership (Conn.Member): the clients'
+	// secret then lets them lock, not act as members. It needs Secret.
+	PeerSecret string
 	// MaxUnauthenticated bounds the connections that have not yet
 	// presented the Secret (DefaultMaxUnauthenticated when zero): when
 	// another arrives, one of them is closed to make room (the oldest of

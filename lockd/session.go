@@ -31,6 +31,7 @@ type session struct {
 
 	// Only the reader goroutine touches these.
 	authed     bool   // presented the secret (or none is needed)
+	member     bool   // presented Config.PeerSecret: may change the membership
 	registered bool   // counted in srv.open
 	opened     bool   // open in the backend
 	client     string // from HELLO

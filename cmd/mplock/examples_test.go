@@ -181,7 +181,7 @@ var exampleCommands = map[string]exampleCommand{
 		return appendArgs("--duration", "300ms")(args)
 	}},
 	"serve": {daemon: true,
-		files: map[string]string{".config/mplock/secret": "s3cret\n"},
+		files: map[string]string{".config/mplock/secret": "s3cret\n", ".config/mplock/peer-secret": "the-members-s3cret\n"},
 		shorten: func(args []string) []string {
 			// Any free port; files it writes in its working directory.
 			out := appendArgs("--listen", "127.0.0.1:0")(args)
@@ -246,8 +246,11 @@ var exampleOverrides = map[string]exampleOverride{
 		why: "the deliberately broken mode, caught: exit 1 (clients without a pause between operations, as TestClusterCatchesLocalGrants)"},
 	"mplock cluster --faults client-pause --fencing=off --session-ttl 2s": {script: "{} --duration 6s",
 		why: "a client's pause lasts two session TTLs and 2s: 4s with the shortened TTL, from a third of the run"},
-	"mplock member remove n4": {exit: code(0), script: strings.Replace(inLocalCluster, "{}", "mplock member add n4 127.0.0.1:1 && {}", 1),
-		why: "needs a cluster with an n4 to remove"},
+	"mplock member remove n4 --token-file ~/.config/mplock/peer-secret": {exit: code(0),
+		script: strings.Replace(inLocalCluster, "{}", `export HOME=$PWD && mkdir -p ~/.config/mplock &&
+cp "$(dirname "$MPLOCK_TOKEN_FILE")/peer-secret" ~/.config/mplock/peer-secret &&
+mplock member add n4 127.0.0.1:1 --token-file ~/.config/mplock/peer-secret && {}`, 1),
+		why: "needs a cluster with an n4 to remove, and its members' secret (local-cluster.sh's, copied where the example reads it, in a HOME of the test's own)"},
 	"mplock status file_A --wait-waiters 1": {
 		why: "waits until someone queues for file_A: a holder, then a reader behind it",
 		script: "mplock client file_A WRITE held --hold 1m & holder=$!\n" +

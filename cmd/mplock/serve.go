@@ -86,8 +86,8 @@ Examples:
   mplock serve --listen 127.0.0.1:0 --addr-file /tmp/lockd.addr
   mplock serve --ttl 30s --token-file ~/.config/mplock/secret --metrics-listen 127.0.0.1:9555
   mplock serve --data-dir ~/.local/state/mplock     # locks, sessions and tokens kept across restarts
-  mplock serve --node n1 --listen 127.0.0.1:5555 --raft-listen 127.0.0.1:7555 --data-dir ./n1 --initial-cluster n1=127.0.0.1:7555,n2=127.0.0.1:7556,n3=127.0.0.1:7557 --token-file ~/.config/mplock/secret
-  mplock serve --node n4 --listen 127.0.0.1:5558 --raft-listen 127.0.0.1:7558 --data-dir ./n4 --join 127.0.0.1:5555 --token-file ~/.config/mplock/secret
+  mplock serve --node n1 --listen 127.0.0.1:5555 --raft-listen 127.0.0.1:7555 --data-dir ./n1 --initial-cluster n1=127.0.0.1:7555,n2=127.0.0.1:7556,n3=127.0.0.1:7557 --token-file ~/.config/mplock/secret --peer-token-file ~/.config/mplock/peer-secret
+  mplock serve --node n4 --listen 127.0.0.1:5558 --raft-listen 127.0.0.1:7558 --data-dir ./n4 --join 127.0.0.1:5555 --token-file ~/.config/mplock/secret --peer-token-file ~/.config/mplock/peer-secret
 
 Exit status: 0 after a graceful shutdown (a cluster member hands its
 leadership over first; the cluster keeps every lock); 1 if it cannot
@@ -159,6 +159,25 @@ func serveAction(c *cli.Context) error {
 		cfg.Registerer = reg
 	}
 
+	if f := c.String("peer-token-file"); f != "" {
+		if !clusterMode(c) {
+			return usageErrorf("serve: --peer-token-file is a cluster member's: give it with --data-dir, --initial-cluster or --join")
+		}
+		if cfg.Secret == "" {
+			return usageErrorf("serve: --peer-token-file needs --token-file as well: the members' secret guards the raft port and membership, the clients' the client port")
+		}
+		if cfg.PeerSecret, err = readSecret(f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("serve: --peer-token-file: %w; make one with: mkdir -p %s && (umask 077; head -c 32 /dev/urandom | base64 > %s)",
+					err, filepath.Dir(f), f)
+			}
+			return fmt.Errorf("serve: --peer-token-file: %w", err)
+		}
+		if cfg.PeerSecret == cfg.Secret {
+			return usageErrorf("serve: --peer-token-file holds the same secret as --token-file: the members' secret must be one no client has")
+		}
+	}
+
 	listen := c.String("listen")
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -167,7 +186,7 @@ func serveAction(c *cli.Context) error {
 	addr := ln.Addr().String()
 	var be *cluster.Backend
 	if clusterMode(c) {
-		ccfg, err := clusterConfig(c, addr, cfg.Secret, log)
+		ccfg, err := clusterConfig(c, addr, cfg.Secret, cfg.PeerSecret, log)
 		if err != nil {
 			ln.Close()
 			return err
@@ -200,8 +219,15 @@ func serveAction(c *cli.Context) error {
 			log.Warn("no --token-file: the raft port is guarded by a secret of this member's own (in --data-dir), but MEMBER ADD and REMOVE are refused: a cluster of more than one member needs --token-file",
 				"file", filepath.Join(ccfg.Replica.DataDir, raftSecretFile))
 		}
+		if cfg.Secret != "" && cfg.PeerSecret == "" {
+			log.Warn("no --peer-token-file: the raft port and membership changes take the clients' secret, so any client that has --token-file could act as a member (release others' locks, change the membership); give the members a secret of their own")
+		}
 		if j := c.String("join"); j != "" {
-			go joinCluster(c.Context, splitList(j), ccfg.Replica.NodeID, be.Node().RaftAddr(), cfg.Secret, log)
+			joinSecret := cfg.Secret
+			if cfg.PeerSecret != "" {
+				joinSecret = cfg.PeerSecret
+			}
+			go joinCluster(c.Context, splitList(j), ccfg.Replica.NodeID, be.Node().RaftAddr(), joinSecret, log)
 		}
 	}
 	srv, err := lockd.NewServer(cfg)

@@ -28,7 +28,8 @@ func clusterFlags() []cli.Flag {
 			Usage: "`ADDR` for raft and the cluster's own traffic (loopback unless told otherwise)"},
 		&cli.StringFlag{Name: "raft-advertise", DefaultText: "the address --raft-listen bound", Usage: "`ADDR` the other members dial to reach this one"},
 		&cli.StringFlag{Name: "initial-cluster", Usage: "start a new cluster of these members, every one given the same list: `ID=ADDR,ID=ADDR,...` (their raft addresses)"},
-		&cli.StringFlag{Name: "join", Usage: "join a running cluster through a member's client address, `ADDR[,ADDR...]` (it asks MEMBER ADD, with the --token-file secret)"},
+		&cli.StringFlag{Name: "join", Usage: "join a running cluster through a member's client address, `ADDR[,ADDR...]` (it asks MEMBER ADD, with the --peer-token-file secret, or else --token-file's)"},
+		&cli.StringFlag{Name: "peer-token-file", Usage: "`FILE` with the members' own secret, for the raft port and for MEMBER ADD/REMOVE, so that the clients' --token-file lets them lock but not act as members (recommended; the same file on every member, given to no client)"},
 		&cli.GenericFlag{Name: "election-timeout", Value: positiveSeconds(replica.DefaultElectionTimeout),
 			Usage: "a follower that hears nothing from the leader for about this long (randomised up to twice it) starts an election"},
 		&cli.GenericFlag{Name: "heartbeat-timeout", Value: positiveSeconds(replica.DefaultHeartbeatTimeout),
@@ -50,7 +51,7 @@ func clusterMode(c *cli.Context) bool {
 }
 
 // clusterConfig turns the flags into the backend's configuration.
-func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) (cluster.Config, error) {
+func clusterConfig(c *cli.Context, clientAddr, secret, peerSecret string, log *slog.Logger) (cluster.Config, error) {
 	dir := c.String("data-dir")
 	initial, join := c.String("initial-cluster"), c.String("join")
 	switch {
@@ -73,6 +74,9 @@ func clusterConfig(c *cli.Context, clientAddr, secret string, log *slog.Logger) 
 		return cluster.Config{}, fmt.Errorf("serve: --data-dir: %w", err)
 	}
 	raftSecret := secret
+	if peerSecret != "" {
+		raftSecret = peerSecret
+	}
 	if raftSecret == "" {
 		// A one-node cluster whose clients need no secret: its raft port
 		// still does, one of its own, made once and kept in the data dir.

@@ -641,3 +641,57 @@ func TestClusterClientAgreesAfterLostReplies(t *testing.T) {
 	}
 	lockdtest.CheckAgreement(ctx, t, a, checker, names, live, hangBound/2)
 }
+
+// TestServeClusterPeerSecret is a review's N1: with one secret for clients
+// and members, any client that had it could act as a member on the raft
+// port (release others' locks, wedge the log) and change the membership.
+// With --peer-token-file the members have their own: here every member has
+// a different clients' secret and the same members' secret, and the
+// cluster elects a leader and serves (so raft and forwarding use the
+// members' secret, not the clients'); a client's secret locks but cannot
+// change the membership; the members' secret can; the two may not be one.
+func TestServeClusterPeerSecret(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, secret string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	peer := write("peer", "the-members-own-secret-0123456789")
+	tokens := []string{write("c1", testClusterSecret), write("c2", testClusterSecret+"-2"), write("c3", testClusterSecret+"-3")}
+	client, raft := freePorts(t, 3), freePorts(t, 3)
+	var initial []string
+	for i := range 3 {
+		initial = append(initial, fmt.Sprintf("n%d=%s", i+1, raft[i]))
+	}
+	c := &serveCluster{t: t, dir: dir, client: client, raft: raft, ids: []string{"n1", "n2", "n3"}, procs: make([]*serveProc, 3)}
+	for i := range 3 {
+		c.procs[i] = startServe(t, "--node", c.ids[i], "--listen", client[i], "--raft-listen", raft[i],
+			"--data-dir", filepath.Join(dir, c.ids[i]), "--initial-cluster", strings.Join(initial, ","),
+			"--token-file", tokens[i], "--peer-token-file", peer)
+	}
+	// n1's clients' secret is testClusterSecret, which leaderSays presents.
+	proctest.Eventually(t, "n1 to know a leader (raft on the members' secret)", func() bool {
+		_, ok := c.leaderSays(0)
+		return ok
+	})
+	stdout, stderr, code := runMplock(t, "client", "file_A", "PREEMPT", "--server", client[0], "--token-file", tokens[0])
+	if code != 0 {
+		t.Fatalf("PREEMPT with the clients' secret: exit %d\n%s%s", code, stdout, stderr)
+	}
+	_, stderr, code = runMplock(t, "member", "remove", "n9", "--server", client[0], "--token-file", tokens[0])
+	if code == 0 || !strings.Contains(stderr, "members' secret") {
+		t.Fatalf("member remove with a clients' secret: exit %d, %q; want it refused for want of the members' secret", code, stderr)
+	}
+	_, stderr, _ = runMplock(t, "member", "remove", "n9", "--server", client[0], "--token-file", peer)
+	if strings.Contains(stderr, "secret") {
+		t.Fatalf("member remove with the members' secret: %q; want no complaint about the secret", stderr)
+	}
+	_, stderr, code = runMplock(t, "serve", "--node", "n4", "--listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0",
+		"--data-dir", filepath.Join(dir, "n4"), "--join", client[0], "--token-file", tokens[0], "--peer-token-file", tokens[0])
+	if code != 2 || !strings.Contains(stderr, "same secret") {
+		t.Fatalf("serve with one secret for both: exit %d, %q; want 2 and why", code, stderr)
+	}
+}

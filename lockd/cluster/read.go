@@ -138,6 +138,11 @@ func (b *Backend) member(cn *conn, req lockd.Request) {
 			" needs AUTH with the server's secret, and this member has no --token-file: a membership change can take the cluster's majority away; restart the members with --token-file to change the membership"))
 		return
 	}
+	if !cn.c.Member() {
+		cn.c.Push(lockd.AppendError(nil, lockd.CodeAuth, req.Verb.String()+
+			" needs AUTH with the members' secret (--peer-token-file), not the clients'"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 3*b.timeout)
 	defer cancel()
 	var err error
