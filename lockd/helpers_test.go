@@ -204,3 +204,51 @@ func tokenOf(t *testing.T, line string) string {
 	t.Fatalf("no token= in %q", line)
 	return ""
 }
+
+// startFakeServer serves one client connection, at a listener of its
+// own, with answer: a hand-written server for what no real one does on
+// cue. answer gets each request and its line (without the newline) and
+// returns what to send back ("" sends nothing), or an error that ends the
+// fake and fails the test. It returns the address to dial.
+func startFakeServer(t *testing.T, answer func(req Request, line string) (string, error)) string {
+	t.Helper()
+	ln, addr := listen(t)
+	served := make(chan error, 1)
+	go func() { served <- serveFake(ln, answer) }()
+	t.Cleanup(func() {
+		ln.Close()
+		if err := <-served; err != nil {
+			t.Errorf("fake server: %v", err)
+		}
+	})
+	return addr
+}
+
+func serveFake(ln net.Listener, answer func(req Request, line string) (string, error)) error {
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil // the client hung up
+		}
+		req, err := ParseRequest([]byte(line))
+		if err != nil {
+			return fmt.Errorf("client sent %q: %v", line, err)
+		}
+		reply, err := answer(req, strings.TrimSpace(line))
+		if err != nil {
+			return err
+		}
+		if reply == "" {
+			continue
+		}
+		if _, err := conn.Write([]byte(reply + "\n")); err != nil {
+			return nil
+		}
+	}
+}

@@ -1,12 +1,9 @@
 package lockd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 	"testing"
 	"time"
 )
@@ -18,16 +15,8 @@ import (
 // fails with ErrLeaseExpired, the client releases that grant, and the
 // session goes on.
 func TestClientSurvivesTinyServerTTL(t *testing.T) {
-	ln, addr := listen(t)
 	unlocked := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() { served <- serveTinyTTL(ln, unlocked) }()
-	t.Cleanup(func() {
-		ln.Close()
-		if err := <-served; err != nil {
-			t.Errorf("fake server: %v", err)
-		}
-	})
+	addr := startFakeServer(t, tinyTTL(unlocked))
 
 	c := dial(t, addr, "tiny")
 	l, err := c.Lock(testCtx(t), "job", Exclusive, WithTTL(0))
@@ -61,45 +50,26 @@ func TestNewServerRefusesTinyTTL(t *testing.T) {
 	}
 }
 
-// serveTinyTTL is a one-session server that grants every lock with
-// ttl=2ns. It sends the first UNLOCK line it gets on unlocked.
-func serveTinyTTL(ln net.Listener, unlocked chan string) error {
-	conn, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	br := bufio.NewReader(conn)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return nil // the client hung up
-		}
-		req, err := ParseRequest([]byte(line))
-		if err != nil {
-			return fmt.Errorf("client sent %q: %v", line, err)
-		}
-		var reply string
+// tinyTTL answers as a server that grants every lock with ttl=2ns, and
+// sends the first UNLOCK line it gets on unlocked.
+func tinyTTL(unlocked chan string) func(Request, string) (string, error) {
+	return func(req Request, line string) (string, error) {
 		switch req.Verb {
 		case VerbHello:
-			reply = "OK HELLO session=1 idle=0s ttl=2ns max-locks=256 max-line=1024 auth=false server=mplock/hostile"
+			return "OK HELLO session=1 idle=0s ttl=2ns max-locks=256 max-line=1024 auth=false server=mplock/hostile", nil
 		case VerbLock:
-			reply = "OK LOCKED " + req.Name + " WRITE token=1 ttl=2ns"
+			return "OK LOCKED " + req.Name + " WRITE token=1 ttl=2ns", nil
 		case VerbRenew:
-			reply = "OK RENEWED " + req.Name + " WRITE token=1 ttl=2ns"
+			return "OK RENEWED " + req.Name + " WRITE token=1 ttl=2ns", nil
 		case VerbUnlock:
 			select {
-			case unlocked <- strings.TrimSpace(line):
+			case unlocked <- line:
 			default:
 			}
-			reply = "OK UNLOCKED " + req.Name + " token=1"
+			return "OK UNLOCKED " + req.Name + " token=1", nil
 		case VerbPing:
-			reply = "OK PONG"
-		default:
-			return fmt.Errorf("unexpected request %q", line)
+			return "OK PONG", nil
 		}
-		if _, err := conn.Write([]byte(reply + "\n")); err != nil {
-			return nil
-		}
+		return "", fmt.Errorf("unexpected request %q", line)
 	}
 }

@@ -1,11 +1,9 @@
 package lockd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 )
@@ -18,16 +16,8 @@ import (
 // Lease is over (Done closed, Err says why); the refused one's grant is
 // released again by its token.
 func TestUnlockWithoutACleanAnswerEndsTheLease(t *testing.T) {
-	ln, addr := listen(t)
 	unlocks := make(chan string, 4)
-	served := make(chan error, 1)
-	go func() { served <- serveUnlockTrouble(ln, unlocks) }()
-	t.Cleanup(func() {
-		ln.Close()
-		if err := <-served; err != nil {
-			t.Errorf("fake server: %v", err)
-		}
-	})
+	addr := startFakeServer(t, unlockTrouble(unlocks))
 	c := dial(t, addr, "doubt")
 
 	a, err := c.Lock(testCtx(t), "a", Exclusive)
@@ -65,28 +55,14 @@ func TestUnlockWithoutACleanAnswerEndsTheLease(t *testing.T) {
 	c.Close()
 }
 
-// serveUnlockTrouble is a one-session server: it grants every LOCK,
-// answers the first UNLOCK only when the next request comes (late),
-// refuses the second with ERR syntax, and accepts the rest; every UNLOCK
-// line goes to unlocks.
-func serveUnlockTrouble(ln net.Listener, unlocks chan string) error {
-	conn, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	br := bufio.NewReader(conn)
+// unlockTrouble answers as a server that grants every LOCK, answers the
+// first UNLOCK only with its reply to the next request (late), refuses the
+// second with ERR syntax, and accepts the rest; every UNLOCK line goes to
+// unlocks.
+func unlockTrouble(unlocks chan string) func(Request, string) (string, error) {
 	token, n := 0, 0
 	late := ""
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return nil // the client hung up
-		}
-		req, err := ParseRequest([]byte(line))
-		if err != nil {
-			return fmt.Errorf("client sent %q: %v", line, err)
-		}
+	return func(req Request, line string) (string, error) {
 		var reply string
 		switch req.Verb {
 		case VerbHello:
@@ -95,12 +71,12 @@ func serveUnlockTrouble(ln net.Listener, unlocks chan string) error {
 			token++
 			reply = fmt.Sprintf("OK LOCKED %s WRITE token=%d", req.Name, token)
 		case VerbUnlock:
-			unlocks <- strings.TrimSpace(line)
+			unlocks <- line
 			n++
 			switch n {
 			case 1:
 				late = fmt.Sprintf("OK UNLOCKED %s token=%d\n", req.Name, req.Token)
-				continue // held back until the next request
+				return "", nil // held back until the next request
 			case 2:
 				reply = "ERR syntax refused for this test"
 			default:
@@ -111,11 +87,9 @@ func serveUnlockTrouble(ln net.Listener, unlocks chan string) error {
 		case VerbQuit:
 			reply = "OK BYE"
 		default:
-			return fmt.Errorf("unexpected request %q", line)
+			return "", fmt.Errorf("unexpected request %q", line)
 		}
-		if _, err := conn.Write([]byte(late + reply + "\n")); err != nil {
-			return nil
-		}
-		late = ""
+		reply, late = late+reply, ""
+		return reply, nil
 	}
 }
