@@ -3,8 +3,6 @@ package coordinator
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -239,22 +237,10 @@ func parseMetric(s string) uint64 {
 	return uint64(f)
 }
 
-// writeSecretFile writes a fresh random cluster secret (32 bytes, base64)
-// to path, mode 0600: a cluster member refuses to start without one.
+// writeSecretFile writes a fresh random cluster secret to a new file at
+// path (safefile.WriteNewSecret).
 func writeSecretFile(path string) error {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Errorf("coordinator: cluster secret: %w", err)
-	}
-	f, err := safefile.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("coordinator: cluster secret: %w", err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(b[:]) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := safefile.WriteNewSecret(path); err != nil {
 		return fmt.Errorf("coordinator: cluster secret: %w", err)
 	}
 	return nil

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +74,7 @@ func startBenchCluster(ctx context.Context, n int, extra []string) (*benchCluste
 		initial = append(initial, id+"="+m.raft)
 	}
 	secretFile := filepath.Join(dir, "secret")
-	if c.secret, err = writeClusterSecret(secretFile); err != nil {
+	if c.secret, err = safefile.WriteNewSecret(secretFile); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -92,26 +90,6 @@ func startBenchCluster(ctx context.Context, n int, extra []string) (*benchCluste
 		return nil, err
 	}
 	return c, nil
-}
-
-// writeClusterSecret writes a fresh random secret (32 bytes, base64) to a
-// new file at path, mode 0600, and returns it: a cluster's members refuse
-// to start without one.
-func writeClusterSecret(path string) (string, error) {
-	var b [32]byte
-	if _, err := crand.Read(b[:]); err != nil {
-		return "", err
-	}
-	secret := base64.StdEncoding.EncodeToString(b[:])
-	f, err := safefile.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.WriteString(secret + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return secret, err
 }
 
 // start starts member i (again) and waits for its first line.

@@ -142,7 +142,7 @@ func dataDirSecret(dir string) (string, error) {
 	if _, err := os.Lstat(path); err == nil {
 		return readSecret(path)
 	}
-	secret, err := writeClusterSecret(path)
+	secret, err := safefile.WriteNewSecret(path)
 	if errors.Is(err, fs.ErrExist) {
 		return readSecret(path) // made meanwhile
 	}

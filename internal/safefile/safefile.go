@@ -14,6 +14,8 @@
 package safefile
 
 import (
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -199,4 +201,25 @@ func OpenNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
 		return nil, unsafeErr("open", path, "not a regular file")
 	}
 	return f, nil
+}
+
+// WriteNewSecret makes a fresh random secret (32 bytes from crypto/rand,
+// base64: 44 characters) and writes it, with a newline, to a new file at
+// path, mode 0600, never through a symbolic link; it returns the secret.
+// The file must not exist (fs.ErrExist otherwise).
+func WriteNewSecret(path string) (string, error) {
+	var b [32]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return "", err
+	}
+	secret := base64.StdEncoding.EncodeToString(b[:])
+	f, err := OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(secret + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return secret, err
 }

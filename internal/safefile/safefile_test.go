@@ -1,6 +1,7 @@
 package safefile
 
 import (
+	"encoding/base64"
 	"errors"
 	"io/fs"
 	"os"
@@ -164,5 +165,44 @@ func TestPrivateDir(t *testing.T) {
 	must(t, os.Chmod(d, 0o750))
 	if err := PrivateDir(d); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("a group-readable dir: %v", err)
+	}
+}
+
+// TestWriteNewSecret: a new 0600 file holding 32 random bytes in base64,
+// a different secret each time; an existing file or a planted link (even
+// a dangling one) is refused, not written through.
+func TestWriteNewSecret(t *testing.T) {
+	dir := t.TempDir()
+	a, err := WriteNewSecret(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := WriteNewSecret(filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(a)
+	if err != nil || len(raw) != 32 || a == b {
+		t.Fatalf("secrets %q and %q: want two different base64 encodings of 32 bytes (%v)", a, b, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "a"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, %v; want mode 0600", fi, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "a")); string(got) != a+"\n" {
+		t.Fatalf("file holds %q, want %q", got, a+"\n")
+	}
+	if _, err := WriteNewSecret(filepath.Join(dir, "a")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("over an existing file: %v, want fs.ErrExist", err)
+	}
+	target := filepath.Join(dir, "target")
+	if err := os.Symlink(target, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteNewSecret(filepath.Join(dir, "link")); err == nil {
+		t.Fatal("wrote through a dangling link")
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the link's target was created: %v", err)
 	}
 }
