@@ -3,9 +3,7 @@ package worker
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"mplock/internal/freeport"
 	"mplock/lockd"
 	"mplock/lockd/cluster"
+	"mplock/lockd/lockdtest"
 	"mplock/lockd/replica"
 	"mplock/lockd/replica/lincheck"
 	"mplock/register"
@@ -132,22 +130,7 @@ func historyOf(notes []ClusterNote) *lincheck.History {
 func startCluster(t *testing.T, n int, tune func(*replica.Config)) ([]string, []*cluster.Backend) {
 	t.Helper()
 	dir := t.TempDir()
-	var peers []replica.Peer
-	var lns []net.Listener
-	// Raft ports must be known before the members start: below the
-	// ephemeral range, where no outgoing connection takes one meanwhile.
-	raftAddrs, err := freeport.Loopback(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raftAddrs[i]})
-	}
+	lns, peers := lockdtest.Peers(t, n)
 	var addrs []string
 	var bes []*cluster.Backend
 	for i, ln := range lns {

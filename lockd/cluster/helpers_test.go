@@ -3,15 +3,14 @@ package cluster
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"mplock/internal/freeport"
 	"mplock/lockd"
+	"mplock/lockd/lockdtest"
 	"mplock/lockd/replica"
 )
 
@@ -39,22 +38,7 @@ func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &testCluster{t: t}
-	var peers []replica.Peer
-	var lns []net.Listener
-	// Raft ports must be known before the members start: below the
-	// ephemeral range, where no outgoing connection takes one meanwhile.
-	raftAddrs, err := freeport.Loopback(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raftAddrs[i]})
-	}
+	lns, peers := lockdtest.Peers(t, n)
 	for i := range n {
 		cfg := Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr, DataDir: filepath.Join(dir, peers[i].ID),
 			ClientAddr: lns[i].Addr().String(), InitialCluster: peers, Secret: "cluster-test-secret",

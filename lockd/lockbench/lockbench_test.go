@@ -3,16 +3,15 @@ package lockbench
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"mplock/internal/freeport"
 	"mplock/lockd"
 	"mplock/lockd/cluster"
+	"mplock/lockd/lockdtest"
 	"mplock/lockd/replica"
 )
 
@@ -149,22 +148,7 @@ func TestCluster(t *testing.T) {
 func startCluster(t *testing.T, n int) []string {
 	t.Helper()
 	dir := t.TempDir()
-	var peers []replica.Peer
-	var lns []net.Listener
-	// Raft ports must be known before the members start: below the
-	// ephemeral range, where no outgoing connection takes one meanwhile.
-	raftAddrs, err := freeport.Loopback(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		peers = append(peers, replica.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raftAddrs[i]})
-	}
+	lns, peers := lockdtest.Peers(t, n)
 	var addrs []string
 	for i, ln := range lns {
 		be, err := cluster.New(cluster.Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr,
