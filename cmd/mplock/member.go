@@ -15,9 +15,10 @@ func memberCommand() *cli.Command {
 		Usage:     "list, add or remove the members of an mplock serve cluster",
 		UsageText: "mplock member list [--json] [--server ADDR[,ADDR...]]\n   mplock member add <id> <raft-host:port>\n   mplock member remove <id>",
 		Description: `Talks to any member of a cluster (--server, MPLOCK_SERVER), which forwards a
-change to the leader. Each of these presents the cluster's secret
-(--token-file, or MPLOCK_TOKEN_FILE): a cluster's members all have one, and
-add and remove are refused without it.
+change to the leader. Each of these presents a secret (--token-file, or
+MPLOCK_TOKEN_FILE): list takes the clients' secret; add and remove take the
+members' own (the members' --peer-token-file), or the clients' when the
+members have none, and are refused without it.
 
 list shows every member: its role (leader, follower, candidate, or down
 when it does not answer), term, commit and applied index, how many entries
@@ -32,7 +33,7 @@ stop its process afterwards. A cluster of N voters survives the loss of
 
 Examples:
   mplock member list
-  mplock member remove n4
+  mplock member remove n4 --token-file ~/.config/mplock/peer-secret
 
 Exit status: 0; 1 the cluster could not be reached or refused the change;
 2 usage.`,
