@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"mplock/internal/netfault"
 	"mplock/internal/proctest"
 )
 
@@ -31,8 +31,8 @@ func TestSlowReadersDelayNoOne(t *testing.T) {
 	h1.expect("OK LOCKED x")
 	h4.send("LOCK q")
 	h4.expect("OK LOCKED q")
-	w := dialSlowReader(t, addr)
-	w2 := dialSlowReader(t, addr)
+	w := netfault.DialSlowReader(t, addr)
+	w2 := netfault.DialSlowReader(t, addr)
 	flood := strings.Repeat("STATUS\n", 300)
 	if _, err := w.Write([]byte("LOCK x\n" + flood)); err != nil {
 		t.Fatal(err)
@@ -113,23 +113,6 @@ func fillLocks(t *testing.T, c *rawConn, prefix string, n int) {
 	}
 }
 
-// dialSlowReader connects with a small receive buffer, for a client that
-// will not read: its socket fills after a few kilobytes.
-func dialSlowReader(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // waitStuck waits until the server is blocked writing to c (or would be).
 func waitStuck(t *testing.T, addr string, c net.Conn) {
 	t.Helper()
@@ -160,7 +143,7 @@ func TestOutputPastTheBoundClosesTheSession(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	filler := dialRaw(t, addr)
 	fillLocks(t, filler, "n", 1500) // a STATUS page of 1000 names: over 100 KiB
-	w := dialSlowReader(t, addr)
+	w := netfault.DialSlowReader(t, addr)
 	if _, err := w.Write([]byte("LOCK mine\n" + strings.Repeat("STATUS\n", 10))); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mplock/internal/netfault"
 )
 
 // fillStatus has a new session take n locks with long names, so that a
@@ -35,7 +37,7 @@ func TestNonReadersKernelMemoryBounded(t *testing.T) {
 	requests := strings.Repeat("STATUS limit=10000\n", pages)
 	total := 0
 	for i := range clients {
-		c := dialSlowReader(t, addr)
+		c := netfault.DialSlowReader(t, addr)
 		if _, err := c.Write([]byte(requests)); err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +95,7 @@ func TestOutputBoundCountsTheKernel(t *testing.T) {
 	if page <= lo+lo/50 || page >= hi-hi/50 {
 		t.Fatalf("a STATUS page of %d bytes is not between %d and %d", page, lo, hi)
 	}
-	w := dialSlowReader(t, addr)
+	w := netfault.DialSlowReader(t, addr)
 	if _, err := w.Write([]byte("STATUS limit=10000\n")); err != nil {
 		t.Fatal(err)
 	}

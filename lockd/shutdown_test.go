@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mplock/internal/netfault"
 )
 
 // TestShutdownClosesNonReaders is the attack's low finding: clients that
@@ -29,7 +31,7 @@ func TestShutdownClosesNonReaders(t *testing.T) {
 		t.Fatalf("%d STATUS pages of %d bytes fit in the kernel's send buffer (%d)", pages, page, 2*sendBuffer)
 	}
 	for range nonReaders {
-		c := dialSlowReader(t, addr)
+		c := netfault.DialSlowReader(t, addr)
 		if _, err := c.Write([]byte(strings.Repeat("STATUS limit=10000\n", pages))); err != nil {
 			t.Fatal(err)
 		}

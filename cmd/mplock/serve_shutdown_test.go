@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"mplock/internal/netfault"
 	"mplock/internal/proctest"
 )
 
@@ -63,7 +64,7 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	const nonReaders = 3
 	server := netAddr(t, addr)
 	for range nonReaders {
-		c := dialSlowReader(t, addr)
+		c := netfault.DialSlowReader(t, addr)
 		if _, err := c.Write([]byte(strings.Repeat("STATUS limit=10000\n", 3))); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mplock/internal/netfault"
 	"mplock/internal/proctest"
 )
 
@@ -221,7 +222,7 @@ func TestServeStatusFloodersBounded(t *testing.T) {
 
 	server := netAddr(t, srv.addr)
 	for range 3 {
-		f := dialSlowReader(t, srv.addr)
+		f := netfault.DialSlowReader(t, srv.addr)
 		if _, err := f.Write([]byte(strings.Repeat("STATUS\n", 146))); err != nil {
 			t.Fatal(err)
 		}
@@ -254,23 +255,6 @@ func TestServeStatusFloodersBounded(t *testing.T) {
 	if n, _ := proctest.SendQueue(t, server, d.c.LocalAddr().(*net.TCPAddr)); n > 0 {
 		t.Logf("(the fourth client's socket holds %d unsent bytes)", n)
 	}
-}
-
-// dialSlowReader connects with a small receive buffer, for a client that
-// will not read: its socket fills after a few kilobytes.
-func dialSlowReader(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 func netAddr(t *testing.T, addr string) *net.TCPAddr {
