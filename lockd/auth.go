@@ -92,6 +92,10 @@ func (ss *session) movePend(next pendState) {
 func (ss *session) auth(secret string) string {
 	s := ss.srv
 	if ss.authed {
+		// Again on a session: the members' secret makes it a member.
+		if s.cfg.PeerSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.PeerSecret)) == 1 {
+			ss.member = true
+		}
 		ss.out.push([]byte("OK AUTH\n"))
 		return ""
 	}
@@ -105,7 +109,7 @@ func (ss *session) auth(secret string) string {
 	s.mu.Unlock()
 
 	now := time.Now()
-	limited := len(s.cfg.Secret) < StrongSecret
+	limited := len(s.cfg.Secret) < StrongSecret || s.cfg.PeerSecret != "" && len(s.cfg.PeerSecret) < StrongSecret
 	wait, ok := time.Duration(0), true
 	if limited {
 		wait, ok = s.authLimit.take(now, ss.since.Add(s.cfg.AuthTimeout))

@@ -451,14 +451,16 @@ func TestAuthRateBoundsGuesses(t *testing.T) {
 // waits its turn (TestAuthRateBoundsGuesses).
 func TestStrongSecretSkipsTheAuthRate(t *testing.T) {
 	for _, tc := range []struct {
-		secret string
-		waits  bool
+		secret, peer string
+		waits        bool
 	}{
-		{"a-strong-secret-0123456789abcdef", false},
-		{"s3cret", true},
+		{"a-strong-secret-0123456789abcdef", "", false},
+		{"s3cret", "", true},
+		// A short members' secret is guessed at the same door.
+		{"a-strong-secret-0123456789abcdef", "peer", true},
 	} {
 		// One token, given back once in 100s: the guess takes it.
-		srv, addr := startServer(t, Config{Secret: tc.secret, AuthRate: 0.01, AuthBurst: 1,
+		srv, addr := startServer(t, Config{Secret: tc.secret, PeerSecret: tc.peer, AuthRate: 0.01, AuthBurst: 1,
 			AuthTimeout: 10 * time.Second, AuthFailDelay: time.Minute})
 		guess := dialRaw(t, addr)
 		guess.send("AUTH guess-guess-guess-guess-guess")

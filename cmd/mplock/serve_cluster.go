@@ -73,9 +73,16 @@ func clusterConfig(c *cli.Context, clientAddr, secret, peerSecret string, log *s
 	if err := safefile.PrivateDir(dir); err != nil {
 		return cluster.Config{}, fmt.Errorf("serve: --data-dir: %w", err)
 	}
-	raftSecret := secret
+	raftSecret, from := secret, "--token-file"
 	if peerSecret != "" {
-		raftSecret = peerSecret
+		raftSecret, from = peerSecret, "--peer-token-file"
+	}
+	if raftSecret != "" && len(raftSecret) < lockd.StrongSecret {
+		// The raft port checks a peer's proof as fast as peers come (a
+		// guess is answered at once, yes or no): only a secret out of
+		// reach of guessing may guard it.
+		return cluster.Config{}, usageErrorf("serve: the secret in %s guards this member's raft port, and it is %d bytes: "+
+			"use %d or more random bytes there, e.g. (umask 077; head -c 32 /dev/urandom | base64 > FILE)", from, len(raftSecret), lockd.StrongSecret)
 	}
 	if raftSecret == "" {
 		// A one-node cluster whose clients need no secret: its raft port

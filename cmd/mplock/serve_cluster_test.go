@@ -689,9 +689,31 @@ func TestServeClusterPeerSecret(t *testing.T) {
 	if strings.Contains(stderr, "secret") {
 		t.Fatalf("member remove with the members' secret: %q; want no complaint about the secret", stderr)
 	}
+	// A session that authenticated with the clients' secret becomes a
+	// member's when it presents the members' secret too.
+	l := dialLines(t, client[0])
+	l.send("AUTH " + testClusterSecret + "\nAUTH the-members-own-secret-0123456789\nMEMBER REMOVE n9\n")
+	l.expect("OK AUTH")
+	l.expect("OK AUTH")
+	if line := l.expect(""); strings.Contains(line, "secret") {
+		t.Fatalf("MEMBER REMOVE after AUTH with the members' secret: %q", line)
+	}
 	_, stderr, code = runMplock(t, "serve", "--node", "n4", "--listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0",
 		"--data-dir", filepath.Join(dir, "n4"), "--join", client[0], "--token-file", tokens[0], "--peer-token-file", tokens[0])
 	if code != 2 || !strings.Contains(stderr, "same secret") {
 		t.Fatalf("serve with one secret for both: exit %d, %q; want 2 and why", code, stderr)
+	}
+	// The raft port answers a peer's guess at once: a short secret may
+	// not guard it, whichever file it comes from.
+	short := write("short", "s3cret")
+	for _, args := range [][]string{
+		{"--token-file", tokens[0], "--peer-token-file", short},
+		{"--token-file", short},
+	} {
+		_, stderr, code = runMplock(t, append([]string{"serve", "--node", "n5", "--listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0",
+			"--data-dir", filepath.Join(dir, "n5"), "--join", client[0]}, args...)...)
+		if code != 2 || !strings.Contains(stderr, "guards this member's raft port, and it is 6 bytes") {
+			t.Fatalf("serve %v: exit %d, %q; want 2 and why", args, code, stderr)
+		}
 	}
 }

@@ -61,6 +61,10 @@ type mux struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // accepted, not yet handed to raft; RPC conns until they end
+	// refusals counts connections refused for a wrong secret since the
+	// last log line about them (lastRefusal): one line a second at most.
+	refusals    int
+	lastRefusal time.Time
 }
 
 func newMux(ln net.Listener, secret string, log *slog.Logger) *mux {
@@ -141,7 +145,18 @@ func (m *mux) handle(c net.Conn, e *list.Element) {
 	}
 	c.SetReadDeadline(time.Time{})
 	if subtle.ConstantTimeCompare(hdr[1:], m.proof[:]) != 1 || [sha256.Size]byte(hdr[1:]) == noSecretProof {
-		m.log.Warn("replica: refused a connection on the raft port: wrong cluster secret", "remote", c.RemoteAddr().String())
+		m.mu.Lock()
+		m.refusals++
+		n, now := m.refusals, time.Now()
+		log := now.Sub(m.lastRefusal) >= time.Second
+		if log {
+			m.refusals, m.lastRefusal = 0, now
+		}
+		m.mu.Unlock()
+		if log {
+			m.log.Warn("replica: refused a connection on the raft port: wrong cluster secret", "remote", c.RemoteAddr().String(),
+				"refused_since_last_line", n)
+		}
 		m.track(c, false)
 		c.Close()
 		return
