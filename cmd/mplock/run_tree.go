@@ -47,8 +47,14 @@ func processTree(root int) []proc {
 		slices.Sort(kids)
 		queue = append(queue[1:], kids...)
 		for _, k := range kids {
-			if live[k] {
-				out = append(out, proc{pid: k, args: processArgs(k)})
+			if !live[k] {
+				continue
+			}
+			// A process whose command line and name can no longer be
+			// read has exited since /proc was listed (another killer,
+			// mplock run or the init, was faster): it is not left.
+			if args := processArgs(k); args != "" {
+				out = append(out, proc{pid: k, args: args})
 			}
 		}
 	}
