@@ -140,6 +140,13 @@ func (c *testCluster) follower() *member {
 	l := c.leader()
 	for _, m := range c.members {
 		if m != l && m.be != nil {
+			// Ready: it has heard from the leader, and applied what it
+			// knows committed (a stale read there is answered).
+			for deadline := time.Now().Add(safety); !m.be.node.Status().Ready; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					c.t.Fatalf("follower %s never became ready: %+v", m.id, m.be.node.Status())
+				}
+			}
 			return m
 		}
 	}
