@@ -13,16 +13,20 @@ import (
 // session's reader moves it as the connection speaks; the evictor moves
 // it to pendEvicted, under Server.mu, by compare-and-swap, so a
 // connection is never closed once it has moved on to a state that
-// protects it.
+// protects it. A connection whose peer has hung up (Server.evictLocked)
+// is protected by none of the states before pendChecking: no one may be
+// waiting for its answer, and its secret has not been compared, so
+// closing it tells nothing about the secret.
 type pendState uint32
 
 const (
-	pendSilent  pendState = iota // has sent nothing (that the server has read)
-	pendTalking                  // has sent part of a line, or lines other than AUTH, all answered
-	pendLine                     // a whole line has arrived and is not yet answered: protected
-	pendAuth                     // its AUTH is being answered: protected
-	pendFailing                  // a wrong secret: waiting out AuthFailDelay before its answer
-	pendEvicted                  // closed to make room
+	pendSilent   pendState = iota // has sent nothing (that the server has read)
+	pendTalking                   // has sent part of a line, or lines other than AUTH, all answered
+	pendLine                      // a whole line has arrived and is not yet answered: protected
+	pendAuth                      // its AUTH waits its turn at the AUTH rate: protected
+	pendChecking                  // its secret is being compared: protected, even if hung up
+	pendFailing                   // a wrong secret: waiting out AuthFailDelay in Server.failing, holding no place
+	pendEvicted                   // closed to make room
 )
 
 func (p pendState) String() string {
@@ -35,6 +39,8 @@ func (p pendState) String() string {
 		return "line"
 	case pendAuth:
 		return "auth"
+	case pendChecking:
+		return "checking"
 	case pendFailing:
 		return "failing"
 	case pendEvicted:
@@ -88,7 +94,8 @@ func (ss *session) movePend(next pendState) {
 // secret is then answered after AuthFailDelay and closes the connection;
 // a right one gives its turn back and makes the connection a session, if
 // there is room for one. A connection that was closed to make room before
-// its AUTH arrived is not answered OK: it ends.
+// its secret was compared is not answered OK: it ends (and gives its turn
+// back: nothing was compared).
 func (ss *session) auth(secret string) string {
 	s := ss.srv
 	if ss.authed {
@@ -105,7 +112,7 @@ func (ss *session) auth(secret string) string {
 		ss.lastWords(evictedLine)
 		return "evicted"
 	}
-	ss.pend.Store(uint32(pendAuth)) // from here the evictor passes it over
+	ss.pend.Store(uint32(pendAuth)) // from here the evictor passes it over, unless its peer hangs up
 	s.mu.Unlock()
 
 	now := time.Now()
@@ -123,7 +130,16 @@ func (ss *session) auth(secret string) string {
 		ss.out.push(appendErr(nil, CodeBusy, fmt.Sprintf("too many AUTH attempts (the server checks %g a second); try again", s.cfg.AuthRate)))
 		return "busy"
 	}
-	if wait > 0 && !ss.pause(wait) {
+	paused := wait <= 0 || ss.pause(wait)
+	if !ss.pend.CompareAndSwap(uint32(pendAuth), uint32(pendChecking)) {
+		// Evicted (its peer hung up) before its secret was compared.
+		if limited {
+			s.authLimit.giveBack(time.Now())
+		}
+		ss.lastWords(evictedLine)
+		return "evicted"
+	}
+	if !paused {
 		return "shutdown"
 	}
 	member := s.cfg.PeerSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.PeerSecret)) == 1
@@ -134,15 +150,13 @@ func (ss *session) auth(secret string) string {
 			s.log.Warn("wrong secret: closing the connection", "addr", ss.conn.RemoteAddr().String(), "also_wrong_refused_or_timed_out", skipped)
 		}
 		s.mu.Lock()
-		ss.pend.Store(uint32(pendFailing))
+		s.failLocked(ss, now)
 		s.mu.Unlock()
-		if !ss.pause(s.cfg.AuthFailDelay) {
-			if pendState(ss.pend.Load()) == pendEvicted {
-				ss.lastWords(evictedLine)
-				return "evicted"
-			}
+		if !ss.pause(s.cfg.AuthFailDelay) && pendState(ss.pend.Load()) != pendEvicted {
 			return "shutdown"
 		}
+		// The delay is over, or more wrong secrets are waiting out theirs
+		// than Server.failing holds and this one is the oldest.
 		ss.out.push(appendErr(nil, CodeAuth, "wrong secret; closing"))
 		return "auth"
 	}
@@ -171,6 +185,37 @@ func (ss *session) auth(secret string) string {
 	}
 	ss.out.push([]byte("OK AUTH\n"))
 	return ""
+}
+
+// failLocked moves a connection whose secret was wrong from the places
+// of those waiting to authenticate (Server.pending) to Server.failing:
+// its fate is decided, and its delay is there only to slow guessing, so
+// it keeps no newcomer out. It still waits out AuthFailDelay for its
+// answer, whether or not its peer is still there (closing it sooner
+// would answer a guesser that has only half-closed sooner). Server.failing
+// holds as many as Server.pending (MaxUnauthenticated); when it is full,
+// the oldest there is answered at once (more wrong secrets than that
+// within one AuthFailDelay: with a secret shorter than StrongSecret and
+// the default AuthRate and AuthBurst, never). Called with mu held.
+func (s *Server) failLocked(ss *session, now time.Time) {
+	delete(s.pending, ss.id)
+	if len(s.failing) >= s.cfg.MaxUnauthenticated {
+		var oldest *session
+		for _, f := range s.failing {
+			if oldest == nil || f.id < oldest.id {
+				oldest = f
+			}
+		}
+		delete(s.failing, oldest.id)
+		oldest.pend.Store(uint32(pendEvicted))
+		oldest.evict()
+		if ok, skipped := s.evictLog.allow(now); ok {
+			s.log.Warn("wrong secret answered before its delay: more are waiting out theirs than connections may wait to authenticate",
+				"addr", oldest.conn.RemoteAddr().String(), "max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed_or_refused", skipped)
+		}
+	}
+	ss.pend.Store(uint32(pendFailing))
+	s.failing[ss.id] = ss
 }
 
 // pause waits d, and reports false when the server shut down or the

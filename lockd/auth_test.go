@@ -313,6 +313,22 @@ func waitPending(t *testing.T, srv *Server, n int, want pendState) SessionID {
 	return newest
 }
 
+// waitFailing waits until the server has n connections waiting out a
+// wrong secret's delay (Server.failing), holding no place.
+func waitFailing(t *testing.T, srv *Server, n int) {
+	t.Helper()
+	proctest.Eventually(t, fmt.Sprintf("%d connections waiting out a wrong secret's delay", n), func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		for _, ss := range srv.failing {
+			if pendState(ss.pend.Load()) != pendFailing {
+				return false
+			}
+		}
+		return len(srv.failing) == n
+	})
+}
+
 // expectEvicted fails unless c is told it was closed to make room, and
 // closed.
 func expectEvicted(t *testing.T, what string, c *rawConn) {
@@ -325,12 +341,25 @@ func expectEvicted(t *testing.T, what string, c *rawConn) {
 	c.expectEOF()
 }
 
+// expectNothing fails unless nothing comes from c for a moment: it is
+// still waiting for its answer.
+func expectNothing(t *testing.T, what string, c *rawConn) {
+	t.Helper()
+	c.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if line, err := c.br.ReadString('\n'); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%s: got %q, %v; want it still waiting", what, line, err)
+	}
+}
+
 // TestEvictionOrder: with room for four connections waiting to
-// authenticate, each new one closes first one that has sent nothing,
-// then one waiting out a wrong secret's delay, then the oldest that has
-// sent something other than AUTH; never one whose AUTH is being answered
-// (here: waiting its turn at the AUTH rate limit). When all four are
-// presenting their AUTH, the newcomer is refused instead.
+// authenticate, each new one closes first one whose peer has hung up
+// before its secret was compared (here an AUTH waiting its turn at the
+// AUTH rate limit, from a client that half-closed, as nc -N does), then
+// one that has sent nothing, then the oldest that has sent something
+// other than AUTH; never one whose AUTH is being answered to a peer still
+// there. A wrong secret waiting out its delay holds no place, and is not
+// answered sooner for a newcomer. When all four places are AUTHs being
+// answered, the newcomer is refused instead.
 func TestEvictionOrder(t *testing.T) {
 	// A listener the server cannot set TCP_DEFER_ACCEPT on: a connection
 	// that sends nothing reaches it at once, as a flood of them can (past
@@ -340,13 +369,29 @@ func TestEvictionOrder(t *testing.T) {
 		AuthTimeout: 10 * time.Minute, AuthFailDelay: 10 * time.Minute, AuthRate: 0.01, AuthBurst: 1})
 	wrong := dialRaw(t, addr)
 	wrong.send("AUTH wrong") // takes the only token: every AUTH after it waits 100s per turn
-	waitPending(t, srv, 1, pendFailing)
+	waitFailing(t, srv, 1)
 	pinger := dialRaw(t, addr)
 	pinger.send("PING")
 	pinger.expect("OK PONG")
-	waitPending(t, srv, 2, pendTalking)
+	waitPending(t, srv, 1, pendTalking)
 	silent := dialRaw(t, addr)
-	waitPending(t, srv, 3, pendSilent)
+	waitPending(t, srv, 2, pendSilent)
+	hungUp := dialRaw(t, addr)
+	hungUp.send("AUTH s3cret")
+	waitPending(t, srv, 3, pendAuth)
+	if err := hungUp.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the server's side of the half-closed connection sees its FIN", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		for _, ss := range srv.pending {
+			if _, hungUp := peerDid(ss.raw); pendState(ss.pend.Load()) == pendAuth && hungUp {
+				return true
+			}
+		}
+		return false
+	})
 	partial := dialRaw(t, addr)
 	if _, err := partial.c.Write([]byte("AUTH s3")); err != nil {
 		t.Fatal(err)
@@ -362,9 +407,9 @@ func TestEvictionOrder(t *testing.T) {
 		return c
 	}
 	arrive()
-	expectEvicted(t, "the silent connection, before the others", silent)
+	expectEvicted(t, "the AUTH of a peer that hung up, before the others", hungUp)
 	arrive()
-	expectEvicted(t, "the wrong secret, before those that talk", wrong)
+	expectEvicted(t, "the silent connection, before those that talk", silent)
 	arrive()
 	expectEvicted(t, "the older of the two that sent no AUTH", pinger)
 	arrive()
@@ -378,14 +423,13 @@ func TestEvictionOrder(t *testing.T) {
 	late.expectEOF()
 	for i, c := range authing {
 		c.send("PING") // read only after the AUTH is answered: nothing comes back
-		c.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		if line, err := c.br.ReadString('\n'); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("connection %d presenting its AUTH: got %q, %v; want it still waiting", i, line, err)
-		}
+		expectNothing(t, fmt.Sprintf("connection %d presenting its AUTH", i), c)
 	}
+	expectNothing(t, "the wrong secret, waiting out its delay", wrong)
 	if m := pendStates(srv); len(m) != 4 {
 		t.Fatalf("the connections presenting their AUTH: %v", m)
 	}
+	waitFailing(t, srv, 1)
 }
 
 // TestAuthRateBoundsGuesses is the attack report's M3: connections that
@@ -464,7 +508,7 @@ func TestStrongSecretSkipsTheAuthRate(t *testing.T) {
 			AuthTimeout: 10 * time.Second, AuthFailDelay: time.Minute})
 		guess := dialRaw(t, addr)
 		guess.send("AUTH guess-guess-guess-guess-guess")
-		waitPending(t, srv, 1, pendFailing)
+		waitFailing(t, srv, 1)
 		ok := dialRaw(t, addr)
 		ok.send("AUTH " + tc.secret)
 		ok.c.SetReadDeadline(time.Now().Add(safety))

@@ -19,7 +19,8 @@ const (
 	// bound on AUTH attempts is not applied: it would only let a flood of
 	// guesses, each waiting its turn, keep out the clients that know the
 	// secret. Each wrong secret is still answered after AuthFailDelay, and
-	// a connection waiting out that delay may be evicted for a newcomer.
+	// a connection waiting out that delay holds no place of those waiting
+	// to authenticate (Server.failLocked).
 	StrongSecret = 16
 )
 

@@ -76,12 +76,14 @@ type Config struct {
 	// MaxUnauthenticated bounds the connections that have not yet
 	// presented the Secret (DefaultMaxUnauthenticated when zero): when
 	// another arrives, one of them is closed to make room (the oldest of
-	// those that have sent nothing, then of those waiting out a wrong
-	// secret's delay, then of those that sent something other than
-	// AUTH), never one that has sent its AUTH or a line not yet answered;
-	// when every one has, the newcomer is refused. So no number of
-	// connections that merely exist keeps out a client that knows the
-	// secret.
+	// those that have sent nothing, then of those whose peer has hung up
+	// before their secret was compared, then of those that sent something
+	// other than AUTH), never one that is there to hear the answer to its
+	// AUTH or to a line not yet answered; when every one is, the newcomer
+	// is refused. A wrong secret's connection waits out AuthFailDelay
+	// outside this bound, in another as large. So no number of
+	// connections that merely exist, or guess and hang up, keeps out a
+	// client that knows the secret.
 	MaxUnauthenticated int
 	// AuthRate bounds the secrets the server compares a second, all
 	// connections together, once AuthBurst of them are spent
@@ -133,7 +135,8 @@ type Server struct {
 	mu        sync.Mutex // guards everything below
 	conns     map[SessionID]*session
 	open      int                    // sessions registered with the backend
-	pending   map[SessionID]*session // not yet authenticated
+	pending   map[SessionID]*session // not yet authenticated: the places MaxUnauthenticated bounds
+	failing   map[SessionID]*session // a wrong secret, waiting out AuthFailDelay (failLocked)
 	lastID    SessionID
 	listeners map[net.Listener]struct{}
 	closing   bool
@@ -209,6 +212,7 @@ func NewServer(cfg Config) (*Server, error) {
 		rep:       cfg.Replicated,
 		conns:     make(map[SessionID]*session),
 		pending:   make(map[SessionID]*session),
+		failing:   make(map[SessionID]*session),
 		listeners: make(map[net.Listener]struct{}),
 		authLimit: newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now()),
 		stop:      make(chan struct{}),
@@ -328,8 +332,8 @@ func (s *Server) refuse(c net.Conn, now time.Time) {
 }
 
 // refuseUnauthenticated answers a connection for which no waiting one
-// may make room (every one of them has sent its AUTH, or a line not yet
-// answered) with ERR busy, and closes it.
+// may make room (every one of them is there to hear the answer to its
+// AUTH, or to a line not yet answered) with ERR busy, and closes it.
 func (s *Server) refuseUnauthenticated(c net.Conn, now time.Time) {
 	s.refused.Add(1)
 	c.SetWriteDeadline(now.Add(time.Second))
@@ -341,21 +345,71 @@ func (s *Server) refuseUnauthenticated(c net.Conn, now time.Time) {
 	}
 }
 
-// evictOrder is the order in which evictLocked closes unauthenticated
-// connections to make room for a new one: first those that have sent
-// nothing, then those waiting out a wrong secret's delay (they are
-// closed anyway), then those that have sent something other than AUTH
-// (HELLO, PING, or part of a line). The others (an AUTH being answered, a
-// whole line not yet answered, which may be one) are never closed.
-var evictOrder = [...]pendState{pendSilent, pendFailing, pendTalking}
+// evictClass is a class of unauthenticated connections that
+// evictLocked may close to make room for a new one, in the order it
+// closes them.
+type evictClass uint8
+
+const (
+	// evictHungUp: its peer hung up before its secret was compared. No
+	// one may be waiting for its answers (a client that only half-closed,
+	// as nc -N does, loses its place to a newcomer and is told so), and
+	// its secret, if it sent one, has not been compared, so closing it
+	// tells nothing about the secret. It goes first: even before a
+	// silent one, which may be a client whose first bytes are on their
+	// way (the kernel hands over a connection before its data when a
+	// flood has it answer SYNs with cookies, past TCP_DEFER_ACCEPT).
+	evictHungUp evictClass = iota
+	// evictSilent: has sent nothing, as the kernel sees it too.
+	evictSilent
+	// evictTalking: has sent something other than AUTH, all answered.
+	evictTalking
+	// evictNever: a whole line or an AUTH not yet answered, from a peer
+	// still there; a secret being compared. (A wrong secret's connection
+	// holds no place: Server.failLocked.)
+	evictNever
+)
+
+func (c evictClass) String() string {
+	switch c {
+	case evictHungUp:
+		return "hung-up"
+	case evictSilent:
+		return "silent"
+	case evictTalking:
+		return "talking"
+	case evictNever:
+		return "never"
+	}
+	return fmt.Sprintf("evictClass(%d)", uint8(c))
+}
+
+// evictClassOf says which class p, in state st, is of. A connection
+// whose reader has seen nothing may still have sent bytes, or hung up
+// (its reader has not run yet, or has not yet said what it read: a
+// flood keeps the CPUs busy); the kernel knows (peerDid).
+func (p *session) evictClassOf(st pendState) evictClass {
+	if st > pendAuth {
+		return evictNever
+	}
+	spoke, hungUp := false, false
+	if p.raw != nil {
+		spoke, hungUp = peerDid(p.raw)
+	}
+	switch {
+	case hungUp:
+		return evictHungUp
+	case st == pendSilent && !spoke:
+		return evictSilent
+	case st == pendTalking:
+		return evictTalking
+	}
+	return evictNever
+}
 
 // evictLocked closes one connection that has not authenticated, the
-// oldest of the first class of evictOrder that has one, to make room for
-// a new one, and reports whether it found one. A connection whose reader
-// has seen nothing may still have sent bytes (its reader has not run yet,
-// or has not yet said what it read: a flood keeps the CPUs busy); the
-// kernel knows (peerSpoke), and such a connection is passed over. Called
-// with mu held.
+// oldest of the first evictClass that has one, to make room for a new
+// one, and reports whether it found one. Called with mu held.
 func (s *Server) evictLocked(now time.Time) bool {
 	cands := s.evictScratch[:0]
 	for _, p := range s.pending {
@@ -363,23 +417,39 @@ func (s *Server) evictLocked(now time.Time) bool {
 	}
 	slices.SortFunc(cands, func(a, b *session) int { return cmp.Compare(a.id, b.id) })
 	defer func() { clear(cands); s.evictScratch = cands[:0] }()
-	for _, class := range evictOrder {
+	// A connection may move on while it is looked at (its reader does
+	// not take mu to do so): one that did is passed over.
+	for range 3 {
+		var victim *session
+		var st pendState
+		class := evictNever
 		for _, p := range cands {
-			if pendState(p.pend.Load()) != class || class == pendSilent && p.raw != nil && peerSpoke(p.raw) {
+			if p == nil {
 				continue
 			}
-			if !p.pend.CompareAndSwap(uint32(class), uint32(pendEvicted)) {
-				continue // it spoke meanwhile
+			pst := pendState(p.pend.Load())
+			if c := p.evictClassOf(pst); c < class {
+				victim, st, class = p, pst, c
+				if c == evictHungUp {
+					break
+				}
 			}
-			delete(s.pending, p.id)
-			p.evict()
-			s.refused.Add(1)
-			if ok, skipped := s.evictLog.allow(now); ok {
-				s.log.Warn("unauthenticated connection closed to make room for a new one", "addr", p.conn.RemoteAddr().String(),
-					"state", class.String(), "max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed_or_refused", skipped)
-			}
-			return true
 		}
+		if victim == nil {
+			return false
+		}
+		if !victim.pend.CompareAndSwap(uint32(st), uint32(pendEvicted)) {
+			cands[slices.Index(cands, victim)] = nil
+			continue
+		}
+		delete(s.pending, victim.id)
+		victim.evict()
+		s.refused.Add(1)
+		if ok, skipped := s.evictLog.allow(now); ok {
+			s.log.Warn("unauthenticated connection closed to make room for a new one", "addr", victim.conn.RemoteAddr().String(),
+				"class", class.String(), "state", st.String(), "max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed_or_refused", skipped)
+		}
+		return true
 	}
 	return false
 }

@@ -236,6 +236,7 @@ func (ss *session) end(why string) {
 	s.mu.Lock()
 	delete(s.conns, ss.id)
 	delete(s.pending, ss.id)
+	delete(s.failing, ss.id)
 	if ss.registered {
 		s.open--
 	}

@@ -8,20 +8,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tcpCloseWait is the kernel's TCP_CLOSE_WAIT state (linux/tcp_states.h):
-// the peer has sent its FIN, this side has not closed yet.
-const tcpCloseWait = 8
+// The kernel's TCP states (linux/tcp_states.h) that say the peer has
+// hung up: TCP_CLOSE_WAIT, its FIN has arrived and this side has not
+// closed yet; TCP_CLOSE, here only after it reset the connection (this
+// side closes its socket only at the end of the session).
+const (
+	tcpClose     = 7
+	tcpCloseWait = 8
+)
 
-// peerSpoke reports whether the peer has sent any data on the connection,
-// read by the process or not: TCP_INFO's tcpi_bytes_received (Linux 4.1
-// and later; it counts a received FIN as one byte, which is taken off),
-// or else SIOCINQ (FIONREAD: the bytes not yet read). Asking the kernel
-// closes the window in which a reader has taken a connection's first
-// bytes off the socket but not yet said so.
-func peerSpoke(rc syscall.RawConn) bool {
-	spoke := false
+// peerDid reports what the kernel knows the peer has done, whether or
+// not the process has read that far: spoke, whether it has sent any data
+// (TCP_INFO's tcpi_bytes_received, Linux 4.1 and later, which counts a
+// received FIN as one byte, taken off here; or else SIOCINQ, FIONREAD:
+// the bytes not yet read); hungUp, whether it has closed its side (its
+// FIN has arrived) or reset the connection (TCP_INFO's state). Asking
+// the kernel closes the window in which a reader has taken a
+// connection's first bytes, or its end, off the socket but not yet said
+// so.
+func peerDid(rc syscall.RawConn) (spoke, hungUp bool) {
 	rc.Control(func(fd uintptr) {
 		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			hungUp = ti.State == tcpCloseWait || ti.State == tcpClose
 			n := ti.Bytes_received
 			if ti.State == tcpCloseWait && n > 0 {
 				n--
@@ -34,7 +42,7 @@ func peerSpoke(rc syscall.RawConn) bool {
 		n, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 		spoke = n > 0
 	})
-	return spoke
+	return spoke, hungUp
 }
 
 // deferAccept has the kernel hand ln's connections to Accept only once

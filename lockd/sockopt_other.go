@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// peerSpoke cannot tell here: it says no.
-func peerSpoke(rc syscall.RawConn) bool { return false }
+// peerDid cannot tell here: it says neither.
+func peerDid(rc syscall.RawConn) (spoke, hungUp bool) { return false, false }
 
 // deferAccept does nothing here.
 func deferAccept(ln net.Listener, d time.Duration) {}
