@@ -3,6 +3,7 @@ package lockd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -93,6 +94,98 @@ func errString(err error) string {
 		return ""
 	}
 	return " (" + err.Error() + ")"
+}
+
+// TestDialRetriesBusyThroughFlood: Dial, the path of mplock client, run,
+// status and member, gets in 10 times beside the same flood.
+func TestDialRetriesBusyThroughFlood(t *testing.T) {
+	_, addr := startServer(t, floodConfig)
+	stop := guessFlood(addr, 32)
+	defer stop()
+	for i := range 10 {
+		c, err := Dial(testCtx(t), addr, Options{Client: "legit", Secret: "s3cret"})
+		if err != nil {
+			t.Fatalf("dial %d beside the flood: %v", i, err)
+		}
+		if err := c.Ping(testCtx(t)); err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+		c.Close()
+	}
+}
+
+// TestDialRetriesBusy: a server full of authenticated sessions answers
+// ERR busy; Dial tries again, and gets in once a session ends.
+func TestDialRetriesBusy(t *testing.T) {
+	srv, addr := startServer(t, Config{Secret: "s3cret", MaxSessions: 1})
+	first, err := Dial(testCtx(t), addr, Options{Client: "first", Secret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		c   *Client
+		err error
+	}
+	second := make(chan result, 1)
+	go func() {
+		c, err := Dial(testCtx(t), addr, Options{Client: "second", Secret: "s3cret"})
+		second <- result{c, err}
+	}()
+	// Two refusals: Dial has been answered busy and tried again.
+	for deadline := time.Now().Add(safety); srv.refused.Load() < 2; {
+		select {
+		case r := <-second:
+			t.Fatalf("the second Dial, while the one session allowed is open: %v, %v; want it to wait", r.c, r.err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second Dial was not refused twice")
+		}
+	}
+	first.Close()
+	r := <-second
+	if r.err != nil {
+		t.Fatalf("the second Dial once the first session ended: %v", r.err)
+	}
+	r.c.Close()
+}
+
+// TestDialBusyGivesUp: when the server stays full of authenticated
+// sessions, Dial gives up by its ctx's deadline, saying the server was
+// busy and how many tries it made; a wrong secret is not tried again.
+func TestDialBusyGivesUp(t *testing.T) {
+	srv, addr := startServer(t, Config{Secret: "s3cret", MaxSessions: 1})
+	first, err := Dial(testCtx(t), addr, Options{Client: "first", Secret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	_, err = Dial(ctx, addr, Options{Client: "second", Secret: "s3cret"})
+	if err == nil {
+		t.Fatal("Dial to a full server succeeded")
+	}
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "server busy: gave up after ") || !strings.Contains(err.Error(), "too many sessions (1)") {
+		t.Fatalf("Dial to a full server: %v; want ErrBusy, the tries and the server's reason", err)
+	}
+	if time.Now().After(deadline.Add(safety / 4)) {
+		t.Fatalf("Dial gave up long after its deadline")
+	}
+	if n := srv.refused.Load(); n < 3 {
+		t.Fatalf("the server refused %d connections; want Dial to have tried again a few times in 700ms", n)
+	}
+	t.Logf("%v", err)
+
+	// A wrong secret: one AUTH, ErrAuth, no second try.
+	_, err = Dial(testCtx(t), addr, Options{Client: "wrong", Secret: "wrong"})
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("Dial with a wrong secret: %v, want ErrAuth", err)
+	}
+	if n := srv.authFail.Load(); n != 1 {
+		t.Fatalf("%d wrong secrets reached the server; want 1 (ERR auth is not retried)", n)
+	}
 }
 
 // TestWrongSecretsHoldNoPlace: a connection waiting out a wrong secret's

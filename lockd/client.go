@@ -178,12 +178,47 @@ type call struct {
 // (the members of a cluster): they are tried in turn, and the first that
 // answers is used; against a cluster, the others (and every member HELLO
 // names) are where the client resumes its session should that one fail.
-// ctx bounds the dial and the handshake.
+// ctx bounds the dial and the handshake. A server that answers ERR busy
+// (ErrBusy: too many sessions, too many AUTH attempts, or too many
+// connections authenticating) is tried again after a jittered pause
+// (busyBackoff) until ctx ends, or for busyRetryFor when ctx has no
+// deadline; the error then says how many tries were answered busy, and
+// wraps ErrBusy. ERR auth (ErrAuth: a wrong secret) is never tried again.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	servers := splitServers(addr)
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("lockd: dial: no server address in %q", addr)
 	}
+	start := time.Now()
+	giveUp, ok := ctx.Deadline()
+	if !ok {
+		giveUp = start.Add(busyRetryFor)
+	}
+	var b busyBackoff
+	for tries := 1; ; tries++ {
+		c, err := dialServers(ctx, servers, opts)
+		if err == nil || !errors.Is(err, ErrBusy) || errors.Is(err, ErrAuth) {
+			return c, err
+		}
+		pause := b.next()
+		if ctx.Err() != nil || time.Now().Add(pause).After(giveUp) {
+			return nil, fmt.Errorf("lockd: %s: server busy: gave up after %d tries in %v: %w", addr, tries,
+				time.Since(start).Round(time.Millisecond), err)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("lockd: %s: server busy: gave up after %d tries in %v (%v): %w", addr, tries,
+				time.Since(start).Round(time.Millisecond), ctx.Err(), err)
+		}
+	}
+}
+
+// dialServers tries each of servers in turn, and returns the first that
+// answers, or every one's error.
+func dialServers(ctx context.Context, servers []string, opts Options) (*Client, error) {
 	var errs []error
 	for i := range servers {
 		c, err := dialOne(ctx, servers, i, opts)
