@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -193,13 +194,12 @@ func (ss *session) auth(secret string) string {
 // it keeps no newcomer out. It still waits out AuthFailDelay for its
 // answer, whether or not its peer is still there (closing it sooner
 // would answer a guesser that has only half-closed sooner). Server.failing
-// holds as many as Server.pending (MaxUnauthenticated); when it is full,
-// the oldest there is answered at once (more wrong secrets than that
-// within one AuthFailDelay: with a secret shorter than StrongSecret and
-// the default AuthRate and AuthBurst, never). Called with mu held.
+// holds maxFailingOf(cfg); when it is full, the oldest there is answered
+// at once (more wrong secrets than that within one AuthFailDelay: with a
+// secret shorter than StrongSecret, never). Called with mu held.
 func (s *Server) failLocked(ss *session, now time.Time) {
 	delete(s.pending, ss.id)
-	if len(s.failing) >= s.cfg.MaxUnauthenticated {
+	if len(s.failing) >= s.maxFailing {
 		var oldest *session
 		for _, f := range s.failing {
 			if oldest == nil || f.id < oldest.id {
@@ -216,6 +216,15 @@ func (s *Server) failLocked(ss *session, now time.Time) {
 	}
 	ss.pend.Store(uint32(pendFailing))
 	s.failing[ss.id] = ss
+}
+
+// maxFailingOf is how many connections cfg's server lets wait out a
+// wrong secret's delay: MaxUnauthenticated, and as many as the AUTH rate
+// lets be compared in one AuthFailDelay (AuthBurst, and AuthRate a second
+// after it), so that with a secret shorter than StrongSecret none is
+// answered sooner; 148 by default. cfg has its defaults filled in.
+func maxFailingOf(cfg Config) int {
+	return cfg.MaxUnauthenticated + cfg.AuthBurst + int(math.Ceil(cfg.AuthRate*cfg.AuthFailDelay.Seconds()))
 }
 
 // pause waits d, and reports false when the server shut down or the

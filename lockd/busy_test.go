@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -190,13 +191,17 @@ func TestDialBusyGivesUp(t *testing.T) {
 
 // TestWrongSecretsHoldNoPlace: a connection waiting out a wrong secret's
 // delay holds none of the places of those waiting to authenticate, and
-// is not answered sooner for a newcomer; as many wait as there are
-// places, and past that the oldest is answered (ERR auth) at once.
+// is not answered sooner for a newcomer; maxFailingOf(cfg) of them wait
+// (4 here: the 2 places, and the 2 secrets the AUTH rate would compare
+// in one delay), and past that the oldest is answered (ERR auth) at once.
 func TestWrongSecretsHoldNoPlace(t *testing.T) {
 	srv, addr := startServer(t, Config{Secret: "a-strong-secret-0123456789abcdef", MaxUnauthenticated: 2,
-		AuthTimeout: 10 * time.Minute, AuthFailDelay: 10 * time.Minute, IdleTimeout: -1})
+		AuthTimeout: 10 * time.Minute, AuthFailDelay: 10 * time.Minute, AuthBurst: 1, AuthRate: 0.001, IdleTimeout: -1})
+	if srv.maxFailing != 4 {
+		t.Fatalf("maxFailing %d, want 2+1+1", srv.maxFailing)
+	}
 	var wrong []*rawConn
-	for i := range 2 {
+	for i := range srv.maxFailing {
 		c := dialRaw(t, addr)
 		c.send("AUTH wrong")
 		waitFailing(t, srv, i+1)
@@ -211,13 +216,14 @@ func TestWrongSecretsHoldNoPlace(t *testing.T) {
 		c.expect("OK AUTH")
 	}
 	for i, c := range wrong {
-		expectNothing(t, "wrong secret "+string(rune('0'+i)), c)
+		expectNothing(t, fmt.Sprintf("wrong secret %d", i), c)
 	}
-	third := dialRaw(t, addr)
-	third.send("AUTH wrong")
+	last := dialRaw(t, addr)
+	last.send("AUTH wrong")
 	wrong[0].expect("ERR auth wrong secret")
 	wrong[0].expectEOF()
-	waitFailing(t, srv, 2)
-	expectNothing(t, "the second wrong secret", wrong[1])
-	expectNothing(t, "the third wrong secret", third)
+	waitFailing(t, srv, srv.maxFailing)
+	for i, c := range append(wrong[1:], last) {
+		expectNothing(t, fmt.Sprintf("wrong secret %d, after the oldest", i+1), c)
+	}
 }

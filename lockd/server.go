@@ -81,7 +81,7 @@ type Config struct {
 	// other than AUTH), never one that is there to hear the answer to its
 	// AUTH or to a line not yet answered; when every one is, the newcomer
 	// is refused. A wrong secret's connection waits out AuthFailDelay
-	// outside this bound, in another as large. So no number of
+	// outside this bound, in another (Server.failLocked). So no number of
 	// connections that merely exist, or guess and hang up, keeps out a
 	// client that knows the secret.
 	MaxUnauthenticated int
@@ -132,14 +132,15 @@ type Server struct {
 	be  backend    // the local table; nil with a replicated one
 	rep Replicated // the replicated table; nil without
 
-	mu        sync.Mutex // guards everything below
-	conns     map[SessionID]*session
-	open      int                    // sessions registered with the backend
-	pending   map[SessionID]*session // not yet authenticated: the places MaxUnauthenticated bounds
-	failing   map[SessionID]*session // a wrong secret, waiting out AuthFailDelay (failLocked)
-	lastID    SessionID
-	listeners map[net.Listener]struct{}
-	closing   bool
+	mu         sync.Mutex // guards everything below
+	conns      map[SessionID]*session
+	open       int                    // sessions registered with the backend
+	pending    map[SessionID]*session // not yet authenticated: the places MaxUnauthenticated bounds
+	failing    map[SessionID]*session // a wrong secret, waiting out AuthFailDelay (failLocked)
+	maxFailing int                    // how many failing holds (maxFailingOf)
+	lastID     SessionID
+	listeners  map[net.Listener]struct{}
+	closing    bool
 
 	evictScratch []*session // for evictLocked; guarded by mu
 
@@ -207,15 +208,16 @@ func NewServer(cfg Config) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       log,
-		rep:       cfg.Replicated,
-		conns:     make(map[SessionID]*session),
-		pending:   make(map[SessionID]*session),
-		failing:   make(map[SessionID]*session),
-		listeners: make(map[net.Listener]struct{}),
-		authLimit: newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now()),
-		stop:      make(chan struct{}),
+		cfg:        cfg,
+		log:        log,
+		rep:        cfg.Replicated,
+		conns:      make(map[SessionID]*session),
+		pending:    make(map[SessionID]*session),
+		failing:    make(map[SessionID]*session),
+		maxFailing: maxFailingOf(cfg),
+		listeners:  make(map[net.Listener]struct{}),
+		authLimit:  newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now()),
+		stop:       make(chan struct{}),
 	}
 	var be *local
 	if s.rep == nil {

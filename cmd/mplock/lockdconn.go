@@ -26,7 +26,7 @@ func serverFlags() []cli.Flag {
 			Usage: "lock server `ADDR` (host:port), a cluster's members ADDR,ADDR,... (tried in turn; the client moves between them), or @FILE to read it from the --addr-file of `mplock serve` (waiting for the file)"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"MPLOCK_TOKEN_FILE"}, Usage: "`FILE` holding the server's shared secret, if it has one"},
 		&cli.StringFlag{Name: "name", Usage: "client `NAME` this session shows in status (default: the command's)"},
-		&cli.GenericFlag{Name: "connect-timeout", Value: seconds(10 * time.Second), Usage: "give up reaching the server after this long"},
+		&cli.GenericFlag{Name: "connect-timeout", Value: seconds(10 * time.Second), Usage: "give up reaching the server after this long (a server that answers ERR busy is tried again until then)"},
 	}
 }
 
