@@ -202,7 +202,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		}
 		pause := b.next()
 		if ctx.Err() != nil || time.Now().Add(pause).After(giveUp) {
-			return nil, fmt.Errorf("lockd: %s: server busy: gave up after %d tries in %v: %w", addr, tries,
+			return nil, fmt.Errorf("lockd: server busy: gave up after %d tries in %v: %w", tries,
 				time.Since(start).Round(time.Millisecond), err)
 		}
 		t := time.NewTimer(pause)
@@ -210,7 +210,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("lockd: %s: server busy: gave up after %d tries in %v (%v): %w", addr, tries,
+			return nil, fmt.Errorf("lockd: server busy: gave up after %d tries in %v (%v): %w", tries,
 				time.Since(start).Round(time.Millisecond), ctx.Err(), err)
 		}
 	}
