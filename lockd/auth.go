@@ -210,8 +210,8 @@ func (s *Server) failLocked(ss *session, now time.Time) {
 		oldest.pend.Store(uint32(pendEvicted))
 		oldest.evict()
 		if ok, skipped := s.evictLog.allow(now); ok {
-			s.log.Warn("wrong secret answered before its delay: more are waiting out theirs than connections may wait to authenticate",
-				"addr", oldest.conn.RemoteAddr().String(), "max_unauthenticated", s.cfg.MaxUnauthenticated, "also_closed_or_refused", skipped)
+			s.log.Warn("wrong secret answered before its delay: more wrong secrets are waiting out theirs than the server keeps",
+				"addr", oldest.conn.RemoteAddr().String(), "max_failing", s.maxFailing, "also_closed_or_refused", skipped)
 		}
 	}
 	ss.pend.Store(uint32(pendFailing))
