@@ -637,13 +637,17 @@ func TestStalledHolderIsNamed(t *testing.T) {
 						return
 					}
 					// Stop the holder in its hold: its phase is read again
-					// after the stop, so a worker caught leaving is retried.
+					// once the stop has taken effect (kill returns before
+					// the worker's threads have handled it, and it could
+					// still leave its hold and let the lock go), so a
+					// worker caught leaving is retried.
 					for i := range b.Workers() {
 						pid := int(b.Slot(i).Pid.Load())
 						if shm.SlotPhase(b.Slot(i).Phase.Load()) != shm.PhaseHolding {
 							continue
 						}
 						syscall.Kill(pid, syscall.SIGSTOP)
+						proctest.Eventually(t, fmt.Sprintf("worker %d (pid %d) to stop", i, pid), func() bool { return proctest.Stopped(pid) })
 						if shm.SlotPhase(b.Slot(i).Phase.Load()) == shm.PhaseHolding {
 							stopped, stoppedPid = i, pid
 							return
