@@ -122,6 +122,11 @@ type bankRun struct {
 	// killed notes, per slot, the workers the run had to kill because they
 	// did not stop when asked, and what each was doing then.
 	killed map[int]killNote
+	// holderAtKill is the account's holder word (slot+1) before the run
+	// killed its first worker: once the holder is dead, a waiter may take
+	// the lock over (sem recovers a dead holder's lock) before its own
+	// SIGKILL lands, and the word would then name it.
+	holderAtKill uint32
 }
 
 // killNote is what a worker was doing when the run killed it.
@@ -245,17 +250,26 @@ func (r *bankRun) supervise(ctx context.Context) {
 // was doing: one stopped (SIGSTOP) while holding the lock is why the others
 // could not go on. Killing workers that would not stop makes the run
 // stalled.
+//
+// Everything is noted before anything is killed: a worker killed first
+// could otherwise change what the next one is noted as doing (its waiter
+// taking over its lock).
 func (r *bankRun) killStuck() {
+	if r.killed == nil {
+		r.killed = map[int]killNote{}
+		r.holderAtKill = r.bank.Account.Holder.Load()
+	}
+	var stuck []*child
 	for i, c := range r.children {
 		if c.hasExited() {
 			continue
 		}
-		if r.killed == nil {
-			r.killed = map[int]killNote{}
-		}
 		if _, seen := r.killed[i]; !seen {
 			r.killed[i] = killNote{phase: shm.SlotPhase(r.bank.Slot(i).Phase.Load()), stopped: processStopped(c.pid())}
 		}
+		stuck = append(stuck, c)
+	}
+	for _, c := range stuck {
 		r.stalled = true
 		c.kill()
 	}
@@ -370,7 +384,11 @@ func (r *bankRun) result() *BankResult {
 		}
 	}
 	res.Fairness = jain(opsAt)
-	if h := r.bank.Account.Holder.Load(); h > 0 && p.Kind.Excludes() {
+	h := r.bank.Account.Holder.Load()
+	if r.killed != nil {
+		h = r.holderAtKill
+	}
+	if h > 0 && p.Kind.Excludes() {
 		res.LastHolder = int(h) - 1
 	} else {
 		res.LastHolder = -1

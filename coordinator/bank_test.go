@@ -618,54 +618,69 @@ func TestStopEndsALongHold(t *testing.T) {
 
 // TestStalledHolderIsNamed stops (SIGSTOP) the worker that holds the lock.
 // The others wait for it; the run stalls, is stopped, and must say that
-// the stopped worker held the lock and the other waited for it.
+// the stopped worker held the lock and the others waited for it. A waiter
+// gets the lock of a holder that died (the kernel releases a flock, sem
+// recovers it): the run kills its workers in slot order, so with the first
+// one the holder and seven waiters after it, one of them could take the
+// lock before its own SIGKILL and be named the holder, and be noted
+// holding, unless the run notes everything before it kills anything.
 func TestStalledHolderIsNamed(t *testing.T) {
 	for _, kind := range []lock.Kind{lock.Sem, lock.Flock} {
-		t.Run(kind.String(), func(t *testing.T) {
-			leakCheck(t)
-			name := testShmPrefix() + "-stall"
-			stopped, stoppedPid := -1, 0
-			r := runBank(t, context.Background(), BankPlan{
-				Kind: kind, Workers: 2, Ops: 1_000_000, Hold: 5 * time.Millisecond, Amount: 5, ShmName: name,
-				StallTimeout: 300 * time.Millisecond,
-				Progress: func(p BankProgress) {
-					if stopped >= 0 || p.Ops == 0 {
-						return
-					}
-					b := openNamedBank(t, name)
-					if b == nil {
-						return
-					}
-					// Stop the holder in its hold: its phase is read again
-					// after the stop, so a worker caught leaving is retried.
-					for i := range b.Workers() {
-						pid := int(b.Slot(i).Pid.Load())
-						if shm.SlotPhase(b.Slot(i).Phase.Load()) != shm.PhaseHolding {
-							continue
-						}
-						syscall.Kill(pid, syscall.SIGSTOP)
-						if shm.SlotPhase(b.Slot(i).Phase.Load()) == shm.PhaseHolding {
-							stopped, stoppedPid = i, pid
-							return
-						}
-						syscall.Kill(pid, syscall.SIGCONT)
-					}
-				},
-			})
-			if stopped < 0 {
-				t.Fatal("never caught a worker holding the lock")
+		t.Run(kind.String(), func(t *testing.T) { stalledHolderIsNamed(t, kind, 2, -1) })
+		t.Run(kind.String()+"/first-of-8", func(t *testing.T) { stalledHolderIsNamed(t, kind, 8, 0) })
+	}
+}
+
+// stalledHolderIsNamed runs TestStalledHolderIsNamed with workers workers,
+// stopping the worker in slot only (-1: any) when it holds the lock.
+func stalledHolderIsNamed(t *testing.T, kind lock.Kind, workers, slot int) {
+	leakCheck(t)
+	name := testShmPrefix() + "-stall"
+	stopped, stoppedPid := -1, 0
+	r := runBank(t, context.Background(), BankPlan{
+		Kind: kind, Workers: workers, Ops: 1_000_000, Hold: 5 * time.Millisecond, Amount: 5, ShmName: name,
+		StallTimeout: 300 * time.Millisecond,
+		Progress: func(p BankProgress) {
+			if stopped >= 0 || p.Ops == 0 {
+				return
 			}
-			if !r.Stalled || r.LastHolder != stopped {
-				t.Fatalf("stalled %v, last holder %d; want stalled and worker %d (pid %d)", r.Stalled, r.LastHolder, stopped, stoppedPid)
+			b := openNamedBank(t, name)
+			if b == nil {
+				return
 			}
-			holder, waiter := r.Procs[stopped], r.Procs[1-stopped]
-			if !holder.KilledByRun || !holder.Stopped || holder.Phase != shm.PhaseHolding {
-				t.Errorf("stopped holder: killed by run %v, stopped %v, phase %v; want killed, stopped, holding the lock", holder.KilledByRun, holder.Stopped, holder.Phase)
+			// Stop the holder in its hold: its phase is read again once
+			// the stop has taken effect (kill returns before the worker's
+			// threads have handled it, and it could still leave its hold
+			// and let the lock go), so a worker caught leaving is retried.
+			for i := range b.Workers() {
+				pid := int(b.Slot(i).Pid.Load())
+				if slot >= 0 && i != slot || shm.SlotPhase(b.Slot(i).Phase.Load()) != shm.PhaseHolding {
+					continue
+				}
+				syscall.Kill(pid, syscall.SIGSTOP)
+				proctest.Eventually(t, fmt.Sprintf("worker %d (pid %d) to stop", i, pid), func() bool { return proctest.Stopped(pid) })
+				if shm.SlotPhase(b.Slot(i).Phase.Load()) == shm.PhaseHolding {
+					stopped, stoppedPid = i, pid
+					return
+				}
+				syscall.Kill(pid, syscall.SIGCONT)
 			}
-			if !waiter.KilledByRun || waiter.Stopped || waiter.Phase != shm.PhaseWaiting {
-				t.Errorf("the other: killed by run %v, stopped %v, phase %v; want killed while waiting for the lock", waiter.KilledByRun, waiter.Stopped, waiter.Phase)
-			}
-		})
+		},
+	})
+	if stopped < 0 {
+		t.Fatal("never caught a worker holding the lock")
+	}
+	if !r.Stalled || r.LastHolder != stopped {
+		t.Fatalf("stalled %v, last holder %d; want stalled and worker %d (pid %d)", r.Stalled, r.LastHolder, stopped, stoppedPid)
+	}
+	holder := r.Procs[stopped]
+	if !holder.KilledByRun || !holder.Stopped || holder.Phase != shm.PhaseHolding {
+		t.Errorf("stopped holder: killed by run %v, stopped %v, phase %v; want killed, stopped, holding the lock", holder.KilledByRun, holder.Stopped, holder.Phase)
+	}
+	for i, waiter := range r.Procs {
+		if i != stopped && (!waiter.KilledByRun || waiter.Stopped || waiter.Phase != shm.PhaseWaiting) {
+			t.Errorf("worker %d: killed by run %v, stopped %v, phase %v; want killed while waiting for the lock", i, waiter.KilledByRun, waiter.Stopped, waiter.Phase)
+		}
 	}
 }
 

@@ -176,10 +176,12 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			}
 			return nil, err
 		}
-		shm.StoreRelaxed32(&slot.Phase, uint32(shm.PhaseHolding))
 		if excludes {
 			// Who held the lock before? Read inside the critical section, so
-			// exact for every kind that excludes.
+			// exact for every kind that excludes. Written before the phase:
+			// a worker whose phase says holding is the one the holder word
+			// names, even if it is stopped or killed between the two (a
+			// stalled run names its holder from this word).
 			if h := acct.Holder.Load(); h != me {
 				shm.StoreRelaxed32(&acct.Holder, me)
 				if h != 0 { // the run's first acquisition takes over from nobody
@@ -190,6 +192,7 @@ func bankLoop(ctx context.Context, bank *shm.Bank, spec BankSpec, lk lock.Locker
 			run++
 			rep.MaxRun = max(rep.MaxRun, run)
 		}
+		shm.StoreRelaxed32(&slot.Phase, uint32(shm.PhaseHolding))
 		if spec.Trace && recordUntil == math.MaxUint64 && ctl.TraceFreeze.Load() != 0 {
 			recordUntil = recorded + shm.TraceLen/2
 		}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,6 +136,8 @@ func dlServe(tb testing.TB) string {
 	tb.Helper()
 	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "error")
 	cmd.Args[0] = "mplock" // TestMain runs the CLI under this name
+	stderr := new(lockedBuffer)
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -146,10 +146,6 @@ func dlServe(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
-	if err != nil || !ok {
-		tb.Fatalf("server said %q, %v", line, err)
-	}
+	addr := serveAddr(tb, cmd, out, stderr, cmd.Wait)
 	return addr
 }

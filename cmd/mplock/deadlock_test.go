@@ -241,9 +241,11 @@ func TestDeadlockVictim(t *testing.T) {
 }
 
 // TestDeadlockResolveNone leaves the deadlock alone, as the seed does, until
-// the timeout: exit status 3.
+// the timeout: exit status 3. The timeout must outlast the holders' way into
+// the deadlock and the detector's finding it, on a loaded machine too: with
+// 300ms a run could time out before it deadlocked.
 func TestDeadlockResolveNone(t *testing.T) {
-	doc, code, _ := dlRun(t, "--resolve", "none", "--timeout", "300ms", "--hold", "1ms")
+	doc, code, _ := dlRun(t, "--resolve", "none", "--timeout", "2s", "--hold", "1ms")
 	if code != exitDeadlock || !doc.Deadlock || !doc.TimedOut || doc.Outcome != "hung" {
 		t.Fatalf("exit %d, deadlock %v, timed out %v, outcome %q", code, doc.Deadlock, doc.TimedOut, doc.Outcome)
 	}

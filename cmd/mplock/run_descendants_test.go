@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -241,6 +240,8 @@ func dlServeCmd(t *testing.T) servedCmd {
 	t.Helper()
 	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "error")
 	cmd.Args[0] = "mplock" // TestMain runs the CLI under this name
+	stderr := new(lockedBuffer)
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -249,11 +250,7 @@ func dlServeCmd(t *testing.T) servedCmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
-	if err != nil || !ok {
-		t.Fatalf("server said %q, %v", line, err)
-	}
+	addr := serveAddr(t, cmd, out, stderr, cmd.Wait)
 	return servedCmd{cmd: cmd, addr: addr}
 }
 

@@ -16,18 +16,6 @@ import (
 	"mplock/lockd"
 )
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // openFDsOf returns how many file descriptors process pid has open.
 func openFDsOf(t *testing.T, pid int) int {
 	t.Helper()
@@ -46,7 +34,7 @@ func openFDsOf(t *testing.T, pid int) int {
 // kernel's queue: the server's descriptors stay few, lock clients get
 // their locks, and /metrics answers again once the flood goes.
 func TestServeMetricsFloodLeavesLocksReachable(t *testing.T) {
-	metricsAddr := freeAddr(t)
+	metricsAddr := freePorts(t, 1)[0] // below the ephemeral range: a listen on port 0, closed, could be any connection's port by the time serve binds it
 	srv := startServe(t, "--metrics-listen", metricsAddr)
 	pid := srv.cmd.Process.Pid
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 256, Max: 256}, nil); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -50,13 +49,11 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 		cmd.Process.Kill()
 		<-exited
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
-	if err != nil || !ok {
-		t.Fatalf("mplock serve said %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, out)
+	// Waited for from the start, so that a server that fails to start is
+	// reaped (and the cleanup's wait ends).
 	go func() { werr = cmd.Wait(); close(exited) }()
+	addr := serveAddr(t, cmd, out, &stderr, func() error { <-exited; return werr })
+	go io.Copy(io.Discard, out)
 
 	filler := dialLines(t, addr)
 	filler.pipeline(3000, func(i int) string { return fmt.Sprintf("LOCK page-%s-%04d\n", strings.Repeat("p", 60), i) },

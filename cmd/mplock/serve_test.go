@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,17 +26,20 @@ import (
 
 // serveProc is a running `mplock serve`.
 type serveProc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd    *exec.Cmd
+	addr   string
+	stderr *lockedBuffer // what it logged
 }
 
 // startServe starts `mplock serve --listen 127.0.0.1:0 args...` and
-// returns once it listens. It is killed when the test ends.
+// returns once it listens. It is killed when the test ends; its stderr is
+// logged then if the test failed.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
 	cmd := exec.Command("/proc/self/exe", append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	cmd.Args[0] = "mplock" // TestMain runs the CLI under this name
-	cmd.Stderr = os.Stderr
+	stderr := new(lockedBuffer)
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -46,14 +51,40 @@ func startServe(t *testing.T, args ...string) *serveProc {
 		cmd.Process.Signal(syscall.SIGCONT)
 		cmd.Process.Kill()
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("mplock serve %s (pid %d) logged:\n%s", strings.Join(args, " "), cmd.Process.Pid, stderr.String())
+		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
-	if err != nil || !ok {
-		t.Fatalf("mplock serve said %q, %v", line, err)
-	}
+	addr := serveAddr(t, cmd, out, stderr, cmd.Wait)
 	go io.Copy(io.Discard, out)
-	return &serveProc{cmd: cmd, addr: addr}
+	return &serveProc{cmd: cmd, addr: addr, stderr: stderr}
+}
+
+// serveAddr reads the first line of a starting `mplock serve` from its
+// stdout and returns the address it names ("Lock Server started on
+// tcp://ADDR"). A server that says anything else, or exits first (a port
+// taken, a data dir it cannot use), fails the test with how it exited
+// (wait returns that; it is killed if it does not exit within hangBound)
+// and what it wrote to stderr.
+func serveAddr(tb testing.TB, cmd *exec.Cmd, stdout io.Reader, stderr *lockedBuffer, wait func() error) string {
+	tb.Helper()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "Lock Server started on tcp://")
+	if err == nil && ok {
+		return addr
+	}
+	status := make(chan error, 1)
+	go func() { status <- wait() }()
+	var exit error
+	select {
+	case exit = <-status:
+	case <-time.After(hangBound):
+		cmd.Process.Kill()
+		exit = fmt.Errorf("still running %v later, killed: %v", hangBound, <-status)
+	}
+	tb.Fatalf("%s (pid %d) said %q (%v), not where it listens; it exited: %v; its stderr:\n%s",
+		strings.Join(cmd.Args, " "), cmd.Process.Pid, line, err, exit, stderr.String())
+	return ""
 }
 
 // lineConn speaks the protocol by hand.
@@ -524,5 +555,59 @@ func TestServeUnauthenticatedCannotKeepAClientOut(t *testing.T) {
 		"--server", srv.addr, "--token-file", secret)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mplock client with the secret, beside 50 unauthenticated connections: %v\n%s", err, out)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records its message and ends
+// only the goroutine that called it, for tests of test helpers.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestServeAddrSaysWhyAServerDidNotStart: a cluster member whose raft
+// port another process holds (as when a member's raft port was the same
+// as another's client port) exits at start; the helper's failure says how
+// it exited and what it logged, not only that its first line was empty.
+func TestServeAddrSaysWhyAServerDidNotStart(t *testing.T) {
+	taken, err := net.Listen("tcp", freePorts(t, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	raft := taken.Addr().String()
+	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--node", "n1",
+		"--raft-listen", raft, "--initial-cluster", "n1="+raft, "--data-dir", filepath.Join(t.TempDir(), "n1"),
+		"--token-file", testSecretFile(t))
+	cmd.Args[0] = "mplock"
+	stderr := new(lockedBuffer)
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	rec := &fatalRecorder{TB: t}
+	done := make(chan string, 1)
+	go func() {
+		defer func() { done <- rec.msg }()
+		addr := serveAddr(rec, cmd, out, stderr, cmd.Wait)
+		rec.msg = "serveAddr returned " + addr
+	}()
+	msg := <-done
+	for _, want := range []string{"exited: exit status 1", raft, "in use", "pid "} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("serveAddr's failure for a member whose raft port is taken lacks %q:\n%s", want, msg)
+		}
 	}
 }

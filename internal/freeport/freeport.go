@@ -8,9 +8,13 @@
 // connection, so a connection anyone makes in the moment before the server
 // binds can take it ("address already in use"). Loopback picks ports at
 // random below that range instead, where the kernel hands out none on its
-// own, and checks that each one can be bound at that moment. Another
-// program can still bind one first; the server then fails to start and
-// says so.
+// own, and checks that each one can be bound at that moment. It does not
+// hand out a port twice in one process (as scripts/lockd-compare.sh's
+// free_port does not): a port handed out and not yet bound is free to a
+// listen, so two calls (a cluster's client ports, then its raft ports; two
+// tests at once) could otherwise get the same one, and the second server
+// to bind it would fail. Another program can still bind one first; the
+// server then fails to start and says so.
 package freeport
 
 import (
@@ -21,29 +25,45 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // lowest is the lowest port Loopback picks.
 const lowest = 10000
 
+// given is the set of addresses Loopback has handed out in this process.
+var given = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
 // Loopback returns n distinct addresses 127.0.0.1:PORT whose ports were
 // free a moment ago, below the kernel's ephemeral port range
-// (/proc/sys/net/ipv4/ip_local_port_range; 32768 when it cannot be read).
-// It fails when 1,000 tries find too few.
+// (/proc/sys/net/ipv4/ip_local_port_range; 32768 when it cannot be read),
+// and that no earlier call in this process has returned (until half the
+// range has been handed out: then it starts afresh). It fails when 1,000
+// tries find too few.
 func Loopback(n int) ([]string, error) {
-	return pick(n, lowest, ephemeralStart())
+	given.Lock()
+	defer given.Unlock()
+	lo, hi := lowest, ephemeralStart()
+	if len(given.m)+n > (hi-lo)/2 {
+		clear(given.m)
+	}
+	return pick(n, lo, hi, given.m)
 }
 
 // pick returns n distinct loopback addresses with ports in [lo, hi) that
-// could be bound a moment ago.
-func pick(n, lo, hi int) ([]string, error) {
+// could be bound a moment ago and are not in skip, and adds them to skip
+// (unless it is nil).
+func pick(n, lo, hi int, skip map[string]bool) ([]string, error) {
 	var out []string
 	for tries := 0; len(out) < n; tries++ {
 		if tries >= 1000 {
 			return nil, fmt.Errorf("freeport: %d free loopback ports between %d and %d not found in 1,000 tries", n, lo, hi)
 		}
 		a := "127.0.0.1:" + strconv.Itoa(lo+rand.IntN(hi-lo))
-		if slices.Contains(out, a) {
+		if slices.Contains(out, a) || skip[a] {
 			continue
 		}
 		ln, err := net.Listen("tcp", a)
@@ -52,6 +72,11 @@ func pick(n, lo, hi int) ([]string, error) {
 		}
 		ln.Close()
 		out = append(out, a)
+	}
+	if skip != nil {
+		for _, a := range out {
+			skip[a] = true
+		}
 	}
 	return out, nil
 }

@@ -113,6 +113,25 @@ func Alive(pid int) bool {
 	return ok && state != 'Z' && state != 'X'
 }
 
+// Stopped reports whether every thread of process pid is stopped (state
+// T or t): a SIGSTOP has taken effect once kill has returned only when
+// each thread has handled it, and until then a thread can still run and
+// write.
+func Stopped(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		return false
+	}
+	for _, e := range ents {
+		state, _, ok := stat(filepath.Join(dir, e.Name(), "stat"))
+		if !ok || state != 'T' && state != 't' {
+			return false
+		}
+	}
+	return true
+}
+
 // stat reads a process's state letter and parent pid from /proc/<pid>/stat.
 // The command name before them is in parentheses and may contain ')'.
 func stat(path string) (state byte, ppid int, ok bool) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,5 +41,27 @@ func TestHelperChildrenAndAlive(t *testing.T) {
 	Eventually(t, "the helper to be gone", func() bool { return !Alive(h.Pid()) })
 	if slices.Contains(Children(os.Getpid()), h.Pid()) {
 		t.Fatal("reaped helper still a child")
+	}
+}
+
+// TestStopped: a helper (a Go program, several threads) is not stopped
+// while it runs, is once a SIGSTOP has reached all its threads, and is not
+// after SIGCONT.
+func TestStopped(t *testing.T) {
+	h := StartHelper(t, "PROCTEST_HELPER=1")
+	h.Expect(t, "hello")
+	if Stopped(h.Pid()) {
+		t.Fatal("a running helper counted as stopped")
+	}
+	if err := syscall.Kill(h.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, "the helper's threads to stop", func() bool { return Stopped(h.Pid()) })
+	if err := syscall.Kill(h.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, "the helper to go on", func() bool { return !Stopped(h.Pid()) })
+	if Stopped(os.Getpid()) || Stopped(-1) {
+		t.Fatal("this test, or no process, counted as stopped")
 	}
 }

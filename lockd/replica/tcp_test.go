@@ -17,26 +17,21 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"mplock/internal/freeport"
 	"mplock/lockd"
 )
 
-// freeAddrs returns n loopback addresses that were free a moment ago.
+// freeAddrs returns n loopback addresses that were free a moment ago,
+// below the ephemeral range (internal/freeport): a port from a listen on
+// port 0, closed again, is where the kernel may put any outgoing
+// connection before the node binds it, or a node's own dial of it.
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
+	addrs, err := freeport.Loopback(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
+	return addrs
 }
 
 // tcpCluster is a cluster of real nodes in this process: TCP on loopback,
