@@ -93,6 +93,7 @@ type FSM struct {
 	nodes      map[string]NodeInfo
 	lastStamp  int64 // Unix ns: table time
 	applied    uint64
+	observed   uint64 // the last applied index whose observer call has returned; waitResult answers up to it
 	results    map[uint64]*Result
 	ring       []uint64 // indexes in results, oldest first, circular from ringHead
 	ringHead   int
@@ -156,21 +157,6 @@ func (f *FSM) applyEntry(index uint64, data []byte) *Result {
 	if res != nil {
 		f.keepResult(res)
 	}
-	type wake struct {
-		ws []chan *Result
-		r  *Result
-	}
-	var wakes []wake
-	for i, ws := range f.waiters {
-		if i <= index {
-			r := res
-			if i != index {
-				r = nil
-			}
-			wakes = append(wakes, wake{ws, r})
-			delete(f.waiters, i)
-		}
-	}
 	if nd, ok := f.table.NextDeadline(); ok {
 		f.next.Store(nd.UnixNano())
 	} else {
@@ -186,9 +172,29 @@ func (f *FSM) applyEntry(index uint64, data []byte) *Result {
 	// The observer first, then the callers waiting for this result: a
 	// server that replies from Apply's return has already queued the
 	// events of this entry (a RENEW's LOST comes before its refusal).
+	// waitResult answers from observed, not applied, so that a caller
+	// arriving between the two waits for the observer too.
 	if f.observer != nil && res != nil {
 		f.observer(Applied{Index: index, Command: cmd, Result: res})
 	}
+	type wake struct {
+		ws []chan *Result
+		r  *Result
+	}
+	var wakes []wake
+	f.mu.Lock()
+	f.observed = index
+	for i, ws := range f.waiters {
+		if i <= index {
+			r := res
+			if i != index {
+				r = nil
+			}
+			wakes = append(wakes, wake{ws, r})
+			delete(f.waiters, i)
+		}
+	}
+	f.mu.Unlock()
 	for _, w := range wakes {
 		for _, ch := range w.ws {
 			ch <- w.r
@@ -414,7 +420,7 @@ var errResultGone = errors.New("replica: applied, but its result is no longer ke
 // result. The context bounds the wait.
 func (f *FSM) waitResult(ctx context.Context, index uint64) (*Result, error) {
 	f.mu.Lock()
-	if f.applied >= index {
+	if f.observed >= index {
 		r := f.results[index]
 		f.mu.Unlock()
 		if r == nil {

@@ -133,7 +133,7 @@ func (f *FSM) restoreBytes(b []byte) error {
 	f.mu.Lock()
 	f.reset()
 	f.table, f.sessions, f.bySecret, f.nodes = table, sessions, bySecret, nodes
-	f.lastStamp, f.applied = st.LastStamp, st.Applied
+	f.lastStamp, f.applied, f.observed = st.LastStamp, st.Applied, st.Applied
 	f.appliedIdx.Store(st.Applied)
 	for i, ws := range f.waiters {
 		if i <= st.Applied {

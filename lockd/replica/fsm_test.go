@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -527,5 +528,49 @@ func TestFSMRefusesReusedRequestID(t *testing.T) {
 	}
 	if c := Unlock(a, math.MaxUint64, "r1", 0); !errors.Is(c.validate(), ErrBadCommand) {
 		t.Fatalf("request id MaxUint64: %v", c.validate())
+	}
+}
+
+// TestFSMWaitResultWaitsForTheObserver: a caller of waitResult that comes
+// in after an entry was applied but while the observer is still being told
+// of it waits for the observer (a follower's Apply answered from
+// waitResult must not reply before the server has queued the entry's
+// events; TestApplyReturnsAfterObserver failed once on this in CI).
+func TestFSMWaitResultWaitsForTheObserver(t *testing.T) {
+	inObserver, release := make(chan uint64, 1), make(chan struct{})
+	f := NewFSM(lockd.TableLimits{}, func(a Applied) {
+		if a.Index == 2 {
+			inObserver <- a.Index
+			<-release
+		}
+	})
+	apply(t, f, 1, stamp0, OpenSession("s1", 0, "a", 1, "", "n1"))
+	done := make(chan *Result, 1)
+	go func() { done <- apply(t, f, 2, stamp0, Lock(1, 1, lockd.LockRequest{Name: "x", Wait: 0})) }()
+	<-inObserver // entry 2 is applied; its observer has not returned
+	if applied, _ := f.appliedState(); applied != 2 {
+		t.Fatalf("applied %d while the observer is told of entry 2", applied)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	r, err := f.waitResult(ctx, 2)
+	cancel()
+	if err == nil {
+		t.Fatalf("waitResult returned entry 2 (%+v) before its observer did", r)
+	}
+	got := make(chan *Result, 1)
+	go func() {
+		r, err := f.waitResult(context.Background(), 2)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- r
+	}()
+	close(release)
+	res := <-done
+	if r := <-got; r != res || !r.Lock.Granted {
+		t.Fatalf("waitResult after the observer: %+v, Apply's result %+v", r, res)
+	}
+	if r, err := f.waitResult(context.Background(), 2); err != nil || r != res {
+		t.Fatalf("waitResult of an observed entry: %+v, %v", r, err)
 	}
 }
