@@ -306,6 +306,14 @@ func (c *Client) handshake(ctx context.Context) error {
 	}
 	hello, err := c.send(Request{Verb: VerbHello, Name: c.opts.Client, PID: c.opts.PID}, nil)
 	if err != nil {
+		// The AUTH may have been answered (ERR busy, ERR auth) and the
+		// connection closed before the HELLO could be sent: that answer
+		// says why, not the closed connection.
+		if auth != nil {
+			if _, _, aerr := c.await(ctx, auth); aerr != nil {
+				return aerr
+			}
+		}
 		return err
 	}
 	if auth != nil {
