@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mplock/lockd"
-	"mplock/lockd/cluster"
-	"mplock/lockd/lockdtest"
-	"mplock/lockd/replica"
+	"mplock/lockd/cluster/clustertest"
 	"mplock/lockd/replica/lincheck"
 	"mplock/register"
 )
@@ -123,70 +120,13 @@ func historyOf(notes []ClusterNote) *lincheck.History {
 	return h
 }
 
-// startCluster starts n members of a replicated lock service in this
-// process (lockd.Server over lockd/cluster's backend: raft over TCP on
-// loopback, the log in bolt), with short raft timeouts, and returns their
-// client addresses and backends; they stop when the test ends.
-func startCluster(t *testing.T, n int, tune func(*replica.Config)) ([]string, []*cluster.Backend) {
-	t.Helper()
-	dir := t.TempDir()
-	lns, peers := lockdtest.Peers(t, n)
-	var addrs []string
-	var bes []*cluster.Backend
-	for i, ln := range lns {
-		rc := replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr, DataDir: filepath.Join(dir, peers[i].ID),
-			ClientAddr: ln.Addr().String(), InitialCluster: peers, Secret: "worker-cluster-secret",
-			HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond,
-			SessionTTL: 5 * time.Second}
-		if tune != nil {
-			tune(&rc)
-		}
-		be, err := cluster.New(cluster.Config{Replica: rc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := lockd.NewServer(lockd.Config{Replicated: be})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Serve(ln)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-			be.Close(ctx)
-		})
-		addrs, bes = append(addrs, ln.Addr().String()), append(bes, be)
-	}
-	// Ready: a leader, and every member knows every member's client
-	// address (the sessions move between them).
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		leader, known := false, true
-		for _, be := range bes {
-			st := be.Node().Status()
-			leader = leader || st.State == "Leader" && st.Ready
-			for _, m := range st.Members {
-				known = known && m.ClientAddr != ""
-			}
-		}
-		if leader && known {
-			return addrs, bes
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no ready leader within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestClusterClientsOnAReplicatedService: four clients doing the seed's
 // operations at random members of a 3-member cluster, and the register's
 // read-modify-write, make a linearizable history and lose no update of
 // the register; their requests were answered by followers as well as by
 // the leader, and stale checks by followers from their own tables.
 func TestClusterClientsOnAReplicatedService(t *testing.T) {
-	addrs, bes := startCluster(t, 3, nil)
+	addrs, bes := clustertest.Start(t, 3, nil)
 	reg := newRegisters(t, true)
 	notes := clusterRun(t, 4, 1500*time.Millisecond, LockdDialer(""), addrs, reg)
 	leader := bes[0].Node().Status().Leader // no fault: the leader all along
@@ -276,7 +216,7 @@ func (l *localGrants) Preempt(ctx context.Context, name, at string) (Reply, erro
 // TestClusterCheckCatchesLocalGrants: the same run against a service that
 // sometimes grants on its own is not linearizable.
 func TestClusterCheckCatchesLocalGrants(t *testing.T) {
-	addrs, _ := startCluster(t, 3, nil)
+	addrs, _ := clustertest.Start(t, 3, nil)
 	var (
 		mu    sync.Mutex
 		token uint64 = 1 << 62

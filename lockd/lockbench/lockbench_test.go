@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"mplock/lockd"
-	"mplock/lockd/cluster"
-	"mplock/lockd/lockdtest"
+	"mplock/lockd/cluster/clustertest"
 	"mplock/lockd/replica"
 )
 
@@ -90,7 +88,9 @@ func TestRunRead(t *testing.T) {
 // a member refuses another, the scenarios run at the leader and at a
 // follower, and reads at every consistency answer at both.
 func TestCluster(t *testing.T) {
-	addrs := startCluster(t, 3)
+	addrs, _ := clustertest.Start(t, 3, func(c *replica.Config) {
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 0
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var topo Topology
@@ -141,34 +141,4 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	}
-}
-
-// startCluster starts n members of a cluster in this process and returns
-// their client addresses; they stop when the test ends.
-func startCluster(t *testing.T, n int) []string {
-	t.Helper()
-	dir := t.TempDir()
-	lns, peers := lockdtest.Peers(t, n)
-	var addrs []string
-	for i, ln := range lns {
-		be, err := cluster.New(cluster.Config{Replica: replica.Config{NodeID: peers[i].ID, RaftListen: peers[i].Addr,
-			DataDir: filepath.Join(dir, peers[i].ID), ClientAddr: ln.Addr().String(), InitialCluster: peers,
-			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, Secret: "lockbench-cluster-secret"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := lockd.NewServer(lockd.Config{Replicated: be})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Serve(ln)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-			be.Close(ctx)
-		})
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs
 }
