@@ -17,22 +17,13 @@ import (
 // through both mplock drivers. It checks that pairs are counted and that a
 // shared name needs no retries; it asserts nothing about speed.
 func TestRunMplock(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := lockd.NewServer(lockd.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	srv, addr := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, d := range []struct {
 		name string
 		dial Dialer
-	}{{"mplock", Mplock(ln.Addr().String())}, {"mplock-raw", MplockRaw(ln.Addr().String(), "")}} {
+	}{{"mplock", Mplock(addr)}, {"mplock-raw", MplockRaw(addr, "")}} {
 		for _, sc := range []Scenario{{Clients: 1}, {Clients: 4}, {Clients: 4, Shared: true}} {
 			res, err := Run(ctx, d.name, d.dial, sc, 50*time.Millisecond, "t")
 			if err != nil {
@@ -48,10 +39,10 @@ func TestRunMplock(t *testing.T) {
 	}
 }
 
-// TestRunRead reads a held name from a real loopback server: every answer
-// must show the holder (RunRead checks it), and the figures must be
-// counted.
-func TestRunRead(t *testing.T) {
+// startServer serves a single lock server on a free loopback port, until
+// the test ends, and returns it and its address.
+func startServer(t *testing.T) (*lockd.Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,15 +52,23 @@ func TestRunRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return srv, ln.Addr().String()
+}
+
+// TestRunRead reads a held name from a real loopback server: every answer
+// must show the holder (RunRead checks it), and the figures must be
+// counted.
+func TestRunRead(t *testing.T) {
+	srv, addr := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	topo, err := Discover(ctx, ln.Addr().String(), "")
+	topo, err := Discover(ctx, addr, "")
 	if err != nil || topo.Cluster {
 		t.Fatalf("Discover of a single server: %+v %v", topo, err)
 	}
 	for _, r := range []Read{{Verb: lockd.VerbCheck}, {Verb: lockd.VerbStatus}} {
-		res, err := RunRead(ctx, "mplock", ln.Addr().String(), "", r, 50*time.Millisecond, "held", "")
+		res, err := RunRead(ctx, "mplock", addr, "", r, 50*time.Millisecond, "held", "")
 		if err != nil {
 			t.Fatalf("%s: %v", r, err)
 		}
