@@ -90,17 +90,28 @@ var ErrWrongMember = errors.New("lockbench: connected to another member than ask
 // MplockAt dials like MplockTTL, through addrs (the entry first), and
 // fails with ErrWrongMember unless the member that answered is node: a
 // benchmark of requests entering at a follower must not quietly measure
-// the leader because the follower was down.
+// the leader because the follower was down. node "" accepts any server.
 func MplockAt(addrs, node string, ttl time.Duration, secret string) Dialer {
 	return func(ctx context.Context, i int) (Locker, error) {
-		c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: fmt.Sprintf("bench-%d", i), Secret: secret})
+		c, err := dialAt(ctx, addrs, node, lockd.Options{Client: fmt.Sprintf("bench-%d", i), Secret: secret})
 		if err != nil {
 			return nil, err
 		}
-		if info, ok := c.Cluster(); !ok || info.Node != node {
-			c.Close()
-			return nil, fmt.Errorf("%w: want %s, got %q", ErrWrongMember, node, info.Node)
-		}
 		return newMplockLocker(c, ttl), nil
 	}
+}
+
+// dialAt dials a client through addrs and, unless node is "", fails with
+// ErrWrongMember when the member that answered is not node (a single
+// server, which is no member, is not node either).
+func dialAt(ctx context.Context, addrs, node string, opts lockd.Options) (*lockd.Client, error) {
+	c, err := lockd.Dial(ctx, addrs, opts)
+	if err != nil {
+		return nil, err
+	}
+	if info, _ := c.Cluster(); node != "" && info.Node != node {
+		c.Close()
+		return nil, fmt.Errorf("%w: want %s, got %q", ErrWrongMember, node, info.Node)
+	}
+	return c, nil
 }

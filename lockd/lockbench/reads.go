@@ -49,15 +49,7 @@ type ReadResult struct {
 func RunRead(ctx context.Context, target, addrs, node string, r Read, d time.Duration, name, secret string) (ReadResult, error) {
 	res := ReadResult{Target: target, Read: r.String(), Node: node, Duration: d}
 	dial := func(client string) (*lockd.Client, error) {
-		c, err := lockd.Dial(ctx, addrs, lockd.Options{Client: client, Secret: secret})
-		if err != nil {
-			return nil, err
-		}
-		if info, _ := c.Cluster(); node != "" && info.Node != node {
-			c.Close()
-			return nil, fmt.Errorf("%w: want %s, got %q", ErrWrongMember, node, info.Node)
-		}
-		return c, nil
+		return dialAt(ctx, addrs, node, lockd.Options{Client: client, Secret: secret})
 	}
 	holder, err := dial("bench-holder")
 	if err != nil {
