@@ -8,8 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"mplock/internal/proctest"
 	"mplock/lockd"
 	"mplock/lockd/lockdtest"
 )
@@ -155,12 +155,12 @@ func TestClientLostRepliesAgree(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "rounds before the fault", func() bool { return rounds.Load() >= 100 })
+	proctest.Eventually(t, "rounds before the fault", func() bool { return rounds.Load() >= 100 })
 	p.holding.Store(true)
-	waitFor(t, "replies withheld", func() bool { return p.dropped.Load() >= lockd.RequestWindow })
+	proctest.Eventually(t, "replies withheld", func() bool { return p.dropped.Load() >= lockd.RequestWindow })
 	p.cut.Store(true)
 	after := rounds.Load()
-	waitFor(t, "rounds after the resume", func() bool { return rounds.Load() >= after+100 || a.Err() != nil })
+	proctest.Eventually(t, "rounds after the resume", func() bool { return rounds.Load() >= after+100 || a.Err() != nil })
 	close(stop)
 	wg.Wait()
 	if err := a.Err(); err != nil {
@@ -179,15 +179,4 @@ func TestClientLostRepliesAgree(t *testing.T) {
 		names[i] = name(i)
 	}
 	lockdtest.CheckAgreement(ctx, t, a, checker, names, live, safety/2)
-}
-
-// waitFor polls cond until it holds, within safety.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(safety); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
