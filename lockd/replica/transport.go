@@ -35,16 +35,13 @@ const (
 )
 
 // proof is what a dialer sends after the kind byte: SHA-256 of a fixed
-// label and the secret. The proof of no secret is a public constant: a
-// mux never accepts it (NewNode requires a secret). It keeps out peers
-// that do not know the secret; it is not encryption, and an eavesdropper
-// can replay it.
+// label and the secret. The proof of no secret is a public constant, so a
+// mux must never be given "": NewNode refuses a Config without a secret
+// (ErrNoSecret) before it makes one. It keeps out peers that do not know
+// the secret; it is not encryption, and an eavesdropper can replay it.
 func proof(secret string) [sha256.Size]byte {
 	return sha256.Sum256([]byte("mplock-cluster-v1\x00" + secret))
 }
-
-// noSecretProof is proof(""), which anyone can compute: never accepted.
-var noSecretProof = func() [sha256.Size]byte { return proof("") }()
 
 // mux accepts connections on the raft port and hands each to raft's stream
 // layer or to the RPC server, by its first byte.
@@ -144,7 +141,7 @@ func (m *mux) handle(c net.Conn, e *list.Element) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	if subtle.ConstantTimeCompare(hdr[1:], m.proof[:]) != 1 || [sha256.Size]byte(hdr[1:]) == noSecretProof {
+	if subtle.ConstantTimeCompare(hdr[1:], m.proof[:]) != 1 {
 		m.mu.Lock()
 		m.refusals++
 		n, now := m.refusals, time.Now()
