@@ -163,13 +163,8 @@ func (n *Node) propose(ctx context.Context, entry []byte, gated, forwarded bool)
 	e := append([]byte(nil), entry...)
 	setStamp(e, time.Now().UnixNano())
 	n.nudge.appending()
-	var committed uint64 // set once committed
-	defer func() {
-		if !forwarded {
-			committed = 0
-		}
-		n.nudge.done(committed)
-	}()
+	var waiting uint64 // the index, once committed, if a follower forwarded it
+	defer func() { n.nudge.done(waiting) }()
 	timeout := time.Duration(0)
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), time.Millisecond)
@@ -189,7 +184,9 @@ func (n *Node) propose(ctx context.Context, entry []byte, gated, forwarded bool)
 	if err != nil {
 		return nil, 0, classifyRaftError(err)
 	}
-	committed = f.Index()
+	if forwarded {
+		waiting = f.Index()
+	}
 	res, _ := f.Response().(*Result)
 	if res == nil {
 		return nil, f.Index(), ambiguous(fmt.Errorf("entry %d applied without a result", f.Index()))
