@@ -229,7 +229,8 @@ func (f *FSM) apply(index uint64, cmd Command) *Result {
 		f.sessionCommand(cmd, res, func() {
 			r, err := f.table.Lock(now, cmd.Session, lockd.LockRequest{Name: cmd.Name, Mode: cmd.Mode, TTL: cmd.LockTTL, Wait: cmd.Wait})
 			if errors.Is(err, lockd.ErrLocked) {
-				err = &TableError{Code: lockd.CodeLocked, Text: f.lockedText(cmd.Name)}
+				// As a single server says it; deterministic (the table only).
+				err = &TableError{Code: lockd.CodeLocked, Text: f.table.LockedText(cmd.Name)}
 			}
 			res.Lock, res.Err = r, errOrNil(err)
 		})
@@ -375,14 +376,6 @@ func (f *FSM) sessionState(id lockd.SessionID) *SessionState {
 	// made a RESUME cost the holders of every name it holds.
 	return &SessionState{ID: id, TTL: m.ttl, Node: m.node, Held: held, Waiting: waiting,
 		Locks: f.table.SessionLockStatus(id), LastRequest: m.lastRequest}
-}
-
-// lockedText explains a refused try-lock by naming a few holders and
-// counting the rest, as a single server does (what a person at nc, or
-// the seed's PREEMPT, wants to know), at a cost and length that do not
-// grow with the holders. It reads only the table: deterministic.
-func (f *FSM) lockedText(name string) string {
-	return f.table.LockedText(name)
 }
 
 // standing is where session id stands on name now.
