@@ -99,8 +99,9 @@ func lower(s string) string {
 }
 
 // Health serves /healthz (200 while the process serves) and /readyz (200
-// when this node knows a leader and has applied up to the commit index it
-// knows, 503 otherwise, with the reason), on mux.
+// when replica.Status says Ready: this node leads, or follows a leader it
+// heard from within two heartbeat timeouts, and has applied up to the
+// commit index it knows; 503 otherwise, with the reason), on mux.
 func (b *Backend) Health(mux *http.ServeMux) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
