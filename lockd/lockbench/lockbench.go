@@ -11,7 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -152,10 +152,16 @@ func Run(ctx context.Context, target string, dial Dialer, sc Scenario, d time.Du
 		return res, fmt.Errorf("lockbench: %s: %w", target, errors.Join(errs...))
 	}
 	res.PairsPerSec = float64(res.Pairs) / d.Seconds()
-	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		res.P50 = lat[len(lat)/2]
-		res.P99 = lat[len(lat)*99/100]
-	}
+	res.P50, res.P99, _ = quantiles(lat)
 	return res, nil
+}
+
+// quantiles sorts lat and returns its median, 99th percentile and
+// maximum (zeros when lat is empty).
+func quantiles(lat []time.Duration) (p50, p99, maximum time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 }

@@ -3,7 +3,6 @@ package lockbench
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"mplock/lockd"
@@ -101,9 +100,6 @@ func RunRead(ctx context.Context, target, addrs, node string, r Read, d time.Dur
 	}
 	res.Reads = n
 	res.ReadsPerSec = float64(res.Reads) / d.Seconds()
-	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
-	}
+	res.P50, res.P99, res.Max = quantiles(lat)
 	return res, nil
 }
