@@ -66,16 +66,11 @@ func deferAccept(ln net.Listener, d time.Duration) {
 	})
 }
 
-// sendBufferSize returns c's kernel send buffer (SO_SNDBUF: on Linux twice
-// what was set, the share the kernel allows for its bookkeeping
-// included), or 0 when it cannot be read.
-func sendBufferSize(c net.Conn) int {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+// sendBufferSize returns the kernel send buffer (SO_SNDBUF: on Linux
+// twice what was set, the share the kernel allows for its bookkeeping
+// included) of rc's socket, or 0 when rc is nil or it cannot be read.
+func sendBufferSize(rc syscall.RawConn) int {
+	if rc == nil {
 		return 0
 	}
 	n := 0

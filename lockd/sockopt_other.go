@@ -15,4 +15,4 @@ func peerDid(rc syscall.RawConn) (spoke, hungUp bool) { return false, false }
 func deferAccept(ln net.Listener, d time.Duration) {}
 
 // sendBufferSize cannot tell here: it says 0.
-func sendBufferSize(c net.Conn) int { return 0 }
+func sendBufferSize(rc syscall.RawConn) int { return 0 }
