@@ -144,7 +144,7 @@ type Server struct {
 
 	evictScratch []*session // for evictLocked; guarded by mu
 
-	authLimit *authLimiter // AUTH attempts, all connections together
+	authLimit *authLimiter // AUTH attempts, all connections together; nil with strong secrets
 	debugGC   debugGC      // DEBUG's garbage collections, at most one a second
 
 	// Rate-limited logs of what a flood of connections causes.
@@ -216,8 +216,12 @@ func NewServer(cfg Config) (*Server, error) {
 		failing:    make(map[SessionID]*session),
 		maxFailing: maxFailingOf(cfg),
 		listeners:  make(map[net.Listener]struct{}),
-		authLimit:  newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now()),
 		stop:       make(chan struct{}),
+	}
+	// A secret shorter than StrongSecret, the clients' or the members',
+	// is guessed at the AUTH rate; strong ones are compared at once.
+	if len(cfg.Secret) < StrongSecret || cfg.PeerSecret != "" && len(cfg.PeerSecret) < StrongSecret {
+		s.authLimit = newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now())
 	}
 	var be *local
 	if s.rep == nil {
