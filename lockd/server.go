@@ -167,39 +167,21 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.MaxPendingOutput <= 0 {
-		cfg.MaxPendingOutput = DefaultMaxPending
-	}
+	orDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&cfg.MaxPendingOutput, DefaultMaxPending)
 	if cfg.MaxLine <= 0 || cfg.MaxLine > DefaultMaxLine {
 		cfg.MaxLine = DefaultMaxLine
 	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxLocksPerSession <= 0 {
-		cfg.MaxLocksPerSession = DefaultMaxLocksPerSession
-	}
-	if cfg.MaxUnauthenticated <= 0 {
-		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
-	}
-	if cfg.AuthTimeout <= 0 {
-		cfg.AuthTimeout = DefaultAuthTimeout
-	}
+	orDefault(&cfg.MaxSessions, DefaultMaxSessions)
+	orDefault(&cfg.MaxLocksPerSession, DefaultMaxLocksPerSession)
+	orDefault(&cfg.MaxUnauthenticated, DefaultMaxUnauthenticated)
+	orDefault(&cfg.AuthTimeout, DefaultAuthTimeout)
 	if cfg.IdleTimeout > 0 {
 		cfg.AuthTimeout = min(cfg.AuthTimeout, cfg.IdleTimeout)
 	}
-	if cfg.AuthFailDelay <= 0 {
-		cfg.AuthFailDelay = DefaultAuthFailDelay
-	}
-	if cfg.AuthRate <= 0 {
-		cfg.AuthRate = DefaultAuthRate
-	}
-	if cfg.AuthBurst <= 0 {
-		cfg.AuthBurst = DefaultAuthBurst
-	}
+	orDefault(&cfg.AuthFailDelay, DefaultAuthFailDelay)
+	orDefault(&cfg.AuthRate, DefaultAuthRate)
+	orDefault(&cfg.AuthBurst, DefaultAuthBurst)
 	if cfg.Tokens == nil {
 		cfg.Tokens = EpochTokens{At: time.Now()}
 	}
@@ -240,6 +222,14 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// orDefault sets *v to def when *v is zero or negative: how NewServer
+// fills in the Config fields whose zero value means the default.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Serve accepts connections on ln until Shutdown, and then returns
