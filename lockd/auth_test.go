@@ -386,7 +386,7 @@ func TestEvictionOrder(t *testing.T) {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		for _, ss := range srv.pending {
-			if _, hungUp := peerDid(ss.raw); pendState(ss.pend.Load()) == pendAuth && hungUp {
+			if _, hungUp := peerDid(ss.raw, false); pendState(ss.pend.Load()) == pendAuth && hungUp {
 				return true
 			}
 		}

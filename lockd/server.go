@@ -380,17 +380,21 @@ func (c evictClass) String() string {
 	return fmt.Sprintf("evictClass(%d)", uint8(c))
 }
 
-// evictClassOf says which class p, in state st, is of. A connection
-// whose reader has seen nothing may still have sent bytes, or hung up
-// (its reader has not run yet, or has not yet said what it read: a
-// flood keeps the CPUs busy); the kernel knows (peerDid).
-func (p *session) evictClassOf(st pendState) evictClass {
+// evictClassOf says which class p, in state st, is of, or at least that
+// it is not below best, the class of an older candidate already found. A
+// connection whose reader has seen nothing may still have sent bytes, or
+// hung up (its reader has not run yet, or has not yet said what it read:
+// a flood keeps the CPUs busy); the kernel knows (peerDid). Whether a
+// silent one has spoken is asked only when it could make it the victim
+// (best is above evictSilent): in a flood of silent connections, that
+// saves a syscall for all but the oldest, under mu, per accept.
+func (p *session) evictClassOf(st pendState, best evictClass) evictClass {
 	if st > pendAuth {
 		return evictNever
 	}
 	spoke, hungUp := false, false
 	if p.raw != nil {
-		spoke, hungUp = peerDid(p.raw)
+		spoke, hungUp = peerDid(p.raw, st == pendSilent && best > evictSilent)
 	}
 	switch {
 	case hungUp:
@@ -424,7 +428,7 @@ func (s *Server) evictLocked(now time.Time) bool {
 				continue
 			}
 			pst := pendState(p.pend.Load())
-			if c := p.evictClassOf(pst); c < class {
+			if c := p.evictClassOf(pst, class); c < class {
 				victim, st, class = p, pst, c
 				if c == evictHungUp {
 					break

@@ -9,7 +9,7 @@ import (
 )
 
 // peerDid cannot tell here: it says neither.
-func peerDid(rc syscall.RawConn) (spoke, hungUp bool) { return false, false }
+func peerDid(rc syscall.RawConn, askSpoke bool) (spoke, hungUp bool) { return false, false }
 
 // deferAccept does nothing here.
 func deferAccept(ln net.Listener, d time.Duration) {}
