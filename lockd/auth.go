@@ -101,7 +101,7 @@ func (ss *session) auth(secret string) string {
 	s := ss.srv
 	if ss.authed {
 		// Again on a session: the members' secret makes it a member.
-		if s.cfg.PeerSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.PeerSecret)) == 1 {
+		if s.isPeerSecret(secret) {
 			ss.member = true
 		}
 		ss.out.push([]byte("OK AUTH\n"))
@@ -117,11 +117,7 @@ func (ss *session) auth(secret string) string {
 	s.mu.Unlock()
 
 	now := time.Now()
-	limited := len(s.cfg.Secret) < StrongSecret || s.cfg.PeerSecret != "" && len(s.cfg.PeerSecret) < StrongSecret
-	wait, ok := time.Duration(0), true
-	if limited {
-		wait, ok = s.authLimit.take(now, ss.since.Add(s.cfg.AuthTimeout))
-	}
+	wait, ok := s.authLimit.take(now, ss.since.Add(s.cfg.AuthTimeout))
 	if !ok {
 		s.refused.Add(1)
 		if ok, skipped := s.authLog.allow(now); ok {
@@ -134,16 +130,14 @@ func (ss *session) auth(secret string) string {
 	paused := wait <= 0 || ss.pause(wait)
 	if !ss.pend.CompareAndSwap(uint32(pendAuth), uint32(pendChecking)) {
 		// Evicted (its peer hung up) before its secret was compared.
-		if limited {
-			s.authLimit.giveBack(time.Now())
-		}
+		s.authLimit.giveBack(time.Now())
 		ss.lastWords(evictedLine)
 		return "evicted"
 	}
 	if !paused {
 		return "shutdown"
 	}
-	member := s.cfg.PeerSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.PeerSecret)) == 1
+	member := s.isPeerSecret(secret)
 	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Secret)) != 1 && !member {
 		s.authFail.Add(1)
 		now := time.Now()
@@ -161,9 +155,7 @@ func (ss *session) auth(secret string) string {
 		ss.out.push(appendErr(nil, CodeAuth, "wrong secret; closing"))
 		return "auth"
 	}
-	if limited {
-		s.authLimit.giveBack(time.Now())
-	}
+	s.authLimit.giveBack(time.Now())
 	s.mu.Lock()
 	delete(s.pending, ss.id)
 	if s.open >= s.cfg.MaxSessions {
@@ -186,6 +178,12 @@ func (ss *session) auth(secret string) string {
 	}
 	ss.out.push([]byte("OK AUTH\n"))
 	return ""
+}
+
+// isPeerSecret reports whether secret is the members' secret
+// (Config.PeerSecret), compared in constant time.
+func (s *Server) isPeerSecret(secret string) bool {
+	return s.cfg.PeerSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.PeerSecret)) == 1
 }
 
 // failLocked moves a connection whose secret was wrong from the places

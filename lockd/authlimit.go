@@ -36,7 +36,8 @@ const (
 // has come, which a right secret needs, hence this.
 //
 // The token count may go below zero: tokens promised to AUTHs that wait.
-// The zero value is not usable; use newAuthLimiter.
+// The zero value is not usable; use newAuthLimiter. A nil *authLimiter
+// limits nothing (a server whose secrets are strong: StrongSecret).
 type authLimiter struct {
 	mu     sync.Mutex
 	rate   float64 // tokens a second
@@ -62,6 +63,9 @@ func (l *authLimiter) refill(now time.Time) {
 // nothing and reports false when the token would come after by (the
 // connection's time to authenticate ends first).
 func (l *authLimiter) take(now, by time.Time) (time.Duration, bool) {
+	if l == nil {
+		return 0, true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.refill(now)
@@ -78,6 +82,9 @@ func (l *authLimiter) take(now, by time.Time) (time.Duration, bool) {
 
 // giveBack returns the token of an AUTH whose secret was right.
 func (l *authLimiter) giveBack(now time.Time) {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	l.refill(now)
 	l.tokens = min(l.burst, l.tokens+1)

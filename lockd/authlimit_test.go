@@ -52,3 +52,16 @@ func TestAuthLimiter(t *testing.T) {
 		}
 	}
 }
+
+// TestNilAuthLimiterLimitsNothing: a server whose secrets are strong has
+// no limiter; every AUTH is compared at once.
+func TestNilAuthLimiterLimitsNothing(t *testing.T) {
+	var l *authLimiter
+	t0 := time.Unix(1000, 0)
+	for i := range 100 {
+		if w, ok := l.take(t0, t0); !ok || w != 0 {
+			t.Fatalf("AUTH %d: wait %v, %v; want at once", i, w, ok)
+		}
+		l.giveBack(t0)
+	}
+}

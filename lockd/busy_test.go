@@ -8,17 +8,19 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // guessFlood has n goroutines connect to addr, send a wrong AUTH and
 // hang up at once, over and over, until the returned stop is called
-// (which waits for them): the reviewer's flood, whose guesses arrive
-// faster than they are answered.
-func guessFlood(addr string, n int) (stop func()) {
+// (which waits for them, and returns how many guesses were sent): the
+// reviewer's flood, whose guesses arrive faster than they are answered.
+func guessFlood(addr string, n int) (stop func() (sent int64)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var guesses atomic.Int64
 	for range n {
 		wg.Add(1)
 		go func() {
@@ -29,12 +31,14 @@ func guessFlood(addr string, n int) (stop func()) {
 				if err != nil {
 					continue
 				}
-				c.Write([]byte("AUTH wrong-guess\n"))
+				if _, err := c.Write([]byte("AUTH wrong-guess\n")); err == nil {
+					guesses.Add(1)
+				}
 				c.Close()
 			}
 		}()
 	}
-	return func() { cancel(); wg.Wait() }
+	return func() int64 { cancel(); wg.Wait(); return guesses.Load() }
 }
 
 // floodConfig is a server whose few places for connections waiting to

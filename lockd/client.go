@@ -201,18 +201,21 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 			return c, err
 		}
 		pause := b.next()
-		if ctx.Err() != nil || time.Now().Add(pause).After(giveUp) {
-			return nil, fmt.Errorf("lockd: server busy: gave up after %d tries in %v: %w", tries,
-				time.Since(start).Round(time.Millisecond), err)
+		if ctx.Err() == nil && !time.Now().Add(pause).After(giveUp) {
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+			}
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("lockd: server busy: gave up after %d tries in %v (%v): %w", tries,
-				time.Since(start).Round(time.Millisecond), ctx.Err(), err)
+		why := ""
+		if ctx.Err() != nil {
+			why = fmt.Sprintf(" (%v)", ctx.Err())
 		}
+		return nil, fmt.Errorf("lockd: server busy: gave up after %d tries in %v%s: %w", tries,
+			time.Since(start).Round(time.Millisecond), why, err)
 	}
 }
 

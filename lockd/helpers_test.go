@@ -192,17 +192,24 @@ func atoi(t *testing.T, s string) uint64 {
 	return n
 }
 
-// tokenOf returns the token=N value of a reply line.
-func tokenOf(t *testing.T, line string) string {
+// fieldOf returns the key=value value of a reply line.
+func fieldOf(t *testing.T, line, key string) string {
 	t.Helper()
 	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, "token="); ok {
-			atoi(t, v)
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
 			return v
 		}
 	}
-	t.Fatalf("no token= in %q", line)
+	t.Fatalf("no %s= in %q", key, line)
 	return ""
+}
+
+// tokenOf returns the token=N value of a reply line, a number.
+func tokenOf(t *testing.T, line string) string {
+	t.Helper()
+	v := fieldOf(t, line, "token")
+	atoi(t, v)
+	return v
 }
 
 // startFakeServer serves one client connection, at a listener of its

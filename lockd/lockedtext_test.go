@@ -126,15 +126,3 @@ func TestSessionLockStatus(t *testing.T) {
 		t.Fatalf("an unknown session's locks: %+v", got)
 	}
 }
-
-// fieldOf returns the key=value value of a reply line.
-func fieldOf(t *testing.T, line, key string) string {
-	t.Helper()
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, key+"="); ok {
-			return v
-		}
-	}
-	t.Fatalf("no %s= in %q", key, line)
-	return ""
-}

@@ -232,16 +232,19 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 	c.node, c.leader = final.get("node"), dashless(final.get("leader"))
 	calls := append(c.resend, c.pending...)
 	c.resend, c.pending = nil, calls
-	unlocking := map[string]bool{}
+	// UNLOCKs in flight, by name and token (0: the name's, whatever its
+	// token).
+	type unlock struct {
+		name  string
+		token Token
+	}
+	unlocking := map[unlock]bool{}
 	locking := map[string]bool{}
 	cancelling := map[string]bool{}
 	for _, cl := range calls {
 		switch cl.req.Verb {
 		case VerbUnlock:
-			unlocking[fmt.Sprintf("%s %d", cl.req.Name, cl.req.Token)] = true
-			if cl.req.Token == 0 {
-				unlocking[cl.req.Name] = true
-			}
+			unlocking[unlock{cl.req.Name, cl.req.Token}] = true
 		case VerbLock:
 			locking[cl.req.Name] = true
 		case VerbCancel:
@@ -252,7 +255,7 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 		l, w := c.leases[name], c.waits[name]
 		switch {
 		case adopt, l != nil && l.Token == h.Token, w != nil && w.queued, locking[name],
-			unlocking[name], unlocking[fmt.Sprintf("%s %d", name, h.Token)]:
+			unlocking[unlock{name, 0}], unlocking[unlock{name, h.Token}]:
 			// Known: a lease, a Lock to be granted below or by its
 			// retried LOCK's answer, or an UNLOCK in flight.
 		default:
@@ -271,7 +274,7 @@ func (c *Client) resumed(conn net.Conn, br *bufio.Reader, idx int, data []string
 		strayWaits = append(strayWaits, w)
 	}
 	for name, l := range c.leases {
-		if h, ok := held[name]; ok && h.Token == l.Token || unlocking[fmt.Sprintf("%s %d", name, l.Token)] {
+		if h, ok := held[name]; ok && h.Token == l.Token || unlocking[unlock{name, l.Token}] {
 			continue // still held, or its UNLOCK's answer settles it
 		}
 		ended = append(ended, l)

@@ -1,6 +1,9 @@
 package lockd
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // sendBuffer is the kernel send buffer (SO_SNDBUF) asked for each
 // session's socket. Left alone, Linux grows a socket's send buffer up to
@@ -21,10 +24,11 @@ const sendBuffer = 128 << 10
 // boundSendBuffer fixes c's kernel send buffer at sendBuffer, or at a
 // quarter of maxPending when that is less (a server configured with a
 // small output bound), and returns how many bytes the kernel may hold for
-// c: what it reports (sendBufferSize), or the size asked for where it
-// does not say; 0 when c has no send buffer to set. Setting it turns off
-// the kernel's growing of the buffer for this socket.
-func boundSendBuffer(c net.Conn, maxPending int) int {
+// c: what it reports through rc, c's raw connection or nil
+// (sendBufferSize), or the size asked for where it does not say; 0 when c
+// has no send buffer to set. Setting it turns off the kernel's growing of
+// the buffer for this socket.
+func boundSendBuffer(c net.Conn, rc syscall.RawConn, maxPending int) int {
 	wb, ok := c.(interface{ SetWriteBuffer(int) error })
 	if !ok {
 		return 0
@@ -33,7 +37,7 @@ func boundSendBuffer(c net.Conn, maxPending int) int {
 	if err := wb.SetWriteBuffer(want); err != nil {
 		return 0
 	}
-	if n := sendBufferSize(c); n > 0 {
+	if n := sendBufferSize(rc); n > 0 {
 		return n
 	}
 	return want

@@ -1,12 +1,14 @@
 package lockd
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"mplock/internal/netfault"
+	"mplock/internal/proctest"
 )
 
 // fillStatus has a new session take n locks with long names, so that a
@@ -100,11 +102,14 @@ func TestOutputBoundCountsTheKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	const why = "session closed: too much output waiting for the client to read it"
-	for deadline := time.Now().Add(safety); !strings.Contains(logs.String(), why); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("a %d-byte reply with MaxPendingOutput %d did not close the session:\n%s", page, maxPending, logs.String())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the server's log:\n%s", logs.String())
 		}
-	}
+	})
+	proctest.Eventually(t, fmt.Sprintf("a %d-byte reply with MaxPendingOutput %d to close the session", page, maxPending), func() bool {
+		return strings.Contains(logs.String(), why)
+	})
 }
 
 func TestOutboxBound(t *testing.T) {

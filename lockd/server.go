@@ -144,7 +144,7 @@ type Server struct {
 
 	evictScratch []*session // for evictLocked; guarded by mu
 
-	authLimit *authLimiter // AUTH attempts, all connections together
+	authLimit *authLimiter // AUTH attempts, all connections together; nil with strong secrets
 	debugGC   debugGC      // DEBUG's garbage collections, at most one a second
 
 	// Rate-limited logs of what a flood of connections causes.
@@ -167,39 +167,21 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.MaxPendingOutput <= 0 {
-		cfg.MaxPendingOutput = DefaultMaxPending
-	}
+	orDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&cfg.MaxPendingOutput, DefaultMaxPending)
 	if cfg.MaxLine <= 0 || cfg.MaxLine > DefaultMaxLine {
 		cfg.MaxLine = DefaultMaxLine
 	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxLocksPerSession <= 0 {
-		cfg.MaxLocksPerSession = DefaultMaxLocksPerSession
-	}
-	if cfg.MaxUnauthenticated <= 0 {
-		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
-	}
-	if cfg.AuthTimeout <= 0 {
-		cfg.AuthTimeout = DefaultAuthTimeout
-	}
+	orDefault(&cfg.MaxSessions, DefaultMaxSessions)
+	orDefault(&cfg.MaxLocksPerSession, DefaultMaxLocksPerSession)
+	orDefault(&cfg.MaxUnauthenticated, DefaultMaxUnauthenticated)
+	orDefault(&cfg.AuthTimeout, DefaultAuthTimeout)
 	if cfg.IdleTimeout > 0 {
 		cfg.AuthTimeout = min(cfg.AuthTimeout, cfg.IdleTimeout)
 	}
-	if cfg.AuthFailDelay <= 0 {
-		cfg.AuthFailDelay = DefaultAuthFailDelay
-	}
-	if cfg.AuthRate <= 0 {
-		cfg.AuthRate = DefaultAuthRate
-	}
-	if cfg.AuthBurst <= 0 {
-		cfg.AuthBurst = DefaultAuthBurst
-	}
+	orDefault(&cfg.AuthFailDelay, DefaultAuthFailDelay)
+	orDefault(&cfg.AuthRate, DefaultAuthRate)
+	orDefault(&cfg.AuthBurst, DefaultAuthBurst)
 	if cfg.Tokens == nil {
 		cfg.Tokens = EpochTokens{At: time.Now()}
 	}
@@ -216,8 +198,12 @@ func NewServer(cfg Config) (*Server, error) {
 		failing:    make(map[SessionID]*session),
 		maxFailing: maxFailingOf(cfg),
 		listeners:  make(map[net.Listener]struct{}),
-		authLimit:  newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now()),
 		stop:       make(chan struct{}),
+	}
+	// A secret shorter than StrongSecret, the clients' or the members',
+	// is guessed at the AUTH rate; strong ones are compared at once.
+	if len(cfg.Secret) < StrongSecret || cfg.PeerSecret != "" && len(cfg.PeerSecret) < StrongSecret {
+		s.authLimit = newAuthLimiter(cfg.AuthRate, cfg.AuthBurst, time.Now())
 	}
 	var be *local
 	if s.rep == nil {
@@ -236,6 +222,14 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// orDefault sets *v to def when *v is zero or negative: how NewServer
+// fills in the Config fields whose zero value means the default.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Serve accepts connections on ln until Shutdown, and then returns
@@ -386,17 +380,21 @@ func (c evictClass) String() string {
 	return fmt.Sprintf("evictClass(%d)", uint8(c))
 }
 
-// evictClassOf says which class p, in state st, is of. A connection
-// whose reader has seen nothing may still have sent bytes, or hung up
-// (its reader has not run yet, or has not yet said what it read: a
-// flood keeps the CPUs busy); the kernel knows (peerDid).
-func (p *session) evictClassOf(st pendState) evictClass {
+// evictClassOf says which class p, in state st, is of, or at least that
+// it is not below best, the class of an older candidate already found. A
+// connection whose reader has seen nothing may still have sent bytes, or
+// hung up (its reader has not run yet, or has not yet said what it read:
+// a flood keeps the CPUs busy); the kernel knows (peerDid). Whether a
+// silent one has spoken is asked only when it could make it the victim
+// (best is above evictSilent): in a flood of silent connections, that
+// saves a syscall for all but the oldest, under mu, per accept.
+func (p *session) evictClassOf(st pendState, best evictClass) evictClass {
 	if st > pendAuth {
 		return evictNever
 	}
 	spoke, hungUp := false, false
 	if p.raw != nil {
-		spoke, hungUp = peerDid(p.raw)
+		spoke, hungUp = peerDid(p.raw, st == pendSilent && best > evictSilent)
 	}
 	switch {
 	case hungUp:
@@ -430,7 +428,7 @@ func (s *Server) evictLocked(now time.Time) bool {
 				continue
 			}
 			pst := pendState(p.pend.Load())
-			if c := p.evictClassOf(pst); c < class {
+			if c := p.evictClassOf(pst, class); c < class {
 				victim, st, class = p, pst, c
 				if c == evictHungUp {
 					break

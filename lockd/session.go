@@ -57,14 +57,16 @@ const keepBuffer = 16 << 10
 
 func newSession(s *Server, id SessionID, c net.Conn, now time.Time) *session {
 	ss := &session{srv: s, id: id, conn: c, since: now, quit: make(chan struct{}), evictc: make(chan struct{})}
-	// The kernel's send buffer is bounded, and counted in the output bound.
-	inKernel := boundSendBuffer(c, s.cfg.MaxPendingOutput)
-	ss.out = newOutbox(outboxBound(s.cfg.MaxPendingOutput, inKernel), func() { go c.Close() })
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			ss.raw = rc
-			ss.out.try = ss.tryWrite
 		}
+	}
+	// The kernel's send buffer is bounded, and counted in the output bound.
+	inKernel := boundSendBuffer(c, ss.raw, s.cfg.MaxPendingOutput)
+	ss.out = newOutbox(outboxBound(s.cfg.MaxPendingOutput, inKernel), func() { go c.Close() })
+	if ss.raw != nil {
+		ss.out.try = ss.tryWrite
 	}
 	return ss
 }

@@ -18,15 +18,15 @@ const (
 )
 
 // peerDid reports what the kernel knows the peer has done, whether or
-// not the process has read that far: spoke, whether it has sent any data
-// (TCP_INFO's tcpi_bytes_received, Linux 4.1 and later, which counts a
-// received FIN as one byte, taken off here; or else SIOCINQ, FIONREAD:
-// the bytes not yet read); hungUp, whether it has closed its side (its
-// FIN has arrived) or reset the connection (TCP_INFO's state). Asking
-// the kernel closes the window in which a reader has taken a
-// connection's first bytes, or its end, off the socket but not yet said
-// so.
-func peerDid(rc syscall.RawConn) (spoke, hungUp bool) {
+// not the process has read that far: hungUp, whether it has closed its
+// side (its FIN has arrived) or reset the connection (TCP_INFO's state);
+// and, when askSpoke, spoke, whether it has sent any data (TCP_INFO's
+// tcpi_bytes_received, Linux 4.1 and later, which counts a received FIN
+// as one byte, taken off here; or else SIOCINQ, FIONREAD: the bytes not
+// yet read). Asking the kernel closes the window in which a reader has
+// taken a connection's first bytes, or its end, off the socket but not
+// yet said so.
+func peerDid(rc syscall.RawConn, askSpoke bool) (spoke, hungUp bool) {
 	rc.Control(func(fd uintptr) {
 		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
 			hungUp = ti.State == tcpCloseWait || ti.State == tcpClose
@@ -34,13 +34,12 @@ func peerDid(rc syscall.RawConn) (spoke, hungUp bool) {
 			if ti.State == tcpCloseWait && n > 0 {
 				n--
 			}
-			if n > 0 {
-				spoke = true
-				return
-			}
+			spoke = askSpoke && n > 0
 		}
-		n, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-		spoke = n > 0
+		if askSpoke && !spoke {
+			n, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+			spoke = n > 0
+		}
 	})
 	return spoke, hungUp
 }
@@ -66,16 +65,11 @@ func deferAccept(ln net.Listener, d time.Duration) {
 	})
 }
 
-// sendBufferSize returns c's kernel send buffer (SO_SNDBUF: on Linux twice
-// what was set, the share the kernel allows for its bookkeeping
-// included), or 0 when it cannot be read.
-func sendBufferSize(c net.Conn) int {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+// sendBufferSize returns the kernel send buffer (SO_SNDBUF: on Linux
+// twice what was set, the share the kernel allows for its bookkeeping
+// included) of rc's socket, or 0 when rc is nil or it cannot be read.
+func sendBufferSize(rc syscall.RawConn) int {
+	if rc == nil {
 		return 0
 	}
 	n := 0

@@ -81,15 +81,13 @@ func (t *Table) Status(now time.Time, name string) Status {
 		if _, ok := t.locks[name]; ok {
 			st.Locks = append(st.Locks, t.lockStatus(name))
 		}
-	} else {
-		t.names.Ascend(func(n string) bool {
-			st.Locks = append(st.Locks, t.lockStatus(n))
-			return true
-		})
+		return st
 	}
-	if name == "" {
-		st.Sessions = t.sessionStatus()
-	}
+	t.names.Ascend(func(n string) bool {
+		st.Locks = append(st.Locks, t.lockStatus(n))
+		return true
+	})
+	st.Sessions = t.sessionStatus()
 	return st
 }
 

@@ -74,10 +74,3 @@ func TestTokenStoreFailureGrantsNothingUnreserved(t *testing.T) {
 		t.Fatalf("after the failure the table still holds %+v", st)
 	}
 }
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
