@@ -3,11 +3,11 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"syscall"
 	"time"
 
 	"mplock/dmutex"
+	"mplock/internal/numfmt"
 	"mplock/shm"
 	"mplock/worker"
 )
@@ -187,12 +187,12 @@ func (r *mutexRun) fail(what string, dead int, entries int64) {
 		case len(waiters) > 0:
 			f.Explanation += fmt.Sprintf("; %s %s waiting for it: %s", names(waiters), isAre(len(waiters)), why(alg, culprit, views))
 		case alg == dmutex.Central && culprit != dmutex.ServerID:
-			f.Explanation += fmt.Sprintf("; the others went on (%s entries since): %s", thousands(f.After), why(alg, culprit, views))
+			f.Explanation += fmt.Sprintf("; the others went on (%s entries since): %s", numfmt.Grouped(f.After), why(alg, culprit, views))
 		case f.After > 0:
 			// A token algorithm goes on without a process that neither
 			// holds the token nor lies on its way, until the token is
 			// sent to it.
-			f.Explanation += fmt.Sprintf("; the others went on (%s entries since), but %s", thousands(f.After), why(alg, culprit, views))
+			f.Explanation += fmt.Sprintf("; the others went on (%s entries since), but %s", numfmt.Grouped(f.After), why(alg, culprit, views))
 		default:
 			f.Explanation += fmt.Sprintf("; nobody was waiting for it yet, but %s", why(alg, culprit, views))
 		}
@@ -224,17 +224,4 @@ func isAre(n int) string {
 		return "is"
 	}
 	return "are"
-}
-
-// thousands formats n with thousands separators: 1234567 -> "1,234,567".
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	out := make([]byte, 0, len(s)+len(s)/3)
-	for i := range len(s) {
-		if i > 0 && s[i-1] != '-' && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }

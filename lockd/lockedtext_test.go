@@ -72,14 +72,6 @@ func TestLockedText(t *testing.T) {
 	if got := tb.LockedText("free"); got != "free is locked" {
 		t.Fatalf("a free name: %q", got)
 	}
-	for _, tc := range []struct {
-		n    uint64
-		want string
-	}{{0, "0"}, {7, "7"}, {999, "999"}, {1000, "1,000"}, {2107, "2,107"}, {1234567, "1,234,567"}, {18446744073709551615, "18,446,744,073,709,551,615"}} {
-		if got := string(appendGrouped(nil, tc.n)); got != tc.want {
-			t.Errorf("appendGrouped(%d) = %q, want %q", tc.n, got, tc.want)
-		}
-	}
 }
 
 // TestSessionLockStatus lists one session's holds and waits, each name

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"mplock/internal/numfmt"
 )
 
 // Status is a snapshot of the table: what `STATUS` returns on the wire and
@@ -130,7 +132,7 @@ func (t *Table) LockedText(name string) string {
 	}
 	for i, h := range l.holders {
 		if i == lockedShown {
-			b = appendGrouped(append(b, " and "...), uint64(len(l.holders)-lockedShown))
+			b = numfmt.AppendGrouped(append(b, " and "...), int64(len(l.holders)-lockedShown))
 			b = append(b, " more"...)
 			break
 		}
@@ -144,23 +146,9 @@ func (t *Table) LockedText(name string) string {
 		b = append(b, h.mode.String()...)
 	}
 	if n := len(l.queue); n > 0 {
-		b = append(appendGrouped(append(b, ", "...), uint64(n)), " waiting"...)
+		b = append(numfmt.AppendGrouped(append(b, ", "...), int64(n)), " waiting"...)
 	}
 	return string(b)
-}
-
-// appendGrouped appends n in decimal with commas between groups of three
-// digits (2,107), for texts that people read.
-func appendGrouped(b []byte, n uint64) []byte {
-	var d [20]byte
-	digits := strconv.AppendUint(d[:0], n, 10)
-	for i, c := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b = append(b, ',')
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 // SessionLockStatus lists the names session id holds or waits for, in

@@ -2,30 +2,14 @@ package report
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"mplock/internal/numfmt"
 )
 
 // count formats n with thousands separators: 1234567 -> "1,234,567".
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+var count = numfmt.Grouped
 
 // rate formats a per-second figure with an SI suffix: 1.52M, 830k, 12.
 func rate(v float64) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mplock/dmutex"
+	"mplock/internal/numfmt"
 )
 
 // Flags of a state in the depth-first search.
@@ -126,7 +127,7 @@ func (s *search) dfs(res *Result) (FailureKind, error) {
 				continue
 			}
 			if len(s.lowlink) >= s.cfg.MaxStates {
-				res.Stopped = fmt.Sprintf("stopped at the state limit of %s states (--max-states)", thousands(s.cfg.MaxStates))
+				res.Stopped = fmt.Sprintf("stopped at the state limit of %s states (--max-states)", numfmt.Grouped(int64(s.cfg.MaxStates)))
 				return 0, nil
 			}
 			if len(s.lowlink)%4096 == 0 {
@@ -365,17 +366,4 @@ func joinAnd(s []string) string {
 		out += x
 	}
 	return out
-}
-
-// thousands formats n with thousands separators: 3000000 -> "3,000,000".
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	out := make([]byte, 0, len(s)+len(s)/3)
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }
