@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,18 +30,7 @@ func TestServeShutdownWithNonReaders(t *testing.T) {
 }
 
 func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
-	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "warn",
-		"--max-locks", "10000", "--write-timeout", "1m")
-	cmd.Args[0] = "mplock"
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out, stderr := startServeCmd(t, "--max-locks", "10000", "--write-timeout", "1m")
 	exited := make(chan struct{}) // closed when cmd.Wait has returned werr
 	var werr error
 	t.Cleanup(func() {
@@ -52,7 +40,7 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	// Waited for from the start, so that a server that fails to start is
 	// reaped (and the cleanup's wait ends).
 	go func() { werr = cmd.Wait(); close(exited) }()
-	addr := serveAddr(t, cmd, out, &stderr, func() error { <-exited; return werr })
+	addr := serveAddr(t, cmd, out, stderr, func() error { <-exited; return werr })
 	go io.Copy(io.Discard, out)
 
 	filler := dialLines(t, addr)
