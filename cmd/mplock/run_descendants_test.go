@@ -126,17 +126,7 @@ func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 				t.Fatal("the daemon is not running")
 			}
 			srv.cmd.Process.Kill() // the lock is gone with the server
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != exitLockLost {
-					t.Fatalf("exit: %v, want %d\n%s", err, exitLockLost, stderr.String())
-				}
-			case <-time.After(hangBound):
-				t.Fatalf("mplock run still running %v after its server died\n%s", hangBound, stderr.String())
-			}
+			wantExit(t, "mplock run, its server killed", cmd, waitInBackground(cmd), exitLockLost, &stderr)
 			if left := tagged(tag); len(left) > 0 {
 				t.Fatalf("the detached daemon outlived the lost lock: %s\n%s", treeStates(left[0]), stderr.String())
 			}
