@@ -152,8 +152,3 @@ func readSecretFile(what, path string) (string, error) {
 func secretRecipe(path string) string {
 	return "(umask 077; head -c 32 /dev/urandom | base64 > " + path + ")"
 }
-
-// shortSecret is the length under which `mplock serve` warns that its
-// secret is easy to guess (16 bytes: 128 bits if random), and under which
-// the server bounds AUTH attempts globally (lockd.StrongSecret).
-const shortSecret = lockd.StrongSecret

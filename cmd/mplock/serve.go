@@ -140,7 +140,7 @@ func serveAction(c *cli.Context) error {
 		if cfg.Secret, err = serveSecret("--token-file", f); err != nil {
 			return err
 		}
-		if len(cfg.Secret) < shortSecret {
+		if len(cfg.Secret) < lockd.StrongSecret { // the server then bounds AUTH attempts globally
 			log.Warn("the secret in --token-file is short: guesses may find it, so AUTH attempts are limited to 20 a second for all connections together, and a flood of guesses can keep clients out; use 16 or more random bytes, e.g. "+secretRecipe("FILE"),
 				"file", f, "bytes", len(cfg.Secret))
 		}

@@ -146,15 +146,12 @@ const raftSecretFile = "raft-secret"
 // or made there (32 random bytes, base64, mode 0600) the first time.
 func dataDirSecret(dir string) (string, error) {
 	path := filepath.Join(dir, raftSecretFile)
-	if _, err := os.Lstat(path); err == nil {
-		return readSecret(path)
-	}
 	secret, err := safefile.WriteNewSecret(path)
-	if errors.Is(err, fs.ErrExist) {
-		return readSecret(path) // made meanwhile
-	}
-	if err != nil {
-		os.Remove(path)
+	switch {
+	case errors.Is(err, fs.ErrExist): // made at an earlier start (or a link: refused)
+		return readSecretFile("the raft port's secret", path)
+	case err != nil:
+		os.Remove(path) // a partial write
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	return secret, nil
