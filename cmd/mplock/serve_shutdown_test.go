@@ -20,9 +20,9 @@ import (
 // end: SIGTERM or SIGINT to an `mplock serve` with clients sitting on
 // STATUS pages they do not read (three pages each, more than the
 // kernel's send buffer takes; their write timeout a minute away)
-// exits 0 before its shutdown deadline, tells a holder its lock is lost,
-// and logs how many sessions it closed. (It took 6.6s and exited 1,
-// "context deadline exceeded".)
+// exits 0, its shutdown ended within its deadline, tells a holder its
+// lock is lost, and logs how many sessions it closed. (It took 6.6s and
+// exited 1, "context deadline exceeded".)
 func TestServeShutdownWithNonReaders(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) { shutdownWithNonReaders(t, sig) })
@@ -72,11 +72,11 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	}
 	took := time.Since(start)
 	t.Logf("mplock serve exited %v after %v: %v", took.Round(time.Millisecond), sig, werr)
+	// Exit status 0 is the server's own word that the shutdown ended
+	// within shutdownTimeout (past it, serve exits 1); the test's clock
+	// would also count a loaded machine's scheduling.
 	if werr != nil {
 		t.Fatalf("mplock serve exited with %v after %v, want 0:\n%s", werr, sig, stderr.String())
-	}
-	if took >= shutdownTimeout {
-		t.Errorf("mplock serve took %v to shut down, past its shutdown deadline of %v", took, shutdownTimeout)
 	}
 	m := regexp.MustCompile(`msg="shutdown: closed sessions that had not read their last lines and hung up" sessions=(\d+)`).FindStringSubmatch(stderr.String())
 	if m == nil {
