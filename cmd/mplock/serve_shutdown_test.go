@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,23 +84,4 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	if n, _ := strconv.Atoi(m[1]); n < nonReaders {
 		t.Errorf("the shutdown says it closed %d sessions, want at least the %d that did not read", n, nonReaders)
 	}
-}
-
-// lockedBuffer collects a process's output for a test to read while it
-// runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,6 +69,25 @@ func startServe(t testing.TB, args ...string) *serveProc {
 	addr := serveAddr(t, cmd, out, stderr, cmd.Wait)
 	go io.Copy(io.Discard, out)
 	return &serveProc{cmd: cmd, addr: addr, stderr: stderr}
+}
+
+// lockedBuffer collects a process's output for a test to read while it
+// runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // serveAddr reads the first line of a starting `mplock serve` from its
