@@ -68,12 +68,23 @@ func (f LockdFailover) Distributions() (election, atKilled, elsewhere Distributi
 	return Distribute(e), Distribute(a), Distribute(o)
 }
 
+// Failed is how many kills have no figures (Err set).
+func (f LockdFailover) Failed() int {
+	n := 0
+	for _, k := range f.Kills {
+		if k.Err != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // WriteLockdFailover renders every kill, then the distributions.
 func WriteLockdFailover(w io.Writer, f LockdFailover, perKill bool) error {
 	fmt.Fprintf(w, "failover: %d leader kills (SIGKILL, then a restart with the same data dir) of %s\n\n", len(f.Kills), f.Where)
 	if perKill {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "KILL\tLEADER\tNEW LEADER KNOWN\tLOCK AT A CLIENT OF IT\tLOCK AT A CLIENT OF "+"A FOLLOWER\t")
+		fmt.Fprintln(tw, "KILL\tLEADER\tNEW LEADER KNOWN\tLOCK AT A CLIENT OF IT\tLOCK AT A CLIENT OF A FOLLOWER\t")
 		for i, k := range f.Kills {
 			if k.Err != "" {
 				fmt.Fprintf(tw, "%d\t%s\tfailed: %s\t\t\t\n", i+1, k.Leader, k.Err)
@@ -94,13 +105,7 @@ func WriteLockdFailover(w io.Writer, f LockdFailover, perKill bool) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.what, r.d.N, millis(r.d.Min), millis(r.d.P50), millis(r.d.P90), millis(r.d.P99), millis(r.d.Max))
 	}
 	tw.Flush()
-	failed := 0
-	for _, k := range f.Kills {
-		if k.Err != "" {
-			failed++
-		}
-	}
-	if failed > 0 {
+	if failed := f.Failed(); failed > 0 {
 		fmt.Fprintf(w, "\n%d of %d kills have no figures (see above)\n", failed, len(f.Kills))
 	}
 	fmt.Fprintf(w, "\nPercentiles by nearest rank (below 100 kills, p99 is the largest). A client's figure is from the kill\n"+

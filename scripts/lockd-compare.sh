@@ -94,6 +94,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/lockd-compare.XXXXXX")
 # and ignore it.
 (umask 077 && head -c 32 /dev/urandom | base64 >"$work/secret")
 export MPLOCK_TOKEN_FILE=$work/secret
+secret=$(<"$work/secret")
 out=${OUT:-$work}
 mkdir -p "$out" || die "OUT=$out: cannot make that directory"
 pids=()
@@ -172,7 +173,7 @@ start_mplock() {
 # MEMBERS, on a connection without a session).
 has_leader() {
 	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-	printf 'AUTH %s\nMEMBERS\n' "$(cat "$work/secret")" >&3
+	printf 'AUTH %s\nMEMBERS\n' "$secret" >&3
 	local line
 	while IFS= read -r -t 5 line <&3; do
 		case $line in

@@ -280,13 +280,12 @@ func benchFailover(c *cli.Context) error {
 	}
 	extra := c.StringSlice("serve-arg")
 	ctx := c.Context
-	progress := !c.Bool("json")
-	say := func(format string, a ...any) {
-		if progress {
-			fmt.Fprintf(c.App.ErrWriter, format+"\n", a...)
-		}
+	say := benchProgress(c)
+	timeouts := "default timeouts"
+	if len(extra) > 0 {
+		timeouts += ", and " + strings.Join(extra, " ")
 	}
-	say("starting %d members of mplock serve (default timeouts%s)...", failoverMembers, map[bool]string{true: ", and " + strings.Join(extra, " "), false: ""}[len(extra) > 0])
+	say("starting %d members of mplock serve (%s)...", failoverMembers, timeouts)
 	cl, err := startBenchCluster(ctx, failoverMembers, extra)
 	if err != nil {
 		return fmt.Errorf("bench lockd: --failover: %w", err)
@@ -331,22 +330,10 @@ func benchFailover(c *cli.Context) error {
 	if ctx.Err() != nil {
 		return withCode(exitInterrupted, nil)
 	}
-	for _, k := range res.Kills {
-		if k.Err != "" {
-			return withCode(exitFailure, fmt.Errorf("bench lockd: --failover: %d of %d kills failed", countFailed(res.Kills), len(res.Kills)))
-		}
+	if n := res.Failed(); n > 0 {
+		return withCode(exitFailure, fmt.Errorf("bench lockd: --failover: %d of %d kills failed", n, len(res.Kills)))
 	}
 	return nil
-}
-
-func countFailed(ks []report.FailoverKill) int {
-	n := 0
-	for _, k := range ks {
-		if k.Err != "" {
-			n++
-		}
-	}
-	return n
 }
 
 // failoverRetry is a failure before the kill (the leader moved while the
@@ -373,14 +360,11 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 			break
 		}
 	}
-	via := func(first *benchMember) string {
-		addrs := []string{first.client}
-		for _, m := range cl.members {
-			if m != first {
-				addrs = append(addrs, m.client)
-			}
-		}
-		return strings.Join(addrs, ",")
+	// Each client dials its member first, then the others (where it
+	// resumes its session when its member is killed).
+	var topo lockbench.Topology
+	for _, m := range cl.members {
+		topo.Addrs = append(topo.Addrs, m.client)
 	}
 	dctx, cancel := context.WithTimeout(ctx, failoverWait)
 	defer cancel()
@@ -397,7 +381,7 @@ func failoverOnce(ctx context.Context, cl *benchCluster, k int) (report.Failover
 		}
 	}()
 	for _, m := range []*benchMember{leader, follower} {
-		c, err := lockd.Dial(dctx, via(m), lockd.Options{Client: "failover-" + m.id, Secret: cl.secret})
+		c, err := lockd.Dial(dctx, topo.Via(lockbench.Entry{Addr: m.client}), lockd.Options{Client: "failover-" + m.id, Secret: cl.secret})
 		if err != nil {
 			return kill, &failoverRetry{err}
 		}

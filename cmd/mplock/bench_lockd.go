@@ -152,6 +152,7 @@ func benchLockdAction(c *cli.Context) error {
 	}
 	var runs []run
 	var topo lockbench.Topology
+	var points []lockbench.Entry // where a cluster's requests enter, in --entry's order
 	switch target {
 	case "mplock", "mplock-raw":
 		if addr == "" {
@@ -176,6 +177,13 @@ func benchLockdAction(c *cli.Context) error {
 				return fmt.Errorf("bench lockd: %s: the cluster has no live follower with a client address", addr)
 			}
 			b.Where = fmt.Sprintf("a cluster of mplock serve (%s; leader %s)", strings.Join(topo.Addrs, ","), topo.Leader.Node)
+			for _, role := range entries {
+				if role == "leader" {
+					points = append(points, topo.Leader)
+				} else {
+					points = append(points, topo.Followers[0])
+				}
+			}
 		}
 		for _, sc := range scenarios {
 			if !topo.Cluster {
@@ -187,11 +195,7 @@ func benchLockdAction(c *cli.Context) error {
 				runs = append(runs, run{sc: sc, dial: dial})
 				continue
 			}
-			for _, role := range entries {
-				e := topo.Leader
-				if role == "follower" {
-					e = topo.Followers[0]
-				}
+			for _, e := range points {
 				dial := lockbench.MplockAt(topo.Via(e), e.Node, ttl, secret)
 				if target == "mplock-raw" {
 					dial = lockbench.MplockRaw(e.Addr, secret)
@@ -224,11 +228,7 @@ func benchLockdAction(c *cli.Context) error {
 	default:
 		return usageErrorf("bench lockd: --target %q: want mplock, mplock-raw, redis or etcd", target)
 	}
-	say := func(format string, a ...any) {
-		if !c.Bool("json") {
-			fmt.Fprintf(c.App.ErrWriter, format+"\n", a...)
-		}
-	}
+	say := benchProgress(c)
 	for _, r := range runs {
 		at := ""
 		if r.entry.Node != "" {
@@ -246,7 +246,7 @@ func benchLockdAction(c *cli.Context) error {
 		b.Results = append(b.Results, res)
 	}
 	if c.Bool("reads") && c.Context.Err() == nil {
-		if err := benchReads(c, &b, topo, addr, secret, entries, d, prefix+"-read", say); err != nil {
+		if err := benchReads(c, &b, topo, points, addr, secret, d, prefix+"-read"); err != nil {
 			return err
 		}
 	}
@@ -271,9 +271,9 @@ func benchLockdAction(c *cli.Context) error {
 }
 
 // benchReads measures the reads of --reads: CHECK and STATUS on a single
-// server; CHECK at each consistency at each entry of a cluster.
-func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, addr, secret string, entries []string, d time.Duration, name string,
-	say func(string, ...any)) error {
+// server at addr; on a cluster (topo), CHECK at each consistency at each
+// of points (where requests enter).
+func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, points []lockbench.Entry, addr, secret string, d time.Duration, name string) error {
 	type read struct {
 		r     lockbench.Read
 		entry lockbench.Entry
@@ -281,17 +281,13 @@ func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, a
 	var reads []read
 	if !topo.Cluster {
 		reads = []read{{r: lockbench.Read{Verb: lockd.VerbCheck}}, {r: lockbench.Read{Verb: lockd.VerbStatus}}}
-	} else {
-		for _, role := range entries {
-			e := topo.Leader
-			if role == "follower" {
-				e = topo.Followers[0]
-			}
-			for _, cons := range []lockd.Consistency{lockd.ConsistencyStale, lockd.ConsistencyDefault, lockd.ConsistencyConsistent} {
-				reads = append(reads, read{r: lockbench.Read{Verb: lockd.VerbCheck, Consistency: cons}, entry: e})
-			}
+	}
+	for _, e := range points {
+		for _, cons := range []lockd.Consistency{lockd.ConsistencyStale, lockd.ConsistencyDefault, lockd.ConsistencyConsistent} {
+			reads = append(reads, read{r: lockbench.Read{Verb: lockd.VerbCheck, Consistency: cons}, entry: e})
 		}
 	}
+	say := benchProgress(c)
 	for _, r := range reads {
 		via, at := addr, ""
 		if topo.Cluster {
@@ -309,6 +305,17 @@ func benchReads(c *cli.Context, b *report.LockdBench, topo lockbench.Topology, a
 		b.Reads = append(b.Reads, res)
 	}
 	return nil
+}
+
+// benchProgress is how the lockd benchmarks say what they are doing: a
+// line on stderr, unless --json asks for the document alone.
+func benchProgress(c *cli.Context) func(format string, a ...any) {
+	quiet := c.Bool("json")
+	return func(format string, a ...any) {
+		if !quiet {
+			fmt.Fprintf(c.App.ErrWriter, format+"\n", a...)
+		}
+	}
 }
 
 // startServeChild starts `mplock serve` on a free loopback port as a child
@@ -374,6 +381,7 @@ func soakLockd(c *cli.Context) error {
 		pairs int64
 	}
 	var serr error
+	say := benchProgress(c)
 	sample := func(elapsed time.Duration, pairs int64) {
 		x := report.SoakSample{Elapsed: elapsed, Pairs: pairs, RSS: processRSS(pid)}
 		if dt := (elapsed - last.at).Seconds(); dt > 0 {
@@ -388,10 +396,8 @@ func soakLockd(c *cli.Context) error {
 		x.HeapLive, x.HeapTotal, x.Goroutines = m["heap-live"], m["heap-total"], m["goroutines"]
 		x.Sessions, x.Locks, x.Deadlines = m["sessions"], m["locks"], m["deadlines"]
 		res.Samples = append(res.Samples, x)
-		if !c.Bool("json") {
-			fmt.Fprintf(c.App.ErrWriter, "%v: %.0f pairs/s, RSS %.1f MiB, heap in use %.1f MiB\n", elapsed.Round(time.Second),
-				x.PairsPerSec, float64(x.RSS)/(1<<20), float64(x.HeapLive)/(1<<20))
-		}
+		say("%v: %.0f pairs/s, RSS %.1f MiB, heap in use %.1f MiB", elapsed.Round(time.Second),
+			x.PairsPerSec, float64(x.RSS)/(1<<20), float64(x.HeapLive)/(1<<20))
 	}
 	sample(0, 0)
 	sc := lockbench.Scenario{Clients: n}

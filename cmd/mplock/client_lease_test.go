@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"mplock/internal/netfault"
 )
@@ -38,17 +36,7 @@ func TestClientHoldStopsOnPartition(t *testing.T) {
 	for sc.Scan() && !strings.HasPrefix(sc.Text(), "LOCKED file_A") {
 	}
 	proxy.Blackhole()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
-			t.Fatalf("exit: %v, want %d\n%s", err, exitFailure, stderr.String())
-		}
-	case <-time.After(hangBound):
-		t.Fatalf("mplock client still holding %v after its link was cut\n%s", hangBound, stderr.String())
-	}
+	wantExit(t, "mplock client, its link cut", cmd, waitInBackground(cmd), exitFailure, &stderr)
 	if !strings.Contains(stderr.String(), "LOST file_A before the WRITE") {
 		t.Errorf("stderr does not say the lock was lost:\n%s", stderr.String())
 	}

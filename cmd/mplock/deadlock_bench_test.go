@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -130,22 +129,10 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// dlServe starts a real `mplock serve` on a free port and returns its
-// address; the server is stopped when the benchmark ends.
+// dlServe starts a real `mplock serve` on a free port (startServe) and
+// returns its address; the server is stopped when the test or benchmark
+// ends.
 func dlServe(tb testing.TB) string {
 	tb.Helper()
-	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "error")
-	cmd.Args[0] = "mplock" // TestMain runs the CLI under this name
-	stderr := new(lockedBuffer)
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := serveAddr(tb, cmd, out, stderr, cmd.Wait)
-	return addr
+	return startServe(tb).addr
 }

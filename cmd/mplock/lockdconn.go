@@ -121,28 +121,34 @@ func resolveServer(ctx context.Context, spec string) (string, error) {
 // ASCII, at most lockd.MaxSecretLen bytes (AUTH's limit), or a server
 // would wait for a secret no client can send, and a client would send
 // one no server takes.
-func readSecret(path string) (string, error) {
+func readSecret(path string) (string, error) { return readSecretFile("--token-file", path) }
+
+// readSecretFile is readSecret for a secret file that what names in its
+// errors (a flag, such as --peer-token-file).
+func readSecretFile(what, path string) (string, error) {
 	b, err := safefile.ReadTrusted(path, 4096)
 	if err != nil {
-		return "", fmt.Errorf("--token-file: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	s, _, _ := strings.Cut(string(b), "\n")
 	s = strings.TrimSpace(s)
 	if s == "" || strings.ContainsAny(s, " \t") {
-		return "", fmt.Errorf("--token-file %s: want one word on its first line", path)
+		return "", fmt.Errorf("%s %s: want one word on its first line", what, path)
 	}
 	if len(s) > lockd.MaxSecretLen {
-		return "", fmt.Errorf("--token-file %s: the secret is %d bytes; clients can present at most %d (AUTH's limit)", path, len(s), lockd.MaxSecretLen)
+		return "", fmt.Errorf("%s %s: the secret is %d bytes; clients can present at most %d (AUTH's limit)", what, path, len(s), lockd.MaxSecretLen)
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c > '~' {
-			return "", fmt.Errorf("--token-file %s: the secret has byte %#02x at position %d: want printable ASCII (letters, digits, punctuation), which every client can send", path, c, i)
+			return "", fmt.Errorf("%s %s: the secret has byte %#02x at position %d: want printable ASCII (letters, digits, punctuation), which every client can send", what, path, c, i)
 		}
 	}
 	return s, nil
 }
 
-// shortSecret is the length under which `mplock serve` warns that its
-// secret is easy to guess (16 bytes: 128 bits if random), and under which
-// the server bounds AUTH attempts globally (lockd.StrongSecret).
-const shortSecret = lockd.StrongSecret
+// secretRecipe is the shell command that makes a good secret file at path
+// (32 random bytes, base64, readable by its owner only), as serve's
+// errors and warnings suggest it.
+func secretRecipe(path string) string {
+	return "(umask 077; head -c 32 /dev/urandom | base64 > " + path + ")"
+}

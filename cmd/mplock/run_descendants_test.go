@@ -94,7 +94,7 @@ func TestRunStopsWhatTheCommandLeaves(t *testing.T) {
 func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 	for _, mode := range runModes {
 		t.Run(mode.name, func(t *testing.T) {
-			srv := dlServeCmd(t)
+			srv := startServe(t)
 			tag := fmt.Sprintf("9%d.%d", len(mode.args), os.Getpid()%100000)
 			killTaggedAtEnd(t, tag)
 			ready := filepath.Join(t.TempDir(), "ready")
@@ -126,17 +126,7 @@ func TestRunLostLockStopsDetachedProcesses(t *testing.T) {
 				t.Fatal("the daemon is not running")
 			}
 			srv.cmd.Process.Kill() // the lock is gone with the server
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != exitLockLost {
-					t.Fatalf("exit: %v, want %d\n%s", err, exitLockLost, stderr.String())
-				}
-			case <-time.After(hangBound):
-				t.Fatalf("mplock run still running %v after its server died\n%s", hangBound, stderr.String())
-			}
+			wantExit(t, "mplock run, its server killed", cmd, waitInBackground(cmd), exitLockLost, &stderr)
 			if left := tagged(tag); len(left) > 0 {
 				t.Fatalf("the detached daemon outlived the lost lock: %s\n%s", treeStates(left[0]), stderr.String())
 			}
@@ -227,31 +217,6 @@ func exitCodeOf(cmd *exec.Cmd) int {
 		return -1
 	}
 	return 0
-}
-
-// servedCmd is a lock server process the test may kill.
-type servedCmd struct {
-	cmd  *exec.Cmd
-	addr string
-}
-
-// dlServeCmd is dlServe, keeping the server's process.
-func dlServeCmd(t *testing.T) servedCmd {
-	t.Helper()
-	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "error")
-	cmd.Args[0] = "mplock" // TestMain runs the CLI under this name
-	stderr := new(lockedBuffer)
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := serveAddr(t, cmd, out, stderr, cmd.Wait)
-	return servedCmd{cmd: cmd, addr: addr}
 }
 
 // TestRunFallsBackWhenNamespacesAreRefused: where the kernel refuses a PID

@@ -41,8 +41,7 @@ func TestRunPartitionStopsCommandBeforeNextHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { killTree(a.Process.Pid) })
-	aDone := make(chan error, 1)
-	go func() { aDone <- a.Wait() }()
+	aDone := waitInBackground(a)
 	proctest.Eventually(t, "A's command to write twice", func() bool { return len(writes(t, log)) >= 2 })
 
 	proxy.Blackhole()
@@ -52,15 +51,7 @@ func TestRunPartitionStopsCommandBeforeNextHolder(t *testing.T) {
 	if err := runBounded(t, b); err != nil {
 		t.Fatalf("B: %v\n%s", err, bErr.String())
 	}
-	select {
-	case err := <-aDone:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitLockLost {
-			t.Fatalf("A: %v, want exit status %d\n%s", err, exitLockLost, aErr.String())
-		}
-	case <-time.After(hangBound):
-		t.Fatalf("A still running %v after B ran; processes: %s\n%s", hangBound, treeStates(a.Process.Pid), aErr.String())
-	}
+	wantExit(t, "A, after B ran", a, aDone, exitLockLost, &aErr)
 	if !strings.Contains(aErr.String(), "no renewal of the lease on job confirmed") {
 		t.Errorf("A did not say why it stopped its command:\n%s", aErr.String())
 	}
@@ -121,14 +112,50 @@ func runBounded(t *testing.T, cmd *exec.Cmd) error {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { killTree(cmd.Process.Pid) })
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-waitInBackground(cmd):
 		return err
 	case <-time.After(hangBound):
 		t.Fatalf("%v still running after %v; processes: %s", cmd.Args, hangBound, treeStates(cmd.Process.Pid))
 		return nil
+	}
+}
+
+// waitInBackground waits for cmd, started, in a goroutine of its own, and
+// returns the channel its Wait result comes on.
+func waitInBackground(cmd *exec.Cmd) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done
+}
+
+// wantExit takes cmd's Wait result from done (waitInBackground) and fails
+// the test unless cmd exited with status want, or if it still runs
+// hangBound later. who names cmd in the failure, which shows output, what
+// cmd wrote (nil: nothing).
+func wantExit(t *testing.T, who string, cmd *exec.Cmd, done <-chan error, want int, output fmt.Stringer) {
+	t.Helper()
+	said := func() string {
+		if output == nil {
+			return ""
+		}
+		return output.String()
+	}
+	select {
+	case err := <-done:
+		code := -1
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			code = 0
+		case errors.As(err, &ee):
+			code = ee.ExitCode()
+		}
+		if code != want {
+			t.Fatalf("%s: %v, want exit status %d\n%s", who, err, want, said())
+		}
+	case <-time.After(hangBound):
+		t.Fatalf("%s still running %v later; processes: %s\n%s", who, hangBound, treeStates(cmd.Process.Pid), said())
 	}
 }
 

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -53,8 +51,7 @@ func testStoppedRunner(t *testing.T, modeArgs []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { killTree(a.Process.Pid) })
-	aDone := make(chan error, 1)
-	go func() { aDone <- a.Wait() }()
+	aDone := waitInBackground(a)
 	proctest.Eventually(t, "A's command to write", func() bool { return len(writes(t, log)) >= 1 })
 	init := -1
 	for _, k := range proctest.Children(a.Process.Pid) {
@@ -108,15 +105,7 @@ func testStoppedRunner(t *testing.T, modeArgs []string) {
 		afterStop, lines[firstB].at.Sub(lines[lastA].at).Round(time.Millisecond))
 
 	a.Process.Signal(syscall.SIGCONT)
-	select {
-	case err := <-aDone:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitLockLost {
-			t.Fatalf("A: %v, want exit status %d\n%s", err, exitLockLost, aErr.String())
-		}
-	case <-time.After(hangBound):
-		t.Fatalf("A still running %v after SIGCONT; processes: %s\n%s", hangBound, treeStates(a.Process.Pid), aErr.String())
-	}
+	wantExit(t, "A, continued", a, aDone, exitLockLost, &aErr)
 	if !strings.Contains(aErr.String(), "no renewal of the lease on stopme confirmed") {
 		t.Errorf("A did not say why its command was stopped:\n%s", aErr.String())
 	}

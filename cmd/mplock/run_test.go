@@ -124,18 +124,8 @@ func TestRunSignalResumesStoppedCommand(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err = <-exited:
-	case <-time.After(hangBound):
-		t.Fatalf("mplock run still waiting %v after SIGTERM; processes: %s", hangBound, treeStates(cmd.Process.Pid))
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 128+int(syscall.SIGTERM) {
-		t.Fatalf("exit: %v, want status %d (the command killed by the SIGTERM passed on)", err, 128+int(syscall.SIGTERM))
-	}
+	// Exit status 143: the command was killed by the SIGTERM passed on.
+	wantExit(t, "mplock run, after SIGTERM", cmd, waitInBackground(cmd), 128+int(syscall.SIGTERM), nil)
 }
 
 // TestRunKilledTakesTheCommandsChildren: when mplock run is SIGKILLed, the

@@ -137,15 +137,11 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	if f := c.String("token-file"); f != "" {
-		if cfg.Secret, err = readSecret(f); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("serve: %w; make one with: mkdir -p %s && (umask 077; head -c 32 /dev/urandom | base64 > %s)",
-					err, filepath.Dir(f), f)
-			}
-			return fmt.Errorf("serve: %w", err)
+		if cfg.Secret, err = serveSecret("--token-file", f); err != nil {
+			return err
 		}
-		if len(cfg.Secret) < shortSecret {
-			log.Warn("the secret in --token-file is short: guesses may find it, so AUTH attempts are limited to 20 a second for all connections together, and a flood of guesses can keep clients out; use 16 or more random bytes, e.g. head -c 24 /dev/urandom | base64 > FILE",
+		if len(cfg.Secret) < lockd.StrongSecret { // the server then bounds AUTH attempts globally
+			log.Warn("the secret in --token-file is short: guesses may find it, so AUTH attempts are limited to 20 a second for all connections together, and a flood of guesses can keep clients out; use 16 or more random bytes, e.g. "+secretRecipe("FILE"),
 				"file", f, "bytes", len(cfg.Secret))
 		}
 		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
@@ -166,12 +162,8 @@ func serveAction(c *cli.Context) error {
 		if cfg.Secret == "" {
 			return usageErrorf("serve: --peer-token-file needs --token-file as well: the members' secret guards the raft port and membership, the clients' the client port")
 		}
-		if cfg.PeerSecret, err = readSecret(f); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("serve: --peer-token-file: %w; make one with: mkdir -p %s && (umask 077; head -c 32 /dev/urandom | base64 > %s)",
-					err, filepath.Dir(f), f)
-			}
-			return fmt.Errorf("serve: --peer-token-file: %w", err)
+		if cfg.PeerSecret, err = serveSecret("--peer-token-file", f); err != nil {
+			return err
 		}
 		if cfg.PeerSecret == cfg.Secret {
 			return usageErrorf("serve: --peer-token-file holds the same secret as --token-file: the members' secret must be one no client has")
@@ -317,6 +309,19 @@ func serveAction(c *cli.Context) error {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	return nil
+}
+
+// serveSecret reads the secret in the file of serve's flag (readSecretFile);
+// for a file that does not exist yet, the error says how to make one.
+func serveSecret(flag, path string) (string, error) {
+	s, err := readSecretFile(flag, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("serve: %w; make one with: mkdir -p %s && %s", err, filepath.Dir(path), secretRecipe(path))
+	}
+	if err != nil {
+		return "", fmt.Errorf("serve: %w", err)
+	}
+	return s, nil
 }
 
 // shutdownTimeout bounds a graceful shutdown: the server closes the

@@ -65,8 +65,8 @@ func clusterConfig(c *cli.Context, clientAddr, secret, peerSecret string, log *s
 			flag = "--join"
 		}
 		return cluster.Config{}, usageErrorf("serve: %s needs --token-file: without a secret any process that reaches a member's raft or client port "+
-			"could release others' locks, stop the members or change the membership. Make one (umask 077; head -c 32 /dev/urandom | base64 > secret) "+
-			"and give the same file to every member and client: --token-file secret (serve reads only the flag, not MPLOCK_TOKEN_FILE)", flag)
+			"could release others' locks, stop the members or change the membership. Make one %s "+
+			"and give the same file to every member and client: --token-file secret (serve reads only the flag, not MPLOCK_TOKEN_FILE)", flag, secretRecipe("secret"))
 	}
 	// Created with its missing parents (mkdir -p -m 700), and refused
 	// unless private: the log holds every lock and session.
@@ -82,7 +82,7 @@ func clusterConfig(c *cli.Context, clientAddr, secret, peerSecret string, log *s
 		// guess is answered at once, yes or no): only a secret out of
 		// reach of guessing may guard it.
 		return cluster.Config{}, usageErrorf("serve: the secret in %s guards this member's raft port, and it is %d bytes: "+
-			"use %d or more random bytes there, e.g. (umask 077; head -c 32 /dev/urandom | base64 > FILE)", from, len(raftSecret), lockd.StrongSecret)
+			"use %d or more random bytes there, e.g. %s", from, len(raftSecret), lockd.StrongSecret, secretRecipe("FILE"))
 	}
 	if raftSecret == "" {
 		// A one-node cluster whose clients need no secret: its raft port
@@ -146,15 +146,12 @@ const raftSecretFile = "raft-secret"
 // or made there (32 random bytes, base64, mode 0600) the first time.
 func dataDirSecret(dir string) (string, error) {
 	path := filepath.Join(dir, raftSecretFile)
-	if _, err := os.Lstat(path); err == nil {
-		return readSecret(path)
-	}
 	secret, err := safefile.WriteNewSecret(path)
-	if errors.Is(err, fs.ErrExist) {
-		return readSecret(path) // made meanwhile
-	}
-	if err != nil {
-		os.Remove(path)
+	switch {
+	case errors.Is(err, fs.ErrExist): // made at an earlier start (or a link: refused)
+		return readSecretFile("the raft port's secret", path)
+	case err != nil:
+		os.Remove(path) // a partial write
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	return secret, nil

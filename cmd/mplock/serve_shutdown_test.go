@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,9 +19,9 @@ import (
 // end: SIGTERM or SIGINT to an `mplock serve` with clients sitting on
 // STATUS pages they do not read (three pages each, more than the
 // kernel's send buffer takes; their write timeout a minute away)
-// exits 0 before its shutdown deadline, tells a holder its lock is lost,
-// and logs how many sessions it closed. (It took 6.6s and exited 1,
-// "context deadline exceeded".)
+// exits 0, its shutdown ended within its deadline, tells a holder its
+// lock is lost, and logs how many sessions it closed. (It took 6.6s and
+// exited 1, "context deadline exceeded".)
 func TestServeShutdownWithNonReaders(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) { shutdownWithNonReaders(t, sig) })
@@ -31,18 +29,7 @@ func TestServeShutdownWithNonReaders(t *testing.T) {
 }
 
 func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
-	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "warn",
-		"--max-locks", "10000", "--write-timeout", "1m")
-	cmd.Args[0] = "mplock"
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out, stderr := startServeCmd(t, "--max-locks", "10000", "--write-timeout", "1m")
 	exited := make(chan struct{}) // closed when cmd.Wait has returned werr
 	var werr error
 	t.Cleanup(func() {
@@ -52,7 +39,7 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	// Waited for from the start, so that a server that fails to start is
 	// reaped (and the cleanup's wait ends).
 	go func() { werr = cmd.Wait(); close(exited) }()
-	addr := serveAddr(t, cmd, out, &stderr, func() error { <-exited; return werr })
+	addr := serveAddr(t, cmd, out, stderr, func() error { <-exited; return werr })
 	go io.Copy(io.Discard, out)
 
 	filler := dialLines(t, addr)
@@ -84,11 +71,11 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	}
 	took := time.Since(start)
 	t.Logf("mplock serve exited %v after %v: %v", took.Round(time.Millisecond), sig, werr)
+	// Exit status 0 is the server's own word that the shutdown ended
+	// within shutdownTimeout (past it, serve exits 1); the test's clock
+	// would also count a loaded machine's scheduling.
 	if werr != nil {
 		t.Fatalf("mplock serve exited with %v after %v, want 0:\n%s", werr, sig, stderr.String())
-	}
-	if took >= shutdownTimeout {
-		t.Errorf("mplock serve took %v to shut down, past its shutdown deadline of %v", took, shutdownTimeout)
 	}
 	m := regexp.MustCompile(`msg="shutdown: closed sessions that had not read their last lines and hung up" sessions=(\d+)`).FindStringSubmatch(stderr.String())
 	if m == nil {
@@ -97,23 +84,4 @@ func shutdownWithNonReaders(t *testing.T, sig syscall.Signal) {
 	if n, _ := strconv.Atoi(m[1]); n < nonReaders {
 		t.Errorf("the shutdown says it closed %d sessions, want at least the %d that did not read", n, nonReaders)
 	}
-}
-
-// lockedBuffer collects a process's output for a test to read while it
-// runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,22 +32,32 @@ type serveProc struct {
 	stderr *lockedBuffer // what it logged
 }
 
-// startServe starts `mplock serve --listen 127.0.0.1:0 args...` and
-// returns once it listens. It is killed when the test ends; its stderr is
-// logged then if the test failed.
-func startServe(t *testing.T, args ...string) *serveProc {
-	t.Helper()
+// startServeCmd starts `mplock serve --listen 127.0.0.1:0 --log-level warn
+// args...` (a flag in args given again overrides these), collecting its
+// stderr, and returns it with its stdout; the caller reads where it
+// listens (serveAddr) and waits for it.
+func startServeCmd(tb testing.TB, args ...string) (*exec.Cmd, io.ReadCloser, *lockedBuffer) {
+	tb.Helper()
 	cmd := exec.Command("/proc/self/exe", append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	cmd.Args[0] = "mplock" // TestMain runs the CLI under this name
 	stderr := new(lockedBuffer)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return cmd, out, stderr
+}
+
+// startServe starts `mplock serve --listen 127.0.0.1:0 args...` and
+// returns once it listens. It is killed when the test ends; its stderr is
+// logged then if the test failed.
+func startServe(t testing.TB, args ...string) *serveProc {
+	t.Helper()
+	cmd, out, stderr := startServeCmd(t, args...)
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGCONT)
 		cmd.Process.Kill()
@@ -58,6 +69,25 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	addr := serveAddr(t, cmd, out, stderr, cmd.Wait)
 	go io.Copy(io.Discard, out)
 	return &serveProc{cmd: cmd, addr: addr, stderr: stderr}
+}
+
+// lockedBuffer collects a process's output for a test to read while it
+// runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // serveAddr reads the first line of a starting `mplock serve` from its
@@ -583,19 +613,8 @@ func TestServeAddrSaysWhyAServerDidNotStart(t *testing.T) {
 	}
 	defer taken.Close()
 	raft := taken.Addr().String()
-	cmd := exec.Command("/proc/self/exe", "serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--node", "n1",
-		"--raft-listen", raft, "--initial-cluster", "n1="+raft, "--data-dir", filepath.Join(t.TempDir(), "n1"),
-		"--token-file", testSecretFile(t))
-	cmd.Args[0] = "mplock"
-	stderr := new(lockedBuffer)
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out, stderr := startServeCmd(t, "--node", "n1", "--raft-listen", raft, "--initial-cluster", "n1="+raft,
+		"--data-dir", filepath.Join(t.TempDir(), "n1"), "--token-file", testSecretFile(t))
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	rec := &fatalRecorder{TB: t}
 	done := make(chan string, 1)

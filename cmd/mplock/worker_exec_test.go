@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mplock/internal/proctest"
 )
 
 // TestParseControl: the control protocol is strict; anything but the
@@ -143,7 +145,7 @@ func TestInitRefusesABrokenControlPipe(t *testing.T) {
 			var pid int
 			if strings.HasPrefix(bad, "go\n") {
 				it.send(t, "go\n")
-				waitForPid(t, mark, &pid)
+				pid = waitForPid(t, mark)
 				bad = strings.TrimPrefix(bad, "go\n")
 			}
 			it.send(t, bad)
@@ -162,18 +164,20 @@ func TestInitRefusesABrokenControlPipe(t *testing.T) {
 	}
 }
 
-// waitForPid waits for the command to write its pid to path, and reads it.
-func waitForPid(t *testing.T, path string, pid *int) {
+// waitForPid waits for the command to write its pid to path, and returns
+// it.
+func waitForPid(t *testing.T, path string) int {
 	t.Helper()
-	for deadline := time.Now().Add(hangBound); ; time.Sleep(5 * time.Millisecond) {
-		if b, err := os.ReadFile(path); err == nil && bytes.HasSuffix(b, []byte("\n")) {
-			*pid = atoiOrFail(t, strings.TrimSpace(string(b)))
-			return
+	var pid int
+	proctest.Eventually(t, "the command to write its pid to "+path, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the command did not start within %v", hangBound)
-		}
-	}
+		pid = atoiOrFail(t, strings.TrimSpace(string(b)))
+		return true
+	})
+	return pid
 }
 
 // TestInitKeepsItsOwnLeaseClock drives the init as mplock run does and then
@@ -192,7 +196,7 @@ func TestInitKeepsItsOwnLeaseClock(t *testing.T) {
 		it := startInit(t, fmt.Sprintf(`trap 'echo TERM >> %[1]q' TERM; echo $$ > %[1]q; while :; do sleep 0.05; done`, mark))
 		it.send(t, line(), "go\n")
 		var pid int
-		waitForPid(t, mark, &pid)
+		pid = waitForPid(t, mark)
 		// Renewals for three leases' time, every sixth of the lease.
 		for end := time.Now().Add(3 * lease); time.Now().Before(end); time.Sleep(lease / 6) {
 			it.send(t, line())
