@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -607,10 +608,20 @@ func (c *Client) sendCall(req Request, hook func(*call), slot bool) (*call, erro
 	conn.SetWriteDeadline(cl.sent.Add(writeTimeout))
 	_, err := conn.Write(buf)
 	c.wmu.Unlock()
-	if err != nil {
+	if err != nil && !peerClosed(err) {
 		c.connLost(conn, fmt.Errorf("%w: %v", ErrConnLost, err))
 	}
 	return cl, nil
+}
+
+// peerClosed reports whether a write failed because the server has
+// closed or reset the connection (ECONNRESET, EPIPE). What it sent
+// before, such as the ERR busy it answered an AUTH with before closing,
+// may still be waiting to be read; the reader reads it, then sees the
+// end at once and reports the connection lost, so the write leaves that
+// to it.
+func peerClosed(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // read is the reader goroutine of one connection: it hands replies to
@@ -655,6 +666,13 @@ func (c *Client) read(conn net.Conn, br *bufio.Reader) {
 		c.mu.Lock()
 		if len(c.pending) == 0 {
 			c.mu.Unlock()
+			if r.kind == replyErr && (Code(r.word) == CodeBusy || Code(r.word) == CodeShutdown) {
+				// A server refuses a connection it has no room for (or
+				// is shutting down) as soon as it accepts it, before the
+				// client's first request may have been sent.
+				c.fail(r.err())
+				return
+			}
 			c.fail(fmt.Errorf("%w: reply %q to no request", ErrProtocol, line))
 			return
 		}

@@ -285,6 +285,13 @@ func (ss *session) loop() string {
 		ss.conn.SetReadDeadline(ss.since.Add(s.cfg.AuthTimeout))
 	}
 	for {
+		if !ss.authed && ss.out.pending() > outboxSoft {
+			// A connection that has not authenticated and does not read
+			// its answers: waiting to write them would keep it, with a
+			// whole line unanswered, from being closed to make room
+			// (Server.evictLocked) for up to WriteTimeout.
+			return "unread"
+		}
 		if br.Buffered() == 0 || ss.out.pending() > outboxSoft {
 			// Answer a batch of pipelined requests with one write; and
 			// read nothing more from a client whose replies pile up
