@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -533,61 +532,16 @@ func TestClusterClientAgreesAfterLostReplies(t *testing.T) {
 	// At a follower: a change waits for the leader's commit and the
 	// follower's own apply, so more are applied and unanswered at once.
 	a := dialCluster(t, c.client[f]+","+c.servers(), "many")
-	const goroutines = 30
-	name := func(i int) string { return fmt.Sprintf("leak-%d", i) }
-	var rounds atomic.Int64
-	stop := make(chan struct{})
-	live := make([]*lockd.Lease, goroutines) // a Lease a goroutine kept (Unlock failed, Lease not ended)
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	errs := map[string]int{}
-	for i := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-a.Done():
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				l, err := a.Lock(ctx, name(i), lockd.Exclusive)
-				cancel()
-				if err != nil {
-					errMu.Lock()
-					errs["lock: "+err.Error()]++
-					errMu.Unlock()
-					continue
-				}
-				ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
-				err = l.Unlock(ctx)
-				cancel()
-				if err != nil {
-					errMu.Lock()
-					errs["unlock: "+err.Error()]++
-					errMu.Unlock()
-				}
-				if err != nil && l.Err() == nil {
-					live[i] = l // it still believes it holds the lock
-					return
-				}
-				rounds.Add(1)
-			}
-		}()
-	}
-	proctest.Eventually(t, "rounds before the kill", func() bool { return rounds.Load() >= 300 })
+	churn := lockdtest.StartChurn(a, 30, "leak", 5*time.Second)
+	proctest.Eventually(t, "rounds before the kill", func() bool { return churn.Rounds() >= 300 })
 	victim := indexOf(c.client, a.Server())
 	if victim < 0 {
 		t.Fatalf("the client is at %s, not a member", a.Server())
 	}
 	c.signal(victim, syscall.SIGKILL)
-	after := rounds.Load()
-	proctest.Eventually(t, "rounds after the kill", func() bool { return rounds.Load() >= after+300 || a.Err() != nil })
-	close(stop)
-	wg.Wait()
+	after := churn.Rounds()
+	proctest.Eventually(t, "rounds after the kill", func() bool { return churn.Rounds() >= after+300 || a.Err() != nil })
+	live, errs := churn.Stop()
 	for e, n := range errs {
 		t.Logf("%d × %s", n, e)
 	}
@@ -598,11 +552,7 @@ func TestClusterClientAgreesAfterLostReplies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 	defer cancel()
 	checker := dialCluster(t, c.servers(), "checker")
-	names := make([]string, goroutines)
-	for i := range names {
-		names[i] = name(i)
-	}
-	lockdtest.CheckAgreement(ctx, t, a, checker, names, live, hangBound/2)
+	lockdtest.CheckAgreement(ctx, t, a, checker, churn.Names(), live, hangBound/2)
 }
 
 // TestServeClusterPeerSecret is a review's N1: with one secret for clients

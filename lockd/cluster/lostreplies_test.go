@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -120,49 +119,14 @@ func TestClientLostRepliesAgree(t *testing.T) {
 	}
 	defer a.Close()
 
-	const goroutines = 30
-	name := func(i int) string { return fmt.Sprintf("leak-%d", i) }
-	var rounds atomic.Int64
-	stop := make(chan struct{})
-	live := make([]*lockd.Lease, goroutines)
-	var wg sync.WaitGroup
-	for i := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-a.Done():
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), safety)
-				l, err := a.Lock(ctx, name(i), lockd.Exclusive)
-				cancel()
-				if err != nil {
-					continue
-				}
-				ctx, cancel = context.WithTimeout(context.Background(), safety)
-				err = l.Unlock(ctx)
-				cancel()
-				if err != nil && l.Err() == nil {
-					live[i] = l // it still believes it holds the lock
-					return
-				}
-				rounds.Add(1)
-			}
-		}()
-	}
-	proctest.Eventually(t, "rounds before the fault", func() bool { return rounds.Load() >= 100 })
+	churn := lockdtest.StartChurn(a, 30, "leak", safety)
+	proctest.Eventually(t, "rounds before the fault", func() bool { return churn.Rounds() >= 100 })
 	p.holding.Store(true)
 	proctest.Eventually(t, "replies withheld", func() bool { return p.dropped.Load() >= lockd.RequestWindow })
 	p.cut.Store(true)
-	after := rounds.Load()
-	proctest.Eventually(t, "rounds after the resume", func() bool { return rounds.Load() >= after+100 || a.Err() != nil })
-	close(stop)
-	wg.Wait()
+	after := churn.Rounds()
+	proctest.Eventually(t, "rounds after the resume", func() bool { return churn.Rounds() >= after+100 || a.Err() != nil })
+	live, _ := churn.Stop()
 	if err := a.Err(); err != nil {
 		t.Fatalf("the client ended: %v", err)
 	}
@@ -174,9 +138,5 @@ func TestClientLostRepliesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer checker.Close()
-	names := make([]string, goroutines)
-	for i := range names {
-		names[i] = name(i)
-	}
-	lockdtest.CheckAgreement(ctx, t, a, checker, names, live, safety/2)
+	lockdtest.CheckAgreement(ctx, t, a, checker, churn.Names(), live, safety/2)
 }
